@@ -1,0 +1,96 @@
+"""Set-up commands for a fresh checkout; standard library only.
+
+    python3 -m app run     create .venv, install, migrate, seed, serve
+    python3 -m app test    create .venv, install with test extras, run pytest
+
+Extra arguments after ``test`` go to pytest. ``run`` takes ``--host`` and
+``--port`` (defaults: $HOST or 127.0.0.1, $PORT or 8000).
+"""
+
+import argparse
+import hashlib
+import os
+import subprocess
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+
+
+def fail(message: str) -> None:
+    """Exit non-zero with one readable line."""
+    raise SystemExit(f"masterplan: {message}")
+
+
+def install(extra: str | None) -> None:
+    """Create .venv and install the project into it, unless already current."""
+    spec = f".[{extra}]" if extra else "."
+    stamp = VENV / f".installed-{extra or 'main'}"
+    fingerprint = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        return
+    if not (BIN / "python").exists():
+        print("Creating the virtualenv in .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    print(f"Installing {spec} into .venv ...", flush=True)
+    command = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", spec]
+    if subprocess.run(command, cwd=ROOT).returncode != 0:
+        fail("installing the dependencies failed (see pip's message above)")
+    stamp.write_text(fingerprint)
+
+
+def step(description: str, *command: str) -> None:
+    """Run one set-up step inside .venv; stop at the first failure."""
+    print(f"{description} ...", flush=True)
+    result = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT)
+    if result.returncode != 0:
+        # The step has already said what went wrong, in one line.
+        raise SystemExit(result.returncode)
+
+
+def port_number(text: str) -> int:
+    """A TCP port from the command line or $PORT."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return int(text)
+
+
+def run(host: str, port: int) -> None:
+    """Install, migrate, seed, then serve app.main:app until stopped."""
+    install(extra=None)
+    step("Applying migrations", "piccolo", "migrations", "forwards", "all")
+    step("Seeding", "piccolo", "masterplan", "seed")
+    print(f"Serving on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    uvicorn = str(BIN / "uvicorn")
+    os.chdir(ROOT)
+    os.execv(uvicorn, [uvicorn, "app.main:app", "--host", host, "--port", str(port)])
+
+
+def test(pytest_args: list[str]) -> None:
+    """Install with the test extras, then run the whole test suite."""
+    install(extra="test")
+    python = str(BIN / "python")
+    os.chdir(ROOT)
+    os.execv(python, [python, "-m", "pytest", *pytest_args])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python3 -m app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="install, migrate, seed, serve")
+    run_parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    run_parser.add_argument("--port", type=port_number, default=os.environ.get("PORT", "8000"))
+    commands.add_parser("test", help="install and run the test suite (pytest args follow)")
+    arguments, rest = parser.parse_known_args()
+    if arguments.command == "run":
+        if rest:
+            parser.error(f"unrecognised arguments: {' '.join(rest)}")
+        run(arguments.host, arguments.port)
+    else:
+        test(rest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The ASGI application: routes, mounts and lifespan, top to bottom."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from piccolo.engine import engine_finder
+from piccolo.engine.postgres import PostgresEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app.database import stop_embedded_server
+
+HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
+
+
+def database_engine() -> PostgresEngine:
+    """The engine configured in piccolo_conf.py."""
+    engine = engine_finder()
+    if not isinstance(engine, PostgresEngine):
+        raise RuntimeError("piccolo_conf.py must configure a PostgresEngine")
+    return engine
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers, 503 when it does not."""
+    try:
+        async with asyncio.timeout(HEALTH_CHECK_TIMEOUT_SECONDS):
+            await database_engine().run_ddl("SELECT 1")
+    except Exception as error:  # any failure means "not healthy", never a 500
+        return JSONResponse(
+            {"status": "unavailable", "database": type(error).__name__},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Open the connection pool; on shutdown close it and stop the embedded server."""
+    engine = database_engine()
+    await engine.start_connection_pool()
+    try:
+        yield
+    finally:
+        await engine.close_connection_pool()
+        stop_embedded_server()
+
+
+app = Starlette(
+    routes=[Route("/healthz", healthz, methods=["GET"])],
+    lifespan=lifespan,
+)

@@ -1,0 +1,18 @@
+"""The ``masterplan`` Piccolo app: the M1 domain tables and their commands."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig, Command
+
+from app.commands.seed import seed
+from app.tables import TABLES
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+APP_CONFIG = AppConfig(
+    app_name="masterplan",
+    migrations_folder_path=str(PROJECT_ROOT / "piccolo_migrations" / "masterplan"),
+    table_classes=TABLES,
+    migration_dependencies=[],
+    commands=[Command(callable=seed)],
+)

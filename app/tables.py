@@ -1,0 +1,191 @@
+"""The M1 schema: seven tables, one tenant (workspace) at the root.
+
+Rules that Piccolo can express (NOT NULL, defaults, foreign keys, UNIQUE,
+CHECK) live here and are picked up by auto migrations. Rules it cannot express
+(partial unique index, composite tenant foreign keys, triggers, composite
+indexes) live in the hand-written migration ``database_rules``.
+"""
+
+import json
+from enum import StrEnum
+
+from piccolo.columns import (
+    JSONB,
+    Boolean,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    OnUpdate,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.columns.indexes import IndexMethod
+from piccolo.constraints import Check, Unique
+from piccolo.table import Table
+
+from app.enums import (
+    BudgetTier,
+    ChatRole,
+    FollowUpPreset,
+    LeadStage,
+    LeadTag,
+    StrategyStatus,
+)
+
+
+def enum_values_sql(enum: type[StrEnum]) -> str:
+    """The enum's values as a SQL list literal: ``'A', 'B'``."""
+    return ", ".join(f"'{member.value}'" for member in enum)
+
+
+def one_of(column: str, enum: type[StrEnum]) -> Check:
+    """CHECK that ``column`` holds one of ``enum``'s values."""
+    return Check(f"{column} IN ({enum_values_sql(enum)})")
+
+
+def json_array_of(column: str, enum: type[StrEnum]) -> Check:
+    """CHECK that ``column`` is a JSON array whose elements are ``enum`` values."""
+    allowed = json.dumps([member.value for member in enum])
+    return Check(f"jsonb_typeof({column}) = 'array' AND {column} <@ '{allowed}'::jsonb")
+
+
+def json_of_type(column: str, json_type: str, *, nullable: bool) -> Check:
+    """CHECK that ``column`` holds a JSON value of ``json_type`` (or SQL NULL)."""
+    condition = f"jsonb_typeof({column}) = '{json_type}'"
+    if nullable:
+        condition = f"{column} IS NULL OR {condition}"
+    return Check(condition)
+
+
+def not_blank(column: str) -> Check:
+    """CHECK that a text column holds more than white space."""
+    return Check(f"btrim({column}) <> ''")
+
+
+# Audit rows are never removed or rewritten through their owners.
+KEEP_AUDIT_ROWS = {"on_delete": OnDelete.restrict, "on_update": OnUpdate.restrict}
+
+
+class Workspace(Table, tablename="workspace"):
+    """A tenant: one small business and everything it owns."""
+
+    name = Varchar(length=255, default=None)
+    timezone = Varchar(length=64, default="UTC")
+    budget_tier = Varchar(length=16, choices=BudgetTier, default=BudgetTier.GREEN)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    workspace_name_not_blank = not_blank("name")
+    workspace_timezone_not_blank = not_blank("timezone")
+    workspace_budget_tier_valid = one_of("budget_tier", BudgetTier)
+
+
+class StrategyVersion(Table, tablename="strategy_version"):
+    """One numbered version of a workspace's outreach strategy."""
+
+    workspace_id = ForeignKey(Workspace, null=False, on_delete=OnDelete.cascade)
+    version_number = Integer(default=None)
+    status = Varchar(length=16, choices=StrategyStatus, default=StrategyStatus.DRAFT)
+    tone = Text()
+    objectives = Text()
+    objection_handling = Text()
+    cta_rules = Text()
+    followup_preset = Varchar(length=16, choices=FollowUpPreset, default=None)
+    interval_overrides = JSONB(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    activated_at = Timestamptz(null=True, default=None)
+
+    strategy_version_workspace_version_key = Unique(["workspace_id", "version_number"])
+    strategy_version_number_positive = Check("version_number >= 1")
+    strategy_version_status_valid = one_of("status", StrategyStatus)
+    strategy_version_followup_preset_valid = one_of("followup_preset", FollowUpPreset)
+    strategy_version_active_has_activated_at = Check(
+        "status <> 'ACTIVE' OR activated_at IS NOT NULL"
+    )
+    strategy_version_interval_overrides_object = json_of_type(
+        "interval_overrides", "object", nullable=True
+    )
+
+
+class Lead(Table, tablename="lead"):
+    """A person a workspace reaches out to, keyed by e.g. a WhatsApp id."""
+
+    workspace_id = ForeignKey(Workspace, null=False, on_delete=OnDelete.cascade)
+    external_id = Varchar(length=255, default=None, index=True)
+    name = Varchar(length=255, null=True, default=None)
+    stage = Varchar(length=32, choices=LeadStage, default=LeadStage.NEW)
+    tags = JSONB(default=[], index=True, index_method=IndexMethod.gin)
+    timezone = Varchar(length=64, null=True, default=None)
+    last_followup_at = Timestamptz(null=True, default=None)
+    next_followup_at = Timestamptz(null=True, default=None)
+    last_followup_review_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    lead_workspace_external_id_key = Unique(["workspace_id", "external_id"])
+    # Target of the composite tenant foreign keys on (workspace_id, lead_id).
+    lead_workspace_id_id_key = Unique(["workspace_id", "id"])
+    lead_external_id_not_blank = not_blank("external_id")
+    lead_stage_valid = one_of("stage", LeadStage)
+    lead_tags_valid = json_array_of("tags", LeadTag)
+
+
+class ConversationThread(Table, tablename="conversation_thread"):
+    """A conversation between the outreach engine and one lead."""
+
+    workspace_id = ForeignKey(Workspace, null=False, on_delete=OnDelete.cascade)
+    lead_id = ForeignKey(Lead, null=False, on_delete=OnDelete.cascade)
+    status = Varchar(length=32, default="active")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    conversation_thread_status_not_blank = not_blank("status")
+
+
+class ChatMessage(Table, tablename="chat_message"):
+    """One message of a conversation thread."""
+
+    thread_id = ForeignKey(ConversationThread, null=False, on_delete=OnDelete.cascade)
+    role = Varchar(length=16, choices=ChatRole, default=None)
+    content = Text()
+    tool_calls = JSONB(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    chat_message_role_valid = one_of("role", ChatRole)
+    chat_message_tool_calls_array = json_of_type("tool_calls", "array", nullable=True)
+
+
+class PolicyDecision(Table, tablename="policy_decision"):
+    """Audit record of whether the policy allowed a send to a lead, and why."""
+
+    workspace_id = ForeignKey(Workspace, null=False, **KEEP_AUDIT_ROWS)
+    lead_id = ForeignKey(Lead, null=False, **KEEP_AUDIT_ROWS)
+    allow_send = Boolean(default=None)
+    reason_code = Varchar(length=64, default=None)
+    rule_trace = JSONB(default={})
+    next_allowed_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    policy_decision_reason_code_not_blank = not_blank("reason_code")
+    policy_decision_rule_trace_object = json_of_type("rule_trace", "object", nullable=False)
+
+
+class OutreachAttestation(Table, tablename="outreach_attestation"):
+    """Audit record of an operator granting (or withdrawing) outreach consent."""
+
+    workspace_id = ForeignKey(Workspace, null=False, **KEEP_AUDIT_ROWS)
+    operator_id = Varchar(length=255, default=None)
+    timestamp = Timestamptz(default=TimestamptzNow())
+    granted = Boolean(default=True)
+
+    outreach_attestation_operator_id_not_blank = not_blank("operator_id")
+
+
+TABLES: list[type[Table]] = [
+    Workspace,
+    StrategyVersion,
+    Lead,
+    ConversationThread,
+    ChatMessage,
+    PolicyDecision,
+    OutreachAttestation,
+]

@@ -1,0 +1,73 @@
+"""Every test runs against real PostgreSQL: a freshly cloned, migrated database."""
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.database_setup import TEST_DATABASE, DatabaseServer
+
+_server: DatabaseServer | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Build the migrated template before any test module imports the tables."""
+    global _server
+    _server = DatabaseServer()
+    _server.build_template()
+    # piccolo_conf.py reads DATABASE_URL when the tables are first imported.
+    os.environ["DATABASE_URL"] = _server.create_from_template(TEST_DATABASE)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        _server.drop(TEST_DATABASE)
+
+
+@pytest.fixture(scope="session")
+def database_server() -> DatabaseServer:
+    assert _server is not None
+    return _server
+
+
+@pytest.fixture(autouse=True)
+def fresh_database(database_server: DatabaseServer) -> str:
+    """A clean, migrated copy of the template for each test; its URL."""
+    return database_server.create_from_template(TEST_DATABASE)
+
+
+@pytest.fixture
+def scratch_database(database_server: DatabaseServer) -> Iterator[str]:
+    """An empty database of the test's own, dropped afterwards; its URL."""
+    name = database_server.scratch_name()
+    url = database_server.create_empty(name)
+    yield url
+    database_server.drop(name)
+
+
+@pytest.fixture
+def migrated_scratch_database(database_server: DatabaseServer) -> Iterator[str]:
+    """A migrated database of the test's own, for other processes to use."""
+    name = database_server.scratch_name()
+    url = database_server.create_from_template(name)
+    yield url
+    database_server.drop(name)
+
+
+@pytest.fixture
+async def connection(fresh_database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A raw connection to the test database, as psql or another service has."""
+    conn = await asyncpg.connect(fresh_database)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def embedded_data_dir(tmp_path: Path) -> Path:
+    """An empty data directory for an embedded PostgreSQL of the test's own."""
+    data_dir = tmp_path / "pgdata"
+    data_dir.mkdir()
+    os.chmod(tmp_path, 0o755)  # as root, the server runs as its own system user
+    return data_dir

@@ -1,0 +1,94 @@
+"""Throwaway databases for tests: a migrated template cloned per test.
+
+The server is ``DATABASE_URL``'s (only used to create and drop databases whose
+names start with ``masterplan_test``; the database it names is never touched),
+or the embedded one.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from app.database import _run_in_thread, server_url, with_database
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+TEMPLATE_DATABASE = f"masterplan_test_template_{_worker}"
+TEST_DATABASE = f"masterplan_test_{_worker}"
+
+
+def admin_execute(server: str, *statements: str) -> None:
+    """Run statements on the server's maintenance database, outside transactions."""
+
+    async def execute() -> None:
+        connection = await asyncpg.connect(server)
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    _run_in_thread(execute)
+
+
+def piccolo(
+    database_url: str, *arguments: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the piccolo CLI against ``database_url``, as an operator would."""
+    environment = {**os.environ, "DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "piccolo.main", *arguments],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"piccolo {' '.join(arguments)} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+class DatabaseServer:
+    """Creates, clones and drops the test databases on one server."""
+
+    def __init__(self) -> None:
+        self.url = server_url()
+
+    def url_of(self, database: str) -> str:
+        return with_database(self.url, database)
+
+    def create_empty(self, name: str) -> str:
+        admin_execute(
+            self.url,
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}"',
+        )
+        return self.url_of(name)
+
+    def create_from_template(self, name: str) -> str:
+        admin_execute(
+            self.url,
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"',
+        )
+        return self.url_of(name)
+
+    def drop(self, name: str) -> None:
+        admin_execute(self.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def build_template(self) -> None:
+        """An empty database with every migration applied, to clone from."""
+        template_url = self.create_empty(TEMPLATE_DATABASE)
+        piccolo(template_url, "migrations", "forwards", "all")
+
+    @staticmethod
+    def scratch_name() -> str:
+        return f"masterplan_test_scratch_{uuid.uuid4().hex[:12]}"

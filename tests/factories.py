@@ -1,0 +1,96 @@
+"""Rows written with plain SQL, the way psql or another service would."""
+
+import json
+from typing import Any
+
+import asyncpg
+
+
+async def insert(connection: asyncpg.Connection, table: str, **values: Any) -> int:
+    """INSERT one row; JSON-able dicts and lists are sent as jsonb. Returns its id."""
+    columns = ", ".join(f'"{name}"' for name in values)
+    placeholders = ", ".join(
+        f"${index}::jsonb" if isinstance(value, dict | list) else f"${index}"
+        for index, value in enumerate(values.values(), start=1)
+    )
+    arguments = [
+        json.dumps(value) if isinstance(value, dict | list) else value for value in values.values()
+    ]
+    return await connection.fetchval(
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id",
+        *arguments,
+    )
+
+
+async def workspace(connection: asyncpg.Connection, name: str = "Acme", **values: Any) -> int:
+    return await insert(connection, "workspace", name=name, **values)
+
+
+async def lead(
+    connection: asyncpg.Connection,
+    workspace_id: int,
+    external_id: str = "+15550001",
+    **values: Any,
+) -> int:
+    return await insert(
+        connection, "lead", workspace_id=workspace_id, external_id=external_id, **values
+    )
+
+
+async def strategy_version(
+    connection: asyncpg.Connection,
+    workspace_id: int,
+    version_number: int = 1,
+    **values: Any,
+) -> int:
+    values.setdefault("followup_preset", "BALANCED")
+    return await insert(
+        connection,
+        "strategy_version",
+        workspace_id=workspace_id,
+        version_number=version_number,
+        **values,
+    )
+
+
+async def thread(
+    connection: asyncpg.Connection, workspace_id: int, lead_id: int, **values: Any
+) -> int:
+    return await insert(
+        connection,
+        "conversation_thread",
+        workspace_id=workspace_id,
+        lead_id=lead_id,
+        **values,
+    )
+
+
+async def chat_message(connection: asyncpg.Connection, thread_id: int, **values: Any) -> int:
+    values.setdefault("role", "user")
+    values.setdefault("content", "Hello")
+    return await insert(connection, "chat_message", thread_id=thread_id, **values)
+
+
+async def policy_decision(
+    connection: asyncpg.Connection, workspace_id: int, lead_id: int, **values: Any
+) -> int:
+    values.setdefault("allow_send", True)
+    values.setdefault("reason_code", "WITHIN_WINDOW")
+    return await insert(
+        connection,
+        "policy_decision",
+        workspace_id=workspace_id,
+        lead_id=lead_id,
+        **values,
+    )
+
+
+async def attestation(connection: asyncpg.Connection, workspace_id: int, **values: Any) -> int:
+    values.setdefault("operator_id", "operator@example.com")
+    return await insert(connection, "outreach_attestation", workspace_id=workspace_id, **values)
+
+
+async def table_snapshot(connection: asyncpg.Connection, table: str) -> list[dict[str, Any]]:
+    """Every row of a table, in id order, to prove a refused write changed nothing."""
+    rows = await connection.fetch(f"SELECT * FROM {table} ORDER BY id")
+    return [dict(row) for row in rows]

@@ -1,0 +1,142 @@
+"""Where the database is: DATABASE_URL, or the embedded server, and bad settings."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.database import database_name, redacted, with_database
+from tests.database_setup import PROJECT_ROOT
+from tests.server import free_port
+
+
+def test_with_database_swaps_only_the_database_name():
+    url = "postgresql://user:secret@db.example:5433/app?sslmode=require"
+    assert with_database(url, "other") == (
+        "postgresql://user:secret@db.example:5433/other?sslmode=require"
+    )
+    assert database_name(with_database(url, "other")) == "other"
+
+
+def test_socket_urls_keep_their_host_parameter():
+    url = "postgresql://postgres:@/postgres?host=/tmp/pg"
+    assert with_database(url, "masterplan") == "postgresql://postgres:@/masterplan?host=/tmp/pg"
+
+
+def test_redacted_hides_the_password():
+    assert redacted("postgresql://u:hunter2@h/db") == "postgresql://u:***@h/db"
+    assert "hunter2" not in redacted("postgresql://u:hunter2@h:5432/db")
+
+
+def piccolo_with_env(**environment: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(environment)
+    return subprocess.run(
+        [sys.executable, "-m", "piccolo.main", "migrations", "forwards", "all"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://root@localhost/app", "DATABASE_URL must be a PostgreSQL URL"),
+        ("not a url", "DATABASE_URL must be a PostgreSQL URL"),
+        ("postgresql://u@localhost:notaport/app", "DATABASE_URL has an invalid port"),
+    ],
+)
+def test_a_malformed_database_url_exits_with_one_readable_line(url, message):
+    result = piccolo_with_env(DATABASE_URL=url)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"masterplan: {message}")
+
+
+def test_an_unreachable_database_exits_with_one_readable_line():
+    url = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/masterplan"
+    result = piccolo_with_env(DATABASE_URL=url)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("masterplan: cannot connect to the database at ")
+    assert "secret" not in lines[0]
+
+
+# --- the embedded server ---------------------------------------------------------
+
+HOLD_EMBEDDED = (
+    "import time, piccolo_conf; print('ready', flush=True); [time.sleep(0.1) for _ in range(600)]"
+)
+
+
+def postmaster_running(data_dir: Path) -> bool:
+    pid_file = data_dir / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().splitlines()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_until(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["MASTERPLAN_PGDATA"] = str(data_dir)
+    return env
+
+
+def test_without_database_url_an_embedded_server_runs_and_stops_on_exit(embedded_data_dir):
+    env = embedded_env(embedded_data_dir)
+    result = subprocess.run(
+        [sys.executable, "-m", "piccolo.main", "migrations", "forwards", "all"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[forwards]... ok" in result.stdout
+    assert (embedded_data_dir / "PG_VERSION").exists()
+    assert wait_until(lambda: not postmaster_running(embedded_data_dir))
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_the_embedded_server_stops_on_sigterm_and_ctrl_c(embedded_data_dir, stop_signal):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_EMBEDDED],
+        cwd=PROJECT_ROOT,
+        env=embedded_env(embedded_data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        assert postmaster_running(embedded_data_dir)
+        holder.send_signal(stop_signal)
+        holder.wait(timeout=60)
+    finally:
+        holder.kill()
+    assert wait_until(lambda: not postmaster_running(embedded_data_dir))

@@ -1,0 +1,67 @@
+"""The served application: /healthz, lifespan and the set-up commands' input checks."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from app.database import database_name
+from tests.database_setup import PROJECT_ROOT, admin_execute
+from tests.server import get, served_app
+from tests.test_database import embedded_env, postmaster_running, wait_until
+
+
+def test_healthz_is_200_with_the_database_and_503_without(
+    database_server, migrated_scratch_database
+):
+    with served_app({"DATABASE_URL": migrated_scratch_database}) as (base_url, _):
+        status, body = get(f"{base_url}/healthz")
+        assert (status, json.loads(body)["database"]) == (200, "ok")
+
+        name = database_name(migrated_scratch_database)
+        admin_execute(database_server.url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+        status, body = get(f"{base_url}/healthz")
+        assert status == 503
+        assert json.loads(body)["status"] == "unavailable"
+
+
+def test_serving_on_the_embedded_server_stops_it_on_sigterm(embedded_data_dir):
+    env = {**embedded_env(embedded_data_dir), "DATABASE_URL": ""}
+    with served_app(env) as (base_url, process):
+        assert get(f"{base_url}/healthz")[0] == 200
+        assert postmaster_running(embedded_data_dir)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert wait_until(lambda: not postmaster_running(embedded_data_dir))
+
+
+def bootstrap(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *arguments],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_run_refuses_a_bad_port_with_one_readable_line():
+    result = bootstrap("run", "--port", "eighty")
+    assert result.returncode == 2
+    assert "argument --port: not a port number: 'eighty'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_refuses_a_bad_port_environment_variable():
+    result = bootstrap("run", PORT="99999")
+    assert result.returncode == 2
+    assert "not a port number: '99999'" in result.stderr
+
+
+def test_an_unknown_command_is_refused_with_usage():
+    result = bootstrap("serve")
+    assert result.returncode == 2
+    assert "invalid choice: 'serve'" in result.stderr

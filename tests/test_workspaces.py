@@ -1,0 +1,87 @@
+"""The default workspace: created once, whatever the timing."""
+
+import asyncio
+import subprocess
+import sys
+
+import asyncpg
+import pytest
+
+from app.tables import Workspace
+from app.workspaces import DEFAULT_WORKSPACE_NAME, default_workspace_id, ensure_default_workspace
+from tests.database_setup import PROJECT_ROOT, piccolo
+
+
+async def default_workspaces(url: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetch(
+            "SELECT id, name FROM workspace WHERE name = $1", DEFAULT_WORKSPACE_NAME
+        )
+    finally:
+        await connection.close()
+
+
+async def test_default_workspace_id_is_none_before_the_seed():
+    assert await default_workspace_id() is None
+
+
+async def test_ensure_default_workspace_creates_it_once():
+    first = await ensure_default_workspace()
+    second = await ensure_default_workspace()
+    assert first.created is True
+    assert second.created is False
+    assert second.workspace_id == first.workspace_id == await default_workspace_id()
+    row = await Workspace.select().where(Workspace.id == first.workspace_id).first()
+    assert (row["timezone"], row["budget_tier"]) == ("UTC", "GREEN")
+
+
+async def test_concurrent_ensures_leave_exactly_one_default_workspace(fresh_database):
+    results = await asyncio.gather(*(ensure_default_workspace() for _ in range(8)))
+    assert sum(result.created for result in results) == 1
+    assert len({result.workspace_id for result in results}) == 1
+    assert len(await default_workspaces(fresh_database)) == 1
+
+
+async def test_the_database_refuses_a_second_default_workspace(connection):
+    await ensure_default_workspace()
+    with pytest.raises(asyncpg.UniqueViolationError, match="workspace_default_key"):
+        await connection.execute("INSERT INTO workspace (name) VALUES ($1)", DEFAULT_WORKSPACE_NAME)
+
+
+async def test_seed_command_says_what_it_did_and_a_rerun_changes_nothing(
+    migrated_scratch_database,
+):
+    first = piccolo(migrated_scratch_database, "masterplan", "seed")
+    rows_after_first = await default_workspaces(migrated_scratch_database)
+    second = piccolo(migrated_scratch_database, "masterplan", "seed")
+
+    assert len(rows_after_first) == 1
+    workspace_id = rows_after_first[0]["id"]
+    assert f"Created the default workspace 'Default' (id {workspace_id})" in first.stdout
+    assert "already exists" in second.stdout and "nothing changed" in second.stdout
+    assert await default_workspaces(migrated_scratch_database) == rows_after_first
+
+
+async def test_eight_seed_commands_at_once_leave_one_default_workspace(
+    migrated_scratch_database,
+):
+    environment = {"DATABASE_URL": migrated_scratch_database, "PATH": "/usr/bin:/bin"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "piccolo.main", "masterplan", "seed"],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+
+    assert [process.returncode for process in processes] == [0] * 8, outputs
+    stdouts = [stdout for stdout, _ in outputs]
+    assert sum("Created the default workspace" in out for out in stdouts) == 1
+    assert sum("already exists" in out for out in stdouts) == 7
+    assert len(await default_workspaces(migrated_scratch_database)) == 1
