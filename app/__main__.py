@@ -29,7 +29,9 @@ def install(extra: str | None) -> None:
     spec = f".[{extra}]" if extra else "."
     stamp = VENV / f".installed-{extra or 'main'}"
     fingerprint = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == fingerprint:
+    # An install with extras includes the main dependencies.
+    sufficient = [stamp] if extra else list(VENV.glob(".installed-*"))
+    if any(path.read_text() == fingerprint for path in sufficient if path.exists()):
         return
     if not (BIN / "python").exists():
         print("Creating the virtualenv in .venv ...", flush=True)

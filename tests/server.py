@@ -29,20 +29,14 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 @contextmanager
-def served_app(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Run uvicorn app.main:app; yield its base URL and process."""
+def served_app(
+    env: dict[str, str], command: list[str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Serve app.main:app on a free port (uvicorn, or ``command``); yield URL and process."""
     port = free_port()
+    arguments = command or ["-m", "uvicorn", "app.main:app"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        [sys.executable, *arguments, "--host", "127.0.0.1", "--port", str(port)],
         cwd=PROJECT_ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
@@ -51,7 +45,7 @@ def served_app(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise AssertionError(f"uvicorn exited early:\n{process.stdout.read()}")

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import asyncpg
+
 from app.database import database_name
 from tests.database_setup import PROJECT_ROOT, admin_execute
 from tests.server import get, served_app
@@ -65,3 +67,18 @@ def test_an_unknown_command_is_refused_with_usage():
     result = bootstrap("serve")
     assert result.returncode == 2
     assert "invalid choice: 'serve'" in result.stderr
+
+
+async def test_run_migrates_seeds_and_serves_an_empty_database(scratch_database):
+    env = {"DATABASE_URL": scratch_database}
+    with served_app(env, command=["-m", "app", "run"]) as (base_url, process):
+        assert get(f"{base_url}/healthz")[0] == 200
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert "Applying migrations ..." in output and "Seeding ..." in output
+    connection = await asyncpg.connect(scratch_database)
+    try:
+        names = await connection.fetch("SELECT name FROM workspace")
+    finally:
+        await connection.close()
+    assert [row["name"] for row in names] == ["Default"]
