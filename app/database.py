@@ -54,7 +54,7 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _run_in_thread(coroutine_factory: Any) -> Any:
+def run_sync(coroutine_factory: Any) -> Any:
     """Run a coroutine to completion, even when the caller's loop is running."""
     result: dict[str, Any] = {}
 
@@ -83,7 +83,7 @@ async def _server_version(url: str) -> int:
 def check_reachable(url: str) -> None:
     """Exit with one readable line unless the database answers and is new enough."""
     try:
-        version = _run_in_thread(lambda: _server_version(url))
+        version = run_sync(lambda: _server_version(url))
     except (OSError, asyncpg.PostgresError, TimeoutError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error) else type(error).__name__
         raise DatabaseConfigError(
@@ -186,5 +186,5 @@ def database_url() -> str:
         check_reachable(url)
         return url
     server = embedded_server_url()
-    _run_in_thread(lambda: _ensure_database(server, EMBEDDED_DATABASE))
+    run_sync(lambda: _ensure_database(server, EMBEDDED_DATABASE))
     return with_database(server, EMBEDDED_DATABASE)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from app.database import _run_in_thread, server_url, with_database
+from app.database import run_sync, server_url, with_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -32,7 +32,7 @@ def admin_execute(server: str, *statements: str) -> None:
         finally:
             await connection.close()
 
-    _run_in_thread(execute)
+    run_sync(execute)
 
 
 def piccolo(
