@@ -64,3 +64,17 @@ class ChatRole(StrEnum):
     USER = "user"
     MODEL = "model"
     SYSTEM = "system"
+
+
+# Stages in which the outreach engine still follows up with a lead. The others
+# are terminal: an outcome was reached, a human took over, or the lead said no.
+FOLLOW_UP_STAGES: tuple[LeadStage, ...] = (
+    LeadStage.NEW,
+    LeadStage.CONTACTED,
+    LeadStage.ENGAGED,
+    LeadStage.QUALIFIED,
+)
+
+# interval_overrides: {"<follow-up stage>": <whole hours until the next follow-up>}
+INTERVAL_OVERRIDE_MIN_HOURS = 1
+INTERVAL_OVERRIDE_MAX_HOURS = 720  # 30 days

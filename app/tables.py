@@ -22,6 +22,7 @@ from piccolo.columns import (
 )
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
+from piccolo.columns.readable import Readable
 from piccolo.constraints import Check, Unique
 from piccolo.table import Table
 
@@ -35,9 +36,9 @@ from app.enums import (
 )
 
 
-def enum_values_sql(enum: type[StrEnum]) -> str:
+def enum_values_sql(enum: type[StrEnum], exclude: list[StrEnum] | None = None) -> str:
     """The enum's values as a SQL list literal: ``'A', 'B'``."""
-    return ", ".join(f"'{member.value}'" for member in enum)
+    return ", ".join(f"'{member.value}'" for member in enum if member not in (exclude or []))
 
 
 def one_of(column: str, enum: type[StrEnum]) -> Check:
@@ -80,6 +81,10 @@ class Workspace(Table, tablename="workspace"):
     workspace_timezone_not_blank = not_blank("timezone")
     workspace_budget_tier_valid = one_of("budget_tier", BudgetTier)
 
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="%s (#%s)", columns=[cls.name, cls.id])
+
 
 class StrategyVersion(Table, tablename="strategy_version"):
     """One numbered version of a workspace's outreach strategy."""
@@ -95,6 +100,11 @@ class StrategyVersion(Table, tablename="strategy_version"):
     interval_overrides = JSONB(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     activated_at = Timestamptz(null=True, default=None)
+    # The version that was ACTIVE when this one was activated: where a rollback
+    # returns to. Kept within the workspace by a composite foreign key.
+    previous_active_version_id = ForeignKey(
+        "self", null=True, default=None, on_delete=OnDelete.set_null
+    )
 
     strategy_version_workspace_version_key = Unique(["workspace_id", "version_number"])
     strategy_version_number_positive = Check("version_number >= 1")
@@ -106,6 +116,12 @@ class StrategyVersion(Table, tablename="strategy_version"):
     strategy_version_interval_overrides_object = json_of_type(
         "interval_overrides", "object", nullable=True
     )
+    # Target of the composite foreign key on (workspace_id, previous_active_version_id).
+    strategy_version_workspace_id_id_key = Unique(["workspace_id", "id"])
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="v%s of %s", columns=[cls.version_number, cls.workspace_id.name])
 
 
 class Lead(Table, tablename="lead"):
@@ -121,6 +137,8 @@ class Lead(Table, tablename="lead"):
     next_followup_at = Timestamptz(null=True, default=None)
     last_followup_review_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
+    # Set while a human has taken the lead over: the stage a release returns to.
+    stage_before_takeover = Varchar(length=32, null=True, default=None, choices=LeadStage)
 
     lead_workspace_external_id_key = Unique(["workspace_id", "external_id"])
     # Target of the composite tenant foreign keys on (workspace_id, lead_id).
@@ -128,6 +146,17 @@ class Lead(Table, tablename="lead"):
     lead_external_id_not_blank = not_blank("external_id")
     lead_stage_valid = one_of("stage", LeadStage)
     lead_tags_valid = json_array_of("tags", LeadTag)
+    lead_stage_before_takeover_valid = Check(
+        "stage_before_takeover IS NULL OR stage_before_takeover IN "
+        f"({enum_values_sql(LeadStage, exclude=[LeadStage.TAKE_OVER])})"
+    )
+    lead_takeover_remembers_stage = Check(
+        "(stage = 'TAKE_OVER') = (stage_before_takeover IS NOT NULL)"
+    )
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="%s", columns=[cls.external_id])
 
 
 class ConversationThread(Table, tablename="conversation_thread"):
@@ -139,6 +168,10 @@ class ConversationThread(Table, tablename="conversation_thread"):
     created_at = Timestamptz(default=TimestamptzNow())
 
     conversation_thread_status_not_blank = not_blank("status")
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="#%s with %s", columns=[cls.id, cls.lead_id.external_id])
 
 
 class ChatMessage(Table, tablename="chat_message"):

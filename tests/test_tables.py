@@ -19,7 +19,8 @@ from app.enums import (
 from tests import factories
 
 # The spec's columns: (database type, nullable). Written from the M1 document,
-# not from app/tables.py, so a drifting model fails here.
+# not from app/tables.py, so a drifting model fails here. Two columns beyond the
+# spec serve the operator actions and are marked as such.
 SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
     "workspace": {
         "id": ("integer", False),
@@ -41,6 +42,8 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "interval_overrides": ("jsonb", True),
         "created_at": ("timestamp with time zone", False),
         "activated_at": ("timestamp with time zone", True),
+        # Beyond the spec: where a rollback returns to.
+        "previous_active_version_id": ("integer", True),
     },
     "lead": {
         "id": ("integer", False),
@@ -54,6 +57,8 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "next_followup_at": ("timestamp with time zone", True),
         "last_followup_review_at": ("timestamp with time zone", True),
         "created_at": ("timestamp with time zone", False),
+        # Beyond the spec: the stage a released takeover returns to.
+        "stage_before_takeover": ("character varying", True),
     },
     "conversation_thread": {
         "id": ("integer", False),
@@ -194,9 +199,12 @@ ENUM_COLUMNS: list[tuple[str, str, type[StrEnum]]] = [
 
 
 def _extra_values(column: str, value: str) -> dict:
-    # An ACTIVE strategy version needs activated_at (tested separately).
+    # An ACTIVE strategy version needs activated_at, a lead taken over remembers
+    # its stage (both tested separately).
     if column == "status" and value == StrategyStatus.ACTIVE:
         return {"activated_at": datetime.now(UTC)}
+    if column == "stage" and value == LeadStage.TAKE_OVER:
+        return {"stage_before_takeover": LeadStage.ENGAGED.value}
     return {}
 
 

@@ -11,7 +11,8 @@ Forwards adds, backwards removes, in reverse order:
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+
+from piccolo_migrations.sql_steps import Step, sql_steps_manager
 
 ID = "2026-11-26T09:31:45:554832"
 VERSION = "1.38.0"
@@ -60,7 +61,7 @@ $$
 """
 
 
-def append_only(table: str) -> list[tuple[str, str]]:
+def append_only(table: str) -> list[Step]:
     """Triggers that refuse every change to ``table``'s existing rows."""
     return [
         (
@@ -77,7 +78,7 @@ def append_only(table: str) -> list[tuple[str, str]]:
 
 
 # (forwards, backwards) pairs; backwards runs them in reverse order.
-STEPS: list[tuple[str, str]] = [
+STEPS: list[Step] = [
     (
         "CREATE UNIQUE INDEX workspace_default_key ON workspace (name) WHERE name = 'Default'",
         "DROP INDEX workspace_default_key",
@@ -146,22 +147,5 @@ STEPS: list[tuple[str, str]] = [
 ]
 
 
-async def _run(statements: list[str]) -> None:
-    engine = engine_finder()
-    assert engine is not None
-    for statement in statements:
-        await engine.run_ddl(statement)
-
-
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="masterplan", description=DESCRIPTION)
-
-    async def add_rules() -> None:
-        await _run([forward for forward, _ in STEPS])
-
-    async def remove_rules() -> None:
-        await _run([backward for _, backward in reversed(STEPS)])
-
-    manager.add_raw(add_rules)
-    manager.add_raw_backwards(remove_rules)
-    return manager
+    return sql_steps_manager(ID, "masterplan", DESCRIPTION, STEPS)

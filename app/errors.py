@@ -1,0 +1,22 @@
+"""Domain errors: what went wrong, in words an operator or API client understands."""
+
+
+class DomainError(Exception):
+    """A request the domain refuses; ``str(error)`` is the readable reason."""
+
+
+class NotFound(DomainError):
+    """The row does not exist in the caller's workspace."""
+
+
+class Conflict(DomainError):
+    """The row exists but its state does not allow the action."""
+
+
+class InvalidValue(DomainError, ValueError):
+    """A field's value breaks a rule."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message

@@ -1,0 +1,162 @@
+"""Strategy versions: drafts, activation and rollback, one workspace at a time.
+
+Every change locks the workspace row first, so two operators (or workers)
+acting on one workspace at once are serialised: the second sees the first's
+result instead of racing it. The partial unique index strategy_version_one_active
+backs this up in the database.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from app.enums import FollowUpPreset, StrategyStatus
+from app.errors import Conflict, NotFound
+from app.tables import StrategyVersion, Workspace
+from app.validation import interval_overrides
+
+CONTENT_FIELDS = (
+    "tone",
+    "objectives",
+    "objection_handling",
+    "cta_rules",
+    "followup_preset",
+    "interval_overrides",
+)
+
+
+@dataclass(frozen=True)
+class StrategyChange:
+    """Which version became ACTIVE and which was rolled back (if any)."""
+
+    workspace_id: int
+    activated_version: int
+    rolled_back_version: int | None
+
+    @property
+    def message(self) -> str:
+        replaced = (
+            f"; v{self.rolled_back_version} is now ROLLED_BACK"
+            if self.rolled_back_version is not None
+            else ""
+        )
+        return f"v{self.activated_version} is now ACTIVE{replaced}."
+
+
+async def lock_workspace(workspace_id: int) -> None:
+    """Lock the workspace row for this transaction; NotFound if it does not exist."""
+    rows = await Workspace.raw("SELECT id FROM workspace WHERE id = {} FOR UPDATE", workspace_id)
+    if not rows:
+        raise NotFound(f"workspace {workspace_id} does not exist")
+
+
+async def _version(workspace_id: int, version_id: int) -> dict[str, Any]:
+    rows = await StrategyVersion.raw(
+        "SELECT id, version_number, status, previous_active_version_id FROM strategy_version "
+        "WHERE id = {} AND workspace_id = {}",
+        version_id,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"strategy version {version_id} does not exist in workspace {workspace_id}")
+    return rows[0]
+
+
+async def _active_version(workspace_id: int) -> dict[str, Any] | None:
+    rows = await StrategyVersion.raw(
+        "SELECT id, version_number, previous_active_version_id FROM strategy_version "
+        "WHERE workspace_id = {} AND status = 'ACTIVE'",
+        workspace_id,
+    )
+    return rows[0] if rows else None
+
+
+async def _set_status(version_id: int, status: StrategyStatus) -> None:
+    activated_at = "now()" if status is StrategyStatus.ACTIVE else "activated_at"
+    await StrategyVersion.raw(
+        f"UPDATE strategy_version SET status = {{}}, activated_at = {activated_at} WHERE id = {{}}",
+        status.value,
+        version_id,
+    )
+
+
+async def activate_strategy_version(workspace_id: int, version_id: int) -> StrategyChange:
+    """Make a version ACTIVE now; the workspace's ACTIVE version becomes ROLLED_BACK."""
+    async with StrategyVersion._meta.db.transaction():
+        await lock_workspace(workspace_id)
+        target = await _version(workspace_id, version_id)
+        if target["status"] == StrategyStatus.ACTIVE:
+            raise Conflict(f"v{target['version_number']} is already ACTIVE")
+        current = await _active_version(workspace_id)
+        if current is not None:
+            await _set_status(current["id"], StrategyStatus.ROLLED_BACK)
+        await _set_status(version_id, StrategyStatus.ACTIVE)
+        await StrategyVersion.raw(
+            "UPDATE strategy_version SET previous_active_version_id = {} WHERE id = {}",
+            None if current is None else current["id"],
+            version_id,
+        )
+    return StrategyChange(
+        workspace_id=workspace_id,
+        activated_version=target["version_number"],
+        rolled_back_version=None if current is None else current["version_number"],
+    )
+
+
+async def roll_back_strategy(workspace_id: int) -> StrategyChange:
+    """The ACTIVE version becomes ROLLED_BACK; the one it replaced is ACTIVE again."""
+    async with StrategyVersion._meta.db.transaction():
+        await lock_workspace(workspace_id)
+        current = await _active_version(workspace_id)
+        if current is None:
+            raise Conflict(f"workspace {workspace_id} has no ACTIVE strategy version to roll back")
+        previous_id = current["previous_active_version_id"]
+        if previous_id is None:
+            raise Conflict(
+                f"v{current['version_number']} replaced no earlier version: "
+                "there is nothing to roll back to"
+            )
+        previous = await _version(workspace_id, previous_id)
+        await _set_status(current["id"], StrategyStatus.ROLLED_BACK)
+        await _set_status(previous_id, StrategyStatus.ACTIVE)
+    return StrategyChange(
+        workspace_id=workspace_id,
+        activated_version=previous["version_number"],
+        rolled_back_version=current["version_number"],
+    )
+
+
+async def ensure_editable(workspace_id: int, version_id: int) -> None:
+    """Conflict unless the version is a DRAFT: ACTIVE and ROLLED_BACK content is frozen."""
+    version = await _version(workspace_id, version_id)
+    if version["status"] != StrategyStatus.DRAFT:
+        raise Conflict(
+            f"v{version['version_number']} is {version['status']}: only DRAFT versions "
+            "can be edited; create a new version instead"
+        )
+
+
+async def create_draft(
+    workspace_id: int,
+    followup_preset: FollowUpPreset,
+    tone: str = "",
+    objectives: str = "",
+    objection_handling: str = "",
+    cta_rules: str = "",
+    overrides: Any = None,
+) -> dict[str, Any]:
+    """A new DRAFT; the database assigns the workspace's next version number."""
+    checked_overrides = interval_overrides("interval_overrides", overrides)
+    rows = await StrategyVersion.raw(
+        "INSERT INTO strategy_version (workspace_id, followup_preset, tone, objectives, "
+        "objection_handling, cta_rules, interval_overrides) "
+        "VALUES ({}, {}, {}, {}, {}, {}, {}::jsonb) RETURNING *",
+        workspace_id,
+        FollowUpPreset(followup_preset).value,
+        tone,
+        objectives,
+        objection_handling,
+        cta_rules,
+        None if checked_overrides is None else json.dumps(checked_overrides),
+    )
+    return rows[0]
