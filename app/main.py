@@ -9,9 +9,12 @@ from piccolo.engine.postgres import PostgresEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from app.admin import create_operator_admin
 from app.database import stop_embedded_server
+from app.request_guards import JSONBodyGuard
+from app.settings import AdminSettings
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -50,6 +53,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 app = Starlette(
-    routes=[Route("/healthz", healthz, methods=["GET"])],
+    routes=[
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount("/admin/", JSONBodyGuard(create_operator_admin(AdminSettings.from_environment()))),
+    ],
     lifespan=lifespan,
 )

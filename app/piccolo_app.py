@@ -4,6 +4,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig, Command
 
+from app.commands.create_first_admin import create_first_admin
 from app.commands.seed import seed
 from app.tables import TABLES
 
@@ -14,5 +15,5 @@ APP_CONFIG = AppConfig(
     migrations_folder_path=str(PROJECT_ROOT / "piccolo_migrations" / "masterplan"),
     table_classes=TABLES,
     migration_dependencies=[],
-    commands=[Command(callable=seed)],
+    commands=[Command(callable=seed), Command(callable=create_first_admin)],
 )

@@ -76,6 +76,8 @@ async def test_run_migrates_seeds_and_serves_an_empty_database(scratch_database)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
     assert "Applying migrations ..." in output and "Seeding ..." in output
+    assert "Created the admin account 'admin'." in output
+    assert "shown only this once" in output
     connection = await asyncpg.connect(scratch_database)
     try:
         names = await connection.fetch("SELECT name FROM workspace")

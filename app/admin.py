@@ -1,0 +1,562 @@
+"""The operator admin: piccolo-admin configured for the domain tables.
+
+Edits pass through the same rules as every other writer (app/validation.py,
+the domain modules, then the database). Operator actions are forms, each
+calling one domain function. History (chat messages, policy decisions,
+attestations) is read-only here.
+"""
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pydantic
+from fastapi import FastAPI
+from piccolo.apps.user.tables import BaseUser
+from piccolo.columns import Column
+from piccolo.table import Table
+from piccolo_admin.endpoints import FormConfig, TableConfig, create_admin
+from piccolo_api.crud.endpoints import OrderBy, PiccoloCRUD
+from piccolo_api.crud.hooks import Hook, HookType
+from piccolo_api.crud.validators import Validators
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp
+
+from app import leads, strategies
+from app.attestations import record_attestation
+from app.enums import LeadStage, StrategyStatus
+from app.errors import Conflict, DomainError, InvalidValue, NotFound
+from app.settings import AdminSettings
+from app.tables import (
+    ChatMessage,
+    ConversationThread,
+    Lead,
+    OutreachAttestation,
+    PolicyDecision,
+    StrategyVersion,
+    Workspace,
+)
+from app.validation import interval_overrides, lead_tags, timezone_name
+from app.workspaces import find_workspace
+
+
+def refused(error: DomainError, field: str) -> HTTPException:
+    """A 422 in the shape the admin UI lists under the form: field, then message."""
+    if isinstance(error, InvalidValue):
+        field, message = error.field, error.message
+    else:
+        message = str(error)
+    return HTTPException(
+        status_code=422,
+        detail=[{"loc": ["body", field], "msg": message, "type": type(error).__name__}],
+    )
+
+
+def by_name(values: dict[Any, Any]) -> dict[str, Any]:
+    """PATCH hooks receive columns as keys; name them."""
+    return {
+        key._meta.name if isinstance(key, Column) else key: value for key, value in values.items()
+    }
+
+
+def as_json(value: Any) -> Any:
+    """JSON columns travel as JSON text in the admin; compare them decoded."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+async def current_row(table: type[Table], row_id: Any) -> dict[str, Any]:
+    row = await table.select().where(table._meta.primary_key == row_id).first()
+    if row is None:
+        raise refused(NotFound(f"{table._meta.tablename} {row_id} does not exist"), "id")
+    return row
+
+
+def changed(fields: dict[str, Any], current: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` the PATCH changes (the admin sends unchanged fields too)."""
+    return [
+        name for name in names if name in fields and as_json(fields[name]) != as_json(current[name])
+    ]
+
+
+# --- field rules for creates (pre_save) and edits (pre_patch) ------------------------
+
+FieldRule = Callable[[str, Any], Any]
+
+WORKSPACE_RULES: dict[str, FieldRule] = {"timezone": timezone_name}
+LEAD_RULES: dict[str, FieldRule] = {
+    "timezone": lambda field, value: None if value is None else timezone_name(field, value),
+    "tags": lead_tags,
+}
+STRATEGY_RULES: dict[str, FieldRule] = {"interval_overrides": interval_overrides}
+
+
+def apply_rules(rules: dict[str, FieldRule], fields: dict[str, Any]) -> None:
+    try:
+        for name, rule in rules.items():
+            if name in fields:
+                rule(name, fields[name])
+    except DomainError as error:
+        raise refused(error, "body") from None
+
+
+def save_hook(rules: dict[str, FieldRule]) -> Hook:
+    async def check(row: Table) -> Table:
+        apply_rules(rules, {name: getattr(row, name) for name in rules})
+        return row
+
+    return Hook(hook_type=HookType.pre_save, callable=check)
+
+
+def patch_hook(rules: dict[str, FieldRule]) -> Hook:
+    async def check(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
+        apply_rules(rules, by_name(values))
+        return values
+
+    return Hook(hook_type=HookType.pre_patch, callable=check)
+
+
+async def lead_stage_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
+    """Takeovers go through the actions, which remember the stage to return to."""
+    fields = by_name(values)
+    current = await current_row(Lead, row_id)
+    if changed(fields, current, ("stage_before_takeover",)):
+        raise refused(
+            Conflict("kept by the 'Take over lead' and 'Release lead' actions"),
+            "stage_before_takeover",
+        )
+    if changed(fields, current, ("stage",)):
+        if fields["stage"] == LeadStage.TAKE_OVER:
+            raise refused(Conflict("use the 'Take over lead' action to take a lead over"), "stage")
+        if current["stage"] == LeadStage.TAKE_OVER:
+            raise refused(Conflict("use the 'Release lead' action to end a takeover"), "stage")
+    return values
+
+
+async def new_strategy_is_draft(row: StrategyVersion) -> StrategyVersion:
+    if row.status not in (None, StrategyStatus.DRAFT):
+        raise refused(
+            InvalidValue(
+                "status", "new versions start as DRAFT; then use 'Activate strategy version'"
+            ),
+            "status",
+        )
+    row.status = StrategyStatus.DRAFT
+    return row
+
+
+async def strategy_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
+    """Content of ACTIVE and ROLLED_BACK versions is frozen; status moves by actions."""
+    fields = by_name(values)
+    current = await current_row(StrategyVersion, row_id)
+    if changed(fields, current, ("status", "activated_at", "previous_active_version_id")):
+        raise refused(
+            Conflict(
+                "status changes through the 'Activate strategy version' and 'Roll back' actions"
+            ),
+            "status",
+        )
+    content = ("version_number", "workspace_id", *strategies.CONTENT_FIELDS)
+    if changed(fields, current, content):
+        try:
+            await strategies.ensure_editable(current["workspace_id"], row_id)
+        except DomainError as error:
+            raise refused(error, "status") from None
+    return values
+
+
+# --- request checks -----------------------------------------------------------------
+
+Validator = Callable[[PiccoloCRUD, Request], Awaitable[None] | None]
+
+
+def read_only(reason: str) -> Validator:
+    def refuse(piccolo_crud: PiccoloCRUD, request: Request) -> None:
+        raise HTTPException(status_code=405, detail=reason)
+
+    return refuse
+
+
+def edits_use_patch(piccolo_crud: PiccoloCRUD, request: Request) -> None:
+    # PUT skips the pre_patch hooks that hold the rules, so it is not offered.
+    raise HTTPException(status_code=405, detail="replace is not supported; edit with PATCH")
+
+
+def validators(*, history: str | None = None) -> Validators:
+    """Edits by PATCH only; on history tables, no writes at all."""
+    if history is None:
+        return Validators(put_single=[edits_use_patch])
+    deny = read_only(history)
+    return Validators(
+        post_single=[deny],
+        put_single=[deny],
+        patch_single=[deny],
+        delete_single=[deny],
+        delete_all=[deny],
+    )
+
+
+# --- operator actions ------------------------------------------------------------------
+
+WorkspaceReference = pydantic.constr(strip_whitespace=True, min_length=1, max_length=255)
+
+
+class WorkspaceAction(pydantic.BaseModel):
+    workspace: WorkspaceReference = pydantic.Field(  # type: ignore[valid-type]
+        description="Name, id, or as listed: Acme (#3)"
+    )
+
+
+class StrategyVersionAction(WorkspaceAction):
+    version_number: pydantic.PositiveInt
+
+
+class LeadAction(WorkspaceAction):
+    external_id: pydantic.constr(strip_whitespace=True, min_length=1, max_length=255)  # type: ignore[valid-type]
+
+
+class AttestationForm(WorkspaceAction):
+    granted: bool = True
+
+
+async def _message(action: Callable[[], Awaitable[Any]]) -> str:
+    """Run a domain action; its refusal becomes the form's error message."""
+    try:
+        return (await action()).message
+    except DomainError as error:
+        raise ValueError(str(error)) from None
+
+
+async def activate_form(request: Request, data: StrategyVersionAction) -> str:
+    async def action() -> strategies.StrategyChange:
+        workspace_id = await find_workspace(data.workspace)
+        version_id = await strategies.find_version(workspace_id, data.version_number)
+        return await strategies.activate_strategy_version(workspace_id, version_id)
+
+    return await _message(action)
+
+
+async def roll_back_form(request: Request, data: WorkspaceAction) -> str:
+    async def action() -> strategies.StrategyChange:
+        return await strategies.roll_back_strategy(await find_workspace(data.workspace))
+
+    return await _message(action)
+
+
+async def attestation_form(request: Request, data: AttestationForm) -> str:
+    operator: BaseUser = request.user.user
+
+    async def action() -> Any:
+        workspace_id = await find_workspace(data.workspace)
+        return await record_attestation(workspace_id, operator.username, data.granted)
+
+    return await _message(action)
+
+
+def lead_form(change: Callable[[int, int], Awaitable[leads.LeadStageChange]]):
+    async def endpoint(request: Request, data: LeadAction) -> str:
+        async def action() -> leads.LeadStageChange:
+            workspace_id = await find_workspace(data.workspace)
+            return await change(workspace_id, await leads.find_lead(workspace_id, data.external_id))
+
+        return await _message(action)
+
+    return endpoint
+
+
+STRATEGY_GROUP = "Workspaces & strategy"
+LEADS_GROUP = "Leads & conversations"
+AUDIT_GROUP = "Audit"
+
+FORMS = [
+    FormConfig(
+        name="Activate strategy version",
+        pydantic_model=StrategyVersionAction,
+        endpoint=activate_form,
+        description="Make a version ACTIVE now; the ACTIVE one becomes ROLLED_BACK.",
+        form_group=STRATEGY_GROUP,
+    ),
+    FormConfig(
+        name="Roll back strategy",
+        pydantic_model=WorkspaceAction,
+        endpoint=roll_back_form,
+        description="The ACTIVE version becomes ROLLED_BACK; the one it replaced is ACTIVE again.",
+        form_group=STRATEGY_GROUP,
+    ),
+    FormConfig(
+        name="Record outreach attestation",
+        pydantic_model=AttestationForm,
+        endpoint=attestation_form,
+        description="Record, as you, that outreach is granted (or withdrawn) for a workspace.",
+        form_group=AUDIT_GROUP,
+    ),
+    FormConfig(
+        name="Suppress lead",
+        pydantic_model=LeadAction,
+        endpoint=lead_form(leads.suppress_lead),
+        description="Stop all outreach to the lead (stage SUPPRESSED).",
+        form_group=LEADS_GROUP,
+    ),
+    FormConfig(
+        name="Take over lead",
+        pydantic_model=LeadAction,
+        endpoint=lead_form(leads.take_over_lead),
+        description="A human takes the conversation over (stage TAKE_OVER); its stage is kept.",
+        form_group=LEADS_GROUP,
+    ),
+    FormConfig(
+        name="Release lead",
+        pydantic_model=LeadAction,
+        endpoint=lead_form(leads.release_lead),
+        description="End a takeover: the lead returns to the stage it had before.",
+        form_group=LEADS_GROUP,
+    ),
+]
+
+
+# --- tables -------------------------------------------------------------------------------
+
+TABLES = [
+    TableConfig(
+        Workspace,
+        visible_columns=[
+            Workspace.name,
+            Workspace.timezone,
+            Workspace.budget_tier,
+            Workspace.created_at,
+        ],
+        visible_filters=[Workspace.name, Workspace.budget_tier, Workspace.timezone],
+        link_column=Workspace.name,
+        order_by=[OrderBy(Workspace.name)],
+        menu_group=STRATEGY_GROUP,
+        hooks=[save_hook(WORKSPACE_RULES), patch_hook(WORKSPACE_RULES)],
+        validators=validators(),
+    ),
+    TableConfig(
+        StrategyVersion,
+        visible_columns=[
+            StrategyVersion.version_number,
+            StrategyVersion.workspace_id,
+            StrategyVersion.status,
+            StrategyVersion.followup_preset,
+            StrategyVersion.activated_at,
+            StrategyVersion.created_at,
+        ],
+        visible_filters=[
+            StrategyVersion.workspace_id,
+            StrategyVersion.status,
+            StrategyVersion.followup_preset,
+            StrategyVersion.activated_at,
+        ],
+        link_column=StrategyVersion.version_number,
+        order_by=[
+            OrderBy(StrategyVersion.workspace_id),
+            OrderBy(StrategyVersion.version_number, ascending=False),
+        ],
+        menu_group=STRATEGY_GROUP,
+        hooks=[
+            Hook(hook_type=HookType.pre_save, callable=new_strategy_is_draft),
+            save_hook(STRATEGY_RULES),
+            patch_hook(STRATEGY_RULES),
+            Hook(hook_type=HookType.pre_patch, callable=strategy_patch),
+        ],
+        validators=validators(),
+    ),
+    TableConfig(
+        Lead,
+        visible_columns=[
+            Lead.external_id,
+            Lead.name,
+            Lead.workspace_id,
+            Lead.stage,
+            Lead.tags,
+            Lead.next_followup_at,
+            Lead.last_followup_at,
+        ],
+        visible_filters=[
+            Lead.workspace_id,
+            Lead.external_id,
+            Lead.name,
+            Lead.stage,
+            Lead.tags,
+            Lead.next_followup_at,
+            Lead.last_followup_at,
+        ],
+        link_column=Lead.external_id,
+        order_by=[OrderBy(Lead.created_at, ascending=False)],
+        menu_group=LEADS_GROUP,
+        hooks=[
+            save_hook(LEAD_RULES),
+            patch_hook(LEAD_RULES),
+            Hook(hook_type=HookType.pre_patch, callable=lead_stage_patch),
+        ],
+        validators=validators(),
+    ),
+    TableConfig(
+        ConversationThread,
+        visible_columns=[
+            ConversationThread.id,
+            ConversationThread.lead_id,
+            ConversationThread.workspace_id,
+            ConversationThread.status,
+            ConversationThread.created_at,
+        ],
+        visible_filters=[
+            ConversationThread.workspace_id,
+            ConversationThread.lead_id,
+            ConversationThread.status,
+        ],
+        order_by=[OrderBy(ConversationThread.created_at, ascending=False)],
+        menu_group=LEADS_GROUP,
+        validators=validators(),
+    ),
+    TableConfig(
+        ChatMessage,
+        visible_columns=[
+            ChatMessage.id,
+            ChatMessage.thread_id,
+            ChatMessage.role,
+            ChatMessage.content,
+            ChatMessage.created_at,
+        ],
+        visible_filters=[ChatMessage.thread_id, ChatMessage.role, ChatMessage.created_at],
+        order_by=[OrderBy(ChatMessage.created_at, ascending=False)],
+        menu_group=LEADS_GROUP,
+        validators=validators(
+            history="chat messages are conversation history: they cannot be created, "
+            "edited or deleted in the admin"
+        ),
+    ),
+    TableConfig(
+        PolicyDecision,
+        visible_columns=[
+            PolicyDecision.id,
+            PolicyDecision.workspace_id,
+            PolicyDecision.lead_id,
+            PolicyDecision.allow_send,
+            PolicyDecision.reason_code,
+            PolicyDecision.next_allowed_at,
+            PolicyDecision.created_at,
+        ],
+        visible_filters=[
+            PolicyDecision.workspace_id,
+            PolicyDecision.lead_id,
+            PolicyDecision.allow_send,
+            PolicyDecision.reason_code,
+            PolicyDecision.created_at,
+        ],
+        order_by=[OrderBy(PolicyDecision.created_at, ascending=False)],
+        menu_group=AUDIT_GROUP,
+        validators=validators(
+            history="policy decisions are an append-only audit trail: they cannot be "
+            "created, edited or deleted in the admin"
+        ),
+    ),
+    TableConfig(
+        OutreachAttestation,
+        visible_columns=[
+            OutreachAttestation.id,
+            OutreachAttestation.workspace_id,
+            OutreachAttestation.operator_id,
+            OutreachAttestation.granted,
+            OutreachAttestation.timestamp,
+        ],
+        visible_filters=[
+            OutreachAttestation.workspace_id,
+            OutreachAttestation.operator_id,
+            OutreachAttestation.granted,
+            OutreachAttestation.timestamp,
+        ],
+        order_by=[OrderBy(OutreachAttestation.timestamp, ascending=False)],
+        menu_group=AUDIT_GROUP,
+        validators=validators(
+            history="outreach attestations are an append-only audit trail: record a new "
+            "one with the 'Record outreach attestation' action"
+        ),
+    ),
+    TableConfig(
+        BaseUser,
+        visible_columns=[
+            BaseUser.username,
+            BaseUser.email,
+            BaseUser.active,
+            BaseUser.admin,
+            BaseUser.superuser,
+            BaseUser.last_login,
+        ],
+        visible_filters=[BaseUser.username, BaseUser.active, BaseUser.admin],
+        link_column=BaseUser.username,
+        menu_group="Operators",
+    ),
+]
+
+
+# --- bad input that reaches the database or the filter parser ----------------------------
+
+
+def invalid_filter(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, pydantic.ValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
+    )
+    return JSONResponse({"detail": f"invalid value: {problems}"}, status_code=400)
+
+
+def malformed_query(request: Request, error: Exception) -> JSONResponse:
+    # piccolo-api raises ValueError for query parameters naming unknown columns.
+    return JSONResponse({"detail": f"invalid request: {error}"}, status_code=400)
+
+
+def value_refused_by_database(request: Request, error: Exception) -> JSONResponse:
+    # SQLSTATE classes 22 (data exception) and 23 (integrity violation): bad input.
+    # The admin UI shows {"db_error": ...} as "Database error: ...", like piccolo-api's own.
+    assert isinstance(error, asyncpg.PostgresError)
+    return JSONResponse({"db_error": str(error)}, status_code=422)
+
+
+def fastapi_apps(app: Any) -> list[FastAPI]:
+    """The FastAPI sub-applications piccolo-admin mounts (behind its middleware)."""
+    found = []
+    for route in getattr(app, "routes", []):
+        inner = getattr(route, "app", None)
+        while inner is not None and not isinstance(inner, FastAPI):
+            inner = getattr(inner, "app", None)
+        if inner is not None:
+            found.append(inner)
+    return found
+
+
+def answer_bad_input_with_4xx(admin: FastAPI) -> None:
+    """Bad filters and values the database refuses end in a 4xx, not a 500."""
+    for app in [admin, *fastapi_apps(admin)]:
+        app.add_exception_handler(pydantic.ValidationError, invalid_filter)
+        app.add_exception_handler(ValueError, malformed_query)
+        app.add_exception_handler(asyncpg.DataError, value_refused_by_database)
+        app.add_exception_handler(
+            asyncpg.IntegrityConstraintViolationError, value_refused_by_database
+        )
+
+
+def create_operator_admin(settings: AdminSettings) -> ASGIApp:
+    """The admin ASGI app: session login (rate limited), CSRF, tables and actions."""
+    admin = create_admin(
+        tables=TABLES,
+        forms=FORMS,
+        site_name="Masterplan admin",
+        session_expiry=timedelta(hours=1),
+        increase_expiry=timedelta(minutes=30),
+        max_session_expiry=timedelta(hours=12),
+        production=settings.production,
+        allowed_hosts=list(settings.allowed_hosts),
+        auto_include_related=False,
+    )
+    answer_bad_input_with_4xx(admin)
+    return admin

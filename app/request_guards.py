@@ -1,0 +1,76 @@
+"""ASGI middleware that refuses malformed request bodies before an app sees them."""
+
+import json
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+WRITE_METHODS = {"POST", "PUT", "PATCH"}
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+
+
+class JSONBodyGuard:
+    """Writes must carry a JSON object of bounded size: 400 or 413 otherwise.
+
+    The wrapped apps parse bodies with ``await request.json()`` and pass the
+    result on as keyword arguments; a malformed body would otherwise surface
+    as a 500.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        body, too_large = await self._read_body(receive)
+        problem = self._problem(body, too_large)
+        if problem is not None:
+            status, detail = problem
+            await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+            return
+        await self.app(scope, self._replay(body, receive), send)
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return b"", True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), False
+
+    def _problem(self, body: bytes, too_large: bool) -> tuple[int, str] | None:
+        if too_large:
+            return 413, f"request body is larger than {self.max_body_bytes} bytes"
+        if not body:
+            return None  # e.g. a logout; endpoints that need a body say so
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return 400, "request body must be valid JSON"
+        if not isinstance(document, dict):
+            return 400, "request body must be a JSON object"
+        return None
+
+    @staticmethod
+    def _replay(body: bytes, receive: Receive) -> Receive:
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
