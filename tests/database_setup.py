@@ -92,3 +92,27 @@ class DatabaseServer:
     @staticmethod
     def scratch_name() -> str:
         return f"masterplan_test_scratch_{uuid.uuid4().hex[:12]}"
+
+
+def piccolo_at_once(
+    database_url: str, copies: int, *arguments: str
+) -> list[subprocess.CompletedProcess[str]]:
+    """Start ``copies`` identical piccolo commands together; wait for all of them."""
+    environment = {**os.environ, "DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "piccolo.main", *arguments]
+    processes = [
+        subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(copies)
+    ]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=180)
+        results.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
+    return results

@@ -10,7 +10,7 @@ import pytest
 
 from app.admin import create_operator_admin
 from app.settings import AdminSettings
-from tests.database_setup import PROJECT_ROOT
+from tests.database_setup import PROJECT_ROOT, piccolo_at_once
 
 
 def create_first_admin(database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -74,19 +74,8 @@ async def test_a_too_short_password_exits_with_one_line(migrated_scratch_databas
 
 
 async def test_concurrent_runs_create_one_admin(migrated_scratch_database):
-    environment = {**os.environ, "DATABASE_URL": migrated_scratch_database}
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "piccolo.main", "masterplan", "create_first_admin"],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    results = piccolo_at_once(migrated_scratch_database, 4, "masterplan", "create_first_admin")
+    outputs = [result.stdout for result in results]
     assert sum("Created the admin account" in output for output in outputs) == 1
     assert len(await admins(migrated_scratch_database)) == 1
 

@@ -1,8 +1,6 @@
 """The default workspace, created once whatever the timing; finding a workspace."""
 
 import asyncio
-import subprocess
-import sys
 
 import asyncpg
 import pytest
@@ -15,7 +13,7 @@ from app.workspaces import (
     ensure_default_workspace,
     find_workspace,
 )
-from tests.database_setup import PROJECT_ROOT, piccolo
+from tests.database_setup import piccolo, piccolo_at_once
 
 
 async def default_workspaces(url: str) -> list[asyncpg.Record]:
@@ -72,22 +70,10 @@ async def test_seed_command_says_what_it_did_and_a_rerun_changes_nothing(
 async def test_eight_seed_commands_at_once_leave_one_default_workspace(
     migrated_scratch_database,
 ):
-    environment = {"DATABASE_URL": migrated_scratch_database, "PATH": "/usr/bin:/bin"}
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "piccolo.main", "masterplan", "seed"],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
-    outputs = [process.communicate(timeout=120) for process in processes]
+    results = piccolo_at_once(migrated_scratch_database, 8, "masterplan", "seed")
 
-    assert [process.returncode for process in processes] == [0] * 8, outputs
-    stdouts = [stdout for stdout, _ in outputs]
+    assert [result.returncode for result in results] == [0] * 8, results
+    stdouts = [result.stdout for result in results]
     assert sum("Created the default workspace" in out for out in stdouts) == 1
     assert sum("already exists" in out for out in stdouts) == 7
     assert len(await default_workspaces(migrated_scratch_database)) == 1
