@@ -14,6 +14,7 @@ DB = PostgresEngine(config={"dsn": database_url()})
 APP_REGISTRY = AppRegistry(
     apps=[
         "app.piccolo_app",
+        "app.legacy.piccolo_app",
         "piccolo.apps.user.piccolo_app",
         "piccolo_api.session_auth.piccolo_app",
     ]

@@ -30,6 +30,7 @@ from app import leads, strategies
 from app.attestations import record_attestation
 from app.enums import LeadStage, StrategyStatus
 from app.errors import Conflict, DomainError, InvalidValue, NotFound
+from app.legacy.tables import LegacyMapping
 from app.settings import AdminSettings
 from app.tables import (
     ChatMessage,
@@ -480,6 +481,28 @@ TABLES = [
         validators=validators(
             history="outreach attestations are an append-only audit trail: record a new "
             "one with the 'Record outreach attestation' action"
+        ),
+    ),
+    TableConfig(
+        LegacyMapping,
+        visible_columns=[
+            LegacyMapping.id,
+            LegacyMapping.prototype_table,
+            LegacyMapping.prototype_id,
+            LegacyMapping.strategy_version_id,
+            LegacyMapping.conversation_thread_id,
+            LegacyMapping.created_at,
+        ],
+        visible_filters=[
+            LegacyMapping.prototype_table,
+            LegacyMapping.prototype_id,
+            LegacyMapping.strategy_version_id,
+            LegacyMapping.conversation_thread_id,
+        ],
+        order_by=[OrderBy(LegacyMapping.prototype_table), OrderBy(LegacyMapping.prototype_id)],
+        menu_group="Prototype",
+        validators=validators(
+            history="the prototype mapping is written by 'piccolo legacy backfill' only"
         ),
     ),
     TableConfig(

@@ -94,6 +94,7 @@ async def test_tables_are_grouped_in_menus(admin):
         "Audit": ["outreach_attestation", "policy_decision"],
         "Leads & conversations": ["chat_message", "conversation_thread", "lead"],
         "Operators": ["piccolo_user"],
+        "Prototype": ["legacy_mapping"],
         "Workspaces & strategy": ["strategy_version", "workspace"],
     }
 
@@ -245,12 +246,21 @@ def factories_now():
         ("policy_decision", "append-only audit trail"),
         ("outreach_attestation", "append-only audit trail"),
         ("chat_message", "conversation history"),
+        ("legacy_mapping", "written by 'piccolo legacy backfill' only"),
     ],
 )
 async def test_history_cannot_be_written_through_the_admin(admin, connection, acme, table, reason):
     lead_id = await factories.lead(connection, acme)
     thread_id = await factories.thread(connection, acme, lead_id)
+    version_id = await factories.strategy_version(connection, acme, 1)
     row_ids = {
+        "legacy_mapping": await factories.insert(
+            connection,
+            "legacy_mapping",
+            prototype_table="zairag_agents",
+            prototype_id=1,
+            strategy_version_id=version_id,
+        ),
         "policy_decision": await factories.policy_decision(connection, acme, lead_id),
         "outreach_attestation": await factories.attestation(connection, acme),
         "chat_message": await factories.chat_message(connection, thread_id),

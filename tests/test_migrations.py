@@ -44,16 +44,21 @@ async def schema_of(url: str) -> dict:
 
 
 async def domain_tables_in(url: str) -> set[str]:
+    return await tables_left(url) & TABLE_NAMES
+
+
+async def tables_left(url: str) -> set[str]:
     connection = await asyncpg.connect(url)
     try:
         rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     finally:
         await connection.close()
-    return {row["tablename"] for row in rows} & TABLE_NAMES
+    return {row["tablename"] for row in rows}
 
 
-async def test_models_and_migrations_agree():
-    app_config = Finder().get_app_config("masterplan")
+@pytest.mark.parametrize("app_name", ["masterplan", "legacy"])
+async def test_models_and_migrations_agree(app_name):
+    app_config = Finder().get_app_config(app_name)
     alter_statements = await AutoMigrationManager().get_alter_statements(app_config=app_config)
     pending = [statement for group in alter_statements for statement in group.statements]
     assert pending == [], "models changed without a migration: piccolo migrations new --auto"
@@ -65,15 +70,11 @@ async def test_forwards_backwards_forwards_on_an_empty_database(scratch_database
     migrated = await schema_of(scratch_database)
 
     result = piccolo(
-        scratch_database,
-        "migrations",
-        "backwards",
-        "masterplan",
-        "--migration_id=all",
-        "--auto_agree",
+        scratch_database, "migrations", "backwards", "all", "--migration_id=all", "--auto_agree"
     )
     assert "[backwards]... ok" in result.stdout
     assert await domain_tables_in(scratch_database) == set()
+    assert await tables_left(scratch_database) == {"migration"}
     leftovers = await schema_of(scratch_database)
     assert leftovers["functions"] is None
     assert leftovers["triggers"] is None

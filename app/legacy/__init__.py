@@ -1,0 +1,1 @@
+"""The prototype's tables (``zairag_*``) under Piccolo, and their backfill."""

@@ -1,0 +1,133 @@
+"""Backfill prototype agents and chat sessions into the default workspace.
+
+Every batch is one statement in one transaction: new rows and their mapping rows
+commit together or not at all. The mapping decides what is left to do, so a
+re-run creates nothing twice and an interrupted run resumes where it stopped.
+A transaction-level advisory lock keeps two concurrent runs from taking the
+same batch.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from app.legacy.tables import LegacyMapping
+from app.strategies import lock_workspace
+
+BACKFILL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.legacy_backfill'))"
+PLACEHOLDER_PREFIX = "prototype-session:"
+
+PENDING_AGENTS = """
+SELECT count(*) AS pending FROM zairag_agents a
+WHERE NOT EXISTS (SELECT 1 FROM legacy_mapping m
+                  WHERE m.prototype_table = 'zairag_agents' AND m.prototype_id = a.id)
+"""
+
+PENDING_SESSIONS = """
+SELECT count(*) AS pending FROM zairag_chat_sessions s
+WHERE NOT EXISTS (SELECT 1 FROM legacy_mapping m
+                  WHERE m.prototype_table = 'zairag_chat_sessions' AND m.prototype_id = s.id)
+"""
+
+# Agents in id order get the workspace's next version numbers. The agent's
+# system_prompt becomes the objectives verbatim, its name the tone.
+AGENT_BATCH = """
+WITH batch AS (
+    SELECT a.id, a.name, a.system_prompt, row_number() OVER (ORDER BY a.id) AS position
+    FROM zairag_agents a
+    WHERE NOT EXISTS (SELECT 1 FROM legacy_mapping m
+                      WHERE m.prototype_table = 'zairag_agents' AND m.prototype_id = a.id)
+    ORDER BY a.id
+    LIMIT {}
+),
+top AS (
+    SELECT coalesce(max(version_number), 0) AS number FROM strategy_version
+    WHERE workspace_id = {}
+),
+created AS (
+    INSERT INTO strategy_version (workspace_id, version_number, status, tone, objectives,
+                                  objection_handling, cta_rules, followup_preset)
+    SELECT {}, top.number + batch.position, 'DRAFT', batch.name, batch.system_prompt, '', '',
+           'BALANCED'
+    FROM batch CROSS JOIN top
+    RETURNING id, version_number
+)
+INSERT INTO legacy_mapping (prototype_table, prototype_id, strategy_version_id)
+SELECT 'zairag_agents', batch.id, created.id
+FROM batch CROSS JOIN top JOIN created ON created.version_number = top.number + batch.position
+RETURNING prototype_id
+"""
+
+# Each session gets a placeholder lead (the prototype had none) and a thread;
+# naive prototype timestamps mean UTC.
+SESSION_BATCH = """
+WITH batch AS (
+    SELECT s.id, s.created_at AT TIME ZONE 'UTC' AS created_at, {} || s.id AS external_id
+    FROM zairag_chat_sessions s
+    WHERE NOT EXISTS (SELECT 1 FROM legacy_mapping m
+                      WHERE m.prototype_table = 'zairag_chat_sessions' AND m.prototype_id = s.id)
+    ORDER BY s.id
+    LIMIT {}
+),
+leads AS (
+    INSERT INTO lead (workspace_id, external_id, name, created_at)
+    SELECT {}, batch.external_id, 'Prototype chat session #' || batch.id, batch.created_at
+    FROM batch
+    ON CONFLICT (workspace_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id
+    RETURNING id, external_id
+),
+threads AS (
+    INSERT INTO conversation_thread (workspace_id, lead_id, created_at)
+    SELECT {}, leads.id, batch.created_at
+    FROM batch JOIN leads ON leads.external_id = batch.external_id
+    RETURNING id, lead_id
+)
+INSERT INTO legacy_mapping (prototype_table, prototype_id, conversation_thread_id)
+SELECT 'zairag_chat_sessions', batch.id, threads.id
+FROM batch JOIN leads ON leads.external_id = batch.external_id
+           JOIN threads ON threads.lead_id = leads.id
+RETURNING prototype_id
+"""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a backfill still has to do."""
+
+    agents: int
+    sessions: int
+
+
+async def pending() -> Pending:
+    """Prototype agents and sessions without a mapping yet."""
+    agents = await LegacyMapping.raw(PENDING_AGENTS)
+    sessions = await LegacyMapping.raw(PENDING_SESSIONS)
+    return Pending(agents=agents[0]["pending"], sessions=sessions[0]["pending"])
+
+
+async def _batch(sql: str, *arguments: object, workspace_id: int) -> int:
+    async with LegacyMapping._meta.db.transaction():
+        await LegacyMapping.raw(BACKFILL_LOCK)
+        await lock_workspace(workspace_id)
+        rows = await LegacyMapping.raw(sql, *arguments)
+    return len(rows)
+
+
+async def agent_batches(workspace_id: int, batch_size: int) -> AsyncIterator[int]:
+    """Map agents to DRAFT strategy versions, one committed batch at a time."""
+    while created := await _batch(
+        AGENT_BATCH, batch_size, workspace_id, workspace_id, workspace_id=workspace_id
+    ):
+        yield created
+
+
+async def session_batches(workspace_id: int, batch_size: int) -> AsyncIterator[int]:
+    """Map chat sessions to threads with placeholder leads, one batch at a time."""
+    while created := await _batch(
+        SESSION_BATCH,
+        PLACEHOLDER_PREFIX,
+        batch_size,
+        workspace_id,
+        workspace_id,
+        workspace_id=workspace_id,
+    ):
+        yield created
