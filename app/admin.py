@@ -33,6 +33,7 @@ from app.errors import Conflict, DomainError, InvalidValue, NotFound
 from app.legacy.tables import LegacyMapping
 from app.settings import AdminSettings
 from app.tables import (
+    ApiToken,
     ChatMessage,
     ConversationThread,
     Lead,
@@ -503,6 +504,23 @@ TABLES = [
         menu_group="Prototype",
         validators=validators(
             history="the prototype mapping is written by 'piccolo legacy backfill' only"
+        ),
+    ),
+    TableConfig(
+        ApiToken,
+        visible_columns=[
+            ApiToken.id,
+            ApiToken.workspace_id,
+            ApiToken.name,
+            ApiToken.created_at,
+            ApiToken.revoked_at,
+        ],
+        visible_filters=[ApiToken.workspace_id, ApiToken.name, ApiToken.revoked_at],
+        order_by=[OrderBy(ApiToken.id, ascending=False)],
+        menu_group="Operators",
+        validators=validators(
+            history="API tokens are managed with 'piccolo masterplan create-token' and "
+            "'revoke-token'"
         ),
     ),
     TableConfig(

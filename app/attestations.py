@@ -1,6 +1,8 @@
 """Outreach attestations: an operator's record that outreach is (or is not) allowed."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from app.errors import InvalidValue, NotFound
 from app.tables import OutreachAttestation, Workspace
@@ -14,6 +16,7 @@ class Attestation:
     workspace_id: int
     operator_id: str
     granted: bool
+    timestamp: datetime
 
     @property
     def message(self) -> str:
@@ -31,11 +34,34 @@ async def record_attestation(
         raise NotFound(f"workspace {workspace_id} does not exist")
     rows = await OutreachAttestation.raw(
         "INSERT INTO outreach_attestation (workspace_id, operator_id, granted) "
-        "VALUES ({}, {}, {}) RETURNING id",
+        'VALUES ({}, {}, {}) RETURNING id, workspace_id, operator_id, granted, "timestamp"',
         workspace_id,
         operator_id,
         granted,
     )
-    return Attestation(
-        id=rows[0]["id"], workspace_id=workspace_id, operator_id=operator_id, granted=granted
+    return Attestation(**rows[0])
+
+
+ATTESTATION_COLUMNS = 'id, workspace_id, operator_id, "timestamp", granted'
+
+
+async def attestation_page(
+    workspace_id: int, before: tuple[datetime, int] | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Attestations newest first, older than the cursor (timestamp, id)."""
+    stamp, attestation_id = before or (datetime(9999, 12, 31, tzinfo=UTC), 2**31 - 1)
+    return await OutreachAttestation.raw(
+        f"SELECT {ATTESTATION_COLUMNS} FROM outreach_attestation "
+        'WHERE workspace_id = {} AND ("timestamp", id) < ({}, {}) '
+        'ORDER BY "timestamp" DESC, id DESC LIMIT {}',
+        workspace_id,
+        stamp,
+        attestation_id,
+        limit,
     )
+
+
+async def current_attestation(workspace_id: int) -> dict[str, Any] | None:
+    """The latest attestation: it decides whether outreach is granted."""
+    rows = await attestation_page(workspace_id, limit=1)
+    return rows[0] if rows else None

@@ -1,14 +1,19 @@
-"""Lead actions an operator or the outreach engine takes: suppress, take over, release.
+"""Leads: the actions an operator or the outreach engine takes (suppress, take over,
+release), reading and writing them for the API, and claiming due follow-ups.
 
 Each is one conditional UPDATE scoped to the workspace, so concurrent callers
 cannot interleave: the row's state decides, not the caller's earlier read.
 """
 
+import json
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from app.enums import LeadStage
-from app.errors import Conflict, NotFound
+from app.enums import FOLLOW_UP_STAGES, LeadStage
+from app.errors import Conflict, InvalidValue, NotFound
 from app.tables import Lead
+from app.validation import lead_tags, timezone_name
 
 
 @dataclass(frozen=True)
@@ -107,3 +112,299 @@ async def release_lead(workspace_id: int, lead_id: int) -> LeadStageChange:
         return _change(rows[0], LeadStage.TAKE_OVER)
     current = await _current(workspace_id, lead_id)
     raise Conflict(f"lead {current['external_id']} is {current['stage']}, not taken over")
+
+
+# --- reading and writing leads for the API -------------------------------------------
+
+LEAD_COLUMNS = (
+    "id, workspace_id, external_id, name, stage, tags, timezone, last_followup_at, "
+    "next_followup_at, last_followup_review_at, created_at, stage_before_takeover, "
+    "followup_lease_until"
+)
+# Fields a caller may set; stage changes into or out of TAKE_OVER use the actions.
+WRITABLE_FIELDS = (
+    "name",
+    "stage",
+    "tags",
+    "timezone",
+    "last_followup_at",
+    "next_followup_at",
+    "last_followup_review_at",
+)
+
+
+def checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validated writable fields; tags as JSON text for the jsonb column."""
+    unknown = set(fields) - set(WRITABLE_FIELDS)
+    if unknown:
+        raise InvalidValue(sorted(unknown)[0], "cannot be set here")
+    checked = dict(fields)
+    if "stage" in checked:
+        if checked["stage"] is None:
+            raise InvalidValue("stage", "must not be null")
+        stage = LeadStage(checked["stage"])
+        if stage is LeadStage.TAKE_OVER:
+            raise InvalidValue("stage", "use the takeover action to take a lead over")
+        checked["stage"] = stage.value
+    if checked.get("timezone") is not None:
+        timezone_name("timezone", checked["timezone"])
+    if "tags" in checked:
+        if checked["tags"] is None:
+            raise InvalidValue("tags", "must be a list (empty for none)")
+        checked["tags"] = json.dumps(lead_tags("tags", checked["tags"]))
+    return checked
+
+
+def _placeholder(field: str) -> str:
+    return "{}::jsonb" if field == "tags" else "{}"
+
+
+def _stage_kept_in_takeover(field: str, source: str) -> str:
+    # A lead taken over keeps its stage until released.
+    if field == "stage":
+        return f"stage = CASE WHEN lead.stage = 'TAKE_OVER' THEN lead.stage ELSE {source} END"
+    return f"{field} = {source}"
+
+
+async def get_lead(workspace_id: int, lead_id: int) -> dict[str, Any]:
+    rows = await Lead.raw(
+        f"SELECT {LEAD_COLUMNS} FROM lead WHERE id = {{}} AND workspace_id = {{}}",
+        lead_id,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"lead {lead_id} does not exist")
+    return rows[0]
+
+
+async def lead_by_external_id(workspace_id: int, external_id: str) -> dict[str, Any]:
+    rows = await Lead.raw(
+        f"SELECT {LEAD_COLUMNS} FROM lead WHERE workspace_id = {{}} AND external_id = {{}}",
+        workspace_id,
+        external_id,
+    )
+    if not rows:
+        raise NotFound(f"lead {external_id!r} does not exist")
+    return rows[0]
+
+
+async def create_lead(workspace_id: int, external_id: str, fields: dict[str, Any]) -> dict:
+    """A new lead; Conflict when the workspace already has this external id."""
+    checked = checked_fields(fields)
+    columns = ["workspace_id", "external_id", *checked]
+    values = ", ".join(["{}", "{}", *(_placeholder(field) for field in checked)])
+    rows = await Lead.raw(
+        f"INSERT INTO lead ({', '.join(columns)}) VALUES ({values}) "
+        f"ON CONFLICT (workspace_id, external_id) DO NOTHING RETURNING {LEAD_COLUMNS}",
+        workspace_id,
+        external_id,
+        *checked.values(),
+    )
+    if not rows:
+        raise Conflict(f"lead {external_id!r} already exists; use PUT /leads/by-external-id")
+    return rows[0]
+
+
+async def upsert_lead(
+    workspace_id: int, external_id: str, fields: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Create or update by external id in one statement; (lead, created)."""
+    checked = checked_fields(fields)
+    columns = ["workspace_id", "external_id", *checked]
+    values = ", ".join(["{}", "{}", *(_placeholder(field) for field in checked)])
+    updates = (
+        ", ".join(_stage_kept_in_takeover(field, f"EXCLUDED.{field}") for field in checked)
+        or "external_id = EXCLUDED.external_id"
+    )
+    rows = await Lead.raw(
+        f"INSERT INTO lead ({', '.join(columns)}) VALUES ({values}) "
+        f"ON CONFLICT (workspace_id, external_id) DO UPDATE SET {updates} "
+        f"RETURNING {LEAD_COLUMNS}, (xmax = 0) AS created",
+        workspace_id,
+        external_id,
+        *checked.values(),
+    )
+    row = rows[0]
+    return row, row.pop("created")
+
+
+async def update_lead(workspace_id: int, lead_id: int, fields: dict[str, Any]) -> dict:
+    """Change some fields of a lead of the workspace."""
+    checked = checked_fields(fields)
+    if not checked:
+        return await get_lead(workspace_id, lead_id)
+    current = await get_lead(workspace_id, lead_id)
+    if "stage" in checked and current["stage"] == LeadStage.TAKE_OVER:
+        raise Conflict("the lead is taken over; release it to change its stage")
+    assignments = ", ".join(f"{field} = {_placeholder(field)}" for field in checked)
+    rows = await Lead.raw(
+        f"UPDATE lead SET {assignments} WHERE id = {{}} AND workspace_id = {{}} "
+        f"RETURNING {LEAD_COLUMNS}",
+        *checked.values(),
+        lead_id,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"lead {lead_id} does not exist")
+    return rows[0]
+
+
+async def list_leads(
+    workspace_id: int,
+    *,
+    stage: LeadStage | None = None,
+    tags: list[str] | None = None,
+    due_before: datetime | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Leads in id order, filtered; keyset pagination after ``after_id``."""
+    conditions, arguments = ["workspace_id = {}"], [workspace_id]
+    if stage is not None:
+        conditions.append("stage = {}")
+        arguments.append(LeadStage(stage).value)
+    if tags:
+        conditions.append("tags @> {}::jsonb")
+        arguments.append(json.dumps(lead_tags("tag", tags)))
+    if due_before is not None:
+        conditions.append("next_followup_at <= {}")
+        arguments.append(due_before)
+    if after_id is not None:
+        conditions.append("id > {}")
+        arguments.append(after_id)
+    return await Lead.raw(
+        f"SELECT {LEAD_COLUMNS} FROM lead WHERE {' AND '.join(conditions)} ORDER BY id LIMIT {{}}",
+        *arguments,
+        limit,
+    )
+
+
+CLAIM_DUE = f"""
+WITH due AS (
+    SELECT id FROM lead
+    WHERE workspace_id = {{}} AND next_followup_at <= now()
+      AND stage IN ({", ".join(f"'{stage.value}'" for stage in FOLLOW_UP_STAGES)})
+      AND (followup_lease_until IS NULL OR followup_lease_until <= now())
+    ORDER BY next_followup_at
+    LIMIT {{}}
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE lead SET followup_lease_until = now() + {{}} * interval '1 second'
+FROM due WHERE lead.id = due.id
+RETURNING {", ".join(f"lead.{column.strip()}" for column in LEAD_COLUMNS.split(","))}
+"""
+
+
+async def claim_due_followups(workspace_id: int, limit: int, lease_seconds: int) -> list[dict]:
+    """Leads due for a follow-up, leased to the caller: no other claimer gets them
+    until the lease ends. Rows another claimer is taking are skipped, not waited for."""
+    return await Lead.raw(CLAIM_DUE, workspace_id, limit, lease_seconds)
+
+
+# --- bulk import ----------------------------------------------------------------------
+
+IMPORT_LIMIT = 10_000
+IMPORT_COLUMNS = {
+    "name": "text",
+    "stage": "text",
+    "tags": "jsonb",
+    "timezone": "text",
+    "last_followup_at": "timestamptz",
+    "next_followup_at": "timestamptz",
+    "last_followup_review_at": "timestamptz",
+}
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What happened to one row of an import."""
+
+    index: int
+    external_id: str | None
+    result: str  # created | updated | rejected
+    reason: str | None = None
+
+
+def _import_input(rows: dict[str, dict[str, Any]]) -> tuple[str, list[Any]]:
+    """An ``input`` CTE over the rows, one array per column."""
+    external_ids = list(rows)
+    arrays = [external_ids] + [
+        [rows[key].get(column) for key in external_ids] for column in IMPORT_COLUMNS
+    ]
+    casts = ", ".join(
+        ["{}::text[]"]
+        + [f"{{}}::{'text' if kind == 'jsonb' else kind}[]" for kind in IMPORT_COLUMNS.values()]
+    )
+    names = ", ".join(["external_id", *IMPORT_COLUMNS])
+    return f"WITH input ({names}) AS (SELECT * FROM unnest({casts}))", arrays
+
+
+def _import_update_sql(input_cte: str) -> str:
+    # Absent (or null) fields keep the lead's current value.
+    def assignment(column: str) -> str:
+        source = f"coalesce(input.{column}{'::jsonb' if column == 'tags' else ''}, lead.{column})"
+        return _stage_kept_in_takeover(column, source)
+
+    assignments = ", ".join(assignment(column) for column in IMPORT_COLUMNS)
+    return (
+        f"{input_cte} UPDATE lead SET {assignments} FROM input "
+        "WHERE lead.workspace_id = {} AND lead.external_id = input.external_id "
+        "RETURNING lead.external_id"
+    )
+
+
+def _import_insert_sql(input_cte: str) -> str:
+    return (
+        f"{input_cte} INSERT INTO lead (workspace_id, external_id, {', '.join(IMPORT_COLUMNS)}) "
+        "SELECT {}, external_id, name, coalesce(stage, 'NEW'), coalesce(tags::jsonb, '[]'), "
+        "timezone, last_followup_at, next_followup_at, last_followup_review_at FROM input "
+        "ON CONFLICT (workspace_id, external_id) DO NOTHING RETURNING external_id"
+    )
+
+
+async def import_leads(
+    workspace_id: int, rows: list[tuple[int, str, dict[str, Any]]]
+) -> list[ImportOutcome]:
+    """Create or update many leads by external id in one transaction.
+
+    ``rows`` are (index, external_id, fields). A row that breaks a rule is
+    rejected with the reason and the others still go in.
+    """
+    outcomes: dict[int, ImportOutcome] = {}
+    accepted: dict[str, dict[str, Any]] = {}
+    index_of: dict[str, int] = {}
+    for index, external_id, fields in rows:
+        if external_id in index_of:
+            outcomes[index] = ImportOutcome(
+                index, external_id, "rejected", f"external_id repeats row {index_of[external_id]}"
+            )
+            continue
+        try:
+            accepted[external_id] = checked_fields(fields)
+        except (InvalidValue, ValueError) as error:
+            outcomes[index] = ImportOutcome(index, external_id, "rejected", str(error))
+            continue
+        index_of[external_id] = index
+
+    updated: set[str] = set()
+    created: set[str] = set()
+    if accepted:
+        async with Lead._meta.db.transaction():
+            updated |= await _import_pass(_import_update_sql, workspace_id, accepted)
+            remaining = {key: value for key, value in accepted.items() if key not in updated}
+            if remaining:
+                created |= await _import_pass(_import_insert_sql, workspace_id, remaining)
+            # Rows another writer created meanwhile exist now: update them.
+            late = {key: value for key, value in remaining.items() if key not in created}
+            if late:
+                updated |= await _import_pass(_import_update_sql, workspace_id, late)
+    for external_id, index in index_of.items():
+        result = "created" if external_id in created else "updated"
+        outcomes[index] = ImportOutcome(index, external_id, result)
+    return [outcomes[index] for index in sorted(outcomes)]
+
+
+async def _import_pass(sql_for, workspace_id: int, rows: dict[str, dict[str, Any]]) -> set[str]:
+    input_cte, arrays = _import_input(rows)
+    result = await Lead.raw(sql_for(input_cte), *arrays, workspace_id)
+    return {row["external_id"] for row in result}

@@ -12,11 +12,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from app.admin import create_operator_admin
+from app.api.app import create_api
+from app.api.errors import error_body as api_error_body
 from app.database import stop_embedded_server
 from app.request_guards import JSONBodyGuard
 from app.settings import AdminSettings
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
+API_MAX_BODY_BYTES = 8 * 1024 * 1024  # an import of 10,000 leads fits
 
 
 def database_engine() -> PostgresEngine:
@@ -56,6 +59,7 @@ app = Starlette(
     routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/admin/", JSONBodyGuard(create_operator_admin(AdminSettings.from_environment()))),
+        Mount("/api/v1", JSONBodyGuard(create_api(), API_MAX_BODY_BYTES, api_error_body)),
     ],
     lifespan=lifespan,
 )

@@ -6,6 +6,7 @@ from piccolo.conf.apps import AppConfig, Command
 
 from app.commands.create_first_admin import create_first_admin
 from app.commands.seed import seed
+from app.commands.tokens import create_token, list_tokens, revoke_token
 from app.tables import TABLES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -15,5 +16,11 @@ APP_CONFIG = AppConfig(
     migrations_folder_path=str(PROJECT_ROOT / "piccolo_migrations" / "masterplan"),
     table_classes=TABLES,
     migration_dependencies=[],
-    commands=[Command(callable=seed), Command(callable=create_first_admin)],
+    commands=[
+        Command(callable=seed),
+        Command(callable=create_first_admin),
+        Command(callable=create_token, command_name="create-token", aliases=["create_token"]),
+        Command(callable=list_tokens, command_name="list-tokens", aliases=["list_tokens"]),
+        Command(callable=revoke_token, command_name="revoke-token", aliases=["revoke_token"]),
+    ],
 )

@@ -1,6 +1,8 @@
 """ASGI middleware that refuses malformed request bodies before an app sees them."""
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,9 +19,15 @@ class JSONBodyGuard:
     as a 500.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        error_body: Callable[[str, str], dict[str, Any]] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.error_body = error_body or (lambda code, message: {"detail": message})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
@@ -28,8 +36,9 @@ class JSONBodyGuard:
         body, too_large = await self._read_body(receive)
         problem = self._problem(body, too_large)
         if problem is not None:
-            status, detail = problem
-            await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+            status, code, message = problem
+            response = JSONResponse(self.error_body(code, message), status_code=status)
+            await response(scope, receive, send)
             return
         await self.app(scope, self._replay(body, receive), send)
 
@@ -49,17 +58,18 @@ class JSONBodyGuard:
                 break
         return b"".join(chunks), False
 
-    def _problem(self, body: bytes, too_large: bool) -> tuple[int, str] | None:
+    def _problem(self, body: bytes, too_large: bool) -> tuple[int, str, str] | None:
         if too_large:
-            return 413, f"request body is larger than {self.max_body_bytes} bytes"
+            message = f"request body is larger than {self.max_body_bytes} bytes"
+            return 413, "payload_too_large", message
         if not body:
             return None  # e.g. a logout; endpoints that need a body say so
         try:
             document = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return 400, "request body must be valid JSON"
+            return 400, "invalid_json", "request body must be valid JSON"
         if not isinstance(document, dict):
-            return 400, "request body must be a JSON object"
+            return 400, "invalid_json", "request body must be a JSON object"
         return None
 
     @staticmethod

@@ -11,10 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.enums import FollowUpPreset, StrategyStatus
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidValue, NotFound
 from app.tables import StrategyVersion, Workspace
 from app.validation import interval_overrides
 
+STRATEGY_COLUMNS = (
+    "id, workspace_id, version_number, status, tone, objectives, objection_handling, "
+    "cta_rules, followup_preset, interval_overrides, created_at, activated_at, "
+    "previous_active_version_id"
+)
 CONTENT_FIELDS = (
     "tone",
     "objectives",
@@ -162,7 +167,7 @@ async def create_draft(
     rows = await StrategyVersion.raw(
         "INSERT INTO strategy_version (workspace_id, followup_preset, tone, objectives, "
         "objection_handling, cta_rules, interval_overrides) "
-        "VALUES ({}, {}, {}, {}, {}, {}, {}::jsonb) RETURNING *",
+        f"VALUES ({{}}, {{}}, {{}}, {{}}, {{}}, {{}}, {{}}::jsonb) RETURNING {STRATEGY_COLUMNS}",
         workspace_id,
         FollowUpPreset(followup_preset).value,
         tone,
@@ -171,4 +176,67 @@ async def create_draft(
         cta_rules,
         None if checked_overrides is None else json.dumps(checked_overrides),
     )
+    return rows[0]
+
+
+# --- reading and editing for the API -------------------------------------------------
+
+
+async def list_versions(workspace_id: int) -> list[dict[str, Any]]:
+    """The workspace's versions, newest number first."""
+    return await StrategyVersion.raw(
+        f"SELECT {STRATEGY_COLUMNS} FROM strategy_version WHERE workspace_id = {{}} "
+        "ORDER BY version_number DESC",
+        workspace_id,
+    )
+
+
+async def active_version(workspace_id: int) -> dict[str, Any]:
+    rows = await StrategyVersion.raw(
+        f"SELECT {STRATEGY_COLUMNS} FROM strategy_version "
+        "WHERE workspace_id = {} AND status = 'ACTIVE'",
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound("the workspace has no ACTIVE strategy version")
+    return rows[0]
+
+
+async def get_version(workspace_id: int, version_id: int) -> dict[str, Any]:
+    rows = await StrategyVersion.raw(
+        f"SELECT {STRATEGY_COLUMNS} FROM strategy_version WHERE id = {{}} AND workspace_id = {{}}",
+        version_id,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"strategy version {version_id} does not exist")
+    return rows[0]
+
+
+async def update_draft(workspace_id: int, version_id: int, fields: dict[str, Any]) -> dict:
+    """Change a DRAFT's content; Conflict for ACTIVE and ROLLED_BACK versions."""
+    unknown = set(fields) - set(CONTENT_FIELDS)
+    if unknown:
+        raise InvalidValue(sorted(unknown)[0], "cannot be changed here")
+    checked = dict(fields)
+    if "followup_preset" in checked:
+        checked["followup_preset"] = FollowUpPreset(checked["followup_preset"]).value
+    if "interval_overrides" in checked:
+        overrides = interval_overrides("interval_overrides", checked["interval_overrides"])
+        checked["interval_overrides"] = None if overrides is None else json.dumps(overrides)
+    async with StrategyVersion._meta.db.transaction():
+        await ensure_editable(workspace_id, version_id)
+        if not checked:
+            return await get_version(workspace_id, version_id)
+        assignments = ", ".join(
+            f"{field} = {{}}{'::jsonb' if field == 'interval_overrides' else ''}"
+            for field in checked
+        )
+        rows = await StrategyVersion.raw(
+            f"UPDATE strategy_version SET {assignments} WHERE id = {{}} AND workspace_id = {{}} "
+            f"RETURNING {STRATEGY_COLUMNS}",
+            *checked.values(),
+            version_id,
+            workspace_id,
+        )
     return rows[0]

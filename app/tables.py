@@ -139,6 +139,8 @@ class Lead(Table, tablename="lead"):
     created_at = Timestamptz(default=TimestamptzNow())
     # Set while a human has taken the lead over: the stage a release returns to.
     stage_before_takeover = Varchar(length=32, null=True, default=None, choices=LeadStage)
+    # A worker that claimed the lead's due follow-up holds it until then.
+    followup_lease_until = Timestamptz(null=True, default=None)
 
     lead_workspace_external_id_key = Unique(["workspace_id", "external_id"])
     # Target of the composite tenant foreign keys on (workspace_id, lead_id).
@@ -213,6 +215,18 @@ class OutreachAttestation(Table, tablename="outreach_attestation"):
     outreach_attestation_operator_id_not_blank = not_blank("operator_id")
 
 
+class ApiToken(Table, tablename="api_token"):
+    """A workspace's API credential; only its SHA-256 is stored."""
+
+    workspace_id = ForeignKey(Workspace, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=100, default="")
+    token_hash = Varchar(length=64, unique=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    revoked_at = Timestamptz(null=True, default=None)
+
+    api_token_hash_is_sha256 = Check("token_hash ~ '^[0-9a-f]{64}$'")
+
+
 TABLES: list[type[Table]] = [
     Workspace,
     StrategyVersion,
@@ -221,4 +235,5 @@ TABLES: list[type[Table]] = [
     ChatMessage,
     PolicyDecision,
     OutreachAttestation,
+    ApiToken,
 ]

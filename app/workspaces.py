@@ -3,8 +3,10 @@
 import re
 from dataclasses import dataclass
 
+from app.enums import BudgetTier
 from app.errors import InvalidValue, NotFound
 from app.tables import Workspace
+from app.validation import timezone_name
 
 # The default workspace is the one named this. A partial unique index
 # (workspace_default_key) lets at most one workspace carry the name, which makes
@@ -67,3 +69,40 @@ async def find_workspace(reference: str) -> int:
             f"{len(rows)} workspaces are named {reference.strip()!r} ({ids}); give the id",
         )
     return rows[0]["id"]
+
+
+WORKSPACE_COLUMNS = "id, name, timezone, budget_tier, created_at"
+
+
+async def get_workspace(workspace_id: int) -> dict:
+    rows = await Workspace.raw(
+        f"SELECT {WORKSPACE_COLUMNS} FROM workspace WHERE id = {{}}", workspace_id
+    )
+    if not rows:
+        raise NotFound(f"workspace {workspace_id} does not exist")
+    return rows[0]
+
+
+async def update_workspace(workspace_id: int, fields: dict) -> dict:
+    """Change name, timezone or budget tier."""
+    checked = dict(fields)
+    unknown = set(checked) - {"name", "timezone", "budget_tier"}
+    if unknown:
+        raise InvalidValue(sorted(unknown)[0], "cannot be changed")
+    if "name" in checked and (checked["name"] is None or not checked["name"].strip()):
+        raise InvalidValue("name", "must not be blank")
+    if "timezone" in checked:
+        timezone_name("timezone", checked["timezone"])
+    if "budget_tier" in checked:
+        checked["budget_tier"] = BudgetTier(checked["budget_tier"]).value
+    if not checked:
+        return await get_workspace(workspace_id)
+    assignments = ", ".join(f"{field} = {{}}" for field in checked)
+    rows = await Workspace.raw(
+        f"UPDATE workspace SET {assignments} WHERE id = {{}} RETURNING {WORKSPACE_COLUMNS}",
+        *checked.values(),
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"workspace {workspace_id} does not exist")
+    return rows[0]

@@ -93,7 +93,7 @@ async def test_tables_are_grouped_in_menus(admin):
     assert grouped == {
         "Audit": ["outreach_attestation", "policy_decision"],
         "Leads & conversations": ["chat_message", "conversation_thread", "lead"],
-        "Operators": ["piccolo_user"],
+        "Operators": ["api_token", "piccolo_user"],
         "Prototype": ["legacy_mapping"],
         "Workspaces & strategy": ["strategy_version", "workspace"],
     }

@@ -57,8 +57,10 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "next_followup_at": ("timestamp with time zone", True),
         "last_followup_review_at": ("timestamp with time zone", True),
         "created_at": ("timestamp with time zone", False),
-        # Beyond the spec: the stage a released takeover returns to.
+        # Beyond the spec: the stage a released takeover returns to, and the
+        # lease of a worker that claimed the due follow-up.
         "stage_before_takeover": ("character varying", True),
+        "followup_lease_until": ("timestamp with time zone", True),
     },
     "conversation_thread": {
         "id": ("integer", False),

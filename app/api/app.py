@@ -1,0 +1,359 @@
+"""The API's routes: each resolves the caller's workspace from its token, then calls
+one domain function. A row of another workspace is reported exactly like a
+missing one (404)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import pydantic
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Response
+from starlette.exceptions import HTTPException
+
+from app import attestations, conversations, leads, policy_decisions, strategies, workspaces
+from app.api.errors import install_error_handlers
+from app.api.schemas import (
+    MAX_ID,
+    AttestationCreate,
+    AttestationOut,
+    AttestationPage,
+    ClaimOut,
+    ClaimRequest,
+    CurrentAttestation,
+    DecisionCreate,
+    DecisionOut,
+    DecisionPage,
+    ErrorBody,
+    ImportOut,
+    ImportRowOut,
+    LeadCreate,
+    LeadFields,
+    LeadImport,
+    LeadOut,
+    LeadPage,
+    LeadStageChangeOut,
+    MessageCreate,
+    MessageOut,
+    MessagePage,
+    StrategyChangeOut,
+    StrategyContent,
+    StrategyCreate,
+    StrategyOut,
+    ThreadOut,
+    WorkspaceOut,
+    WorkspacePatch,
+)
+from app.enums import LeadStage, LeadTag
+from app.errors import InvalidValue
+from app.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from app.tokens import workspace_of_token
+
+# --- the caller's workspace -------------------------------------------------------------
+
+
+async def caller_workspace(authorization: Annotated[str | None, Header()] = None) -> int:
+    """The workspace of the bearer token; 401 without a live one."""
+    scheme, _, token = (authorization or "").partition(" ")
+    workspace_id = await workspace_of_token(token.strip()) if scheme.lower() == "bearer" else None
+    if workspace_id is None:
+        raise HTTPException(
+            status_code=401,
+            detail="a valid token is required: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return workspace_id
+
+
+Workspace = Annotated[int, Depends(caller_workspace)]
+RowId = Annotated[int, Path(gt=0, le=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Cursor = Annotated[str | None, Query(max_length=500)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (401, 404, 409, 413, 422)
+}
+
+router = APIRouter(responses=ERRORS)
+
+
+def fields_of(body: Any) -> dict[str, Any]:
+    """The fields a request actually sent (absent ones stay as they are)."""
+    return body.model_dump(exclude_unset=True)
+
+
+# --- workspace -------------------------------------------------------------------------------
+
+
+@router.get("/workspace", response_model=WorkspaceOut, tags=["workspace"])
+async def read_workspace(workspace_id: Workspace) -> dict:
+    return await workspaces.get_workspace(workspace_id)
+
+
+@router.patch("/workspace", response_model=WorkspaceOut, tags=["workspace"])
+async def change_workspace(body: WorkspacePatch, workspace_id: Workspace) -> dict:
+    return await workspaces.update_workspace(workspace_id, fields_of(body))
+
+
+# --- leads ------------------------------------------------------------------------------------
+
+
+@router.post("/leads", status_code=201, response_model=LeadOut, tags=["leads"])
+async def create_lead(body: LeadCreate, workspace_id: Workspace) -> dict:
+    fields = fields_of(body)
+    return await leads.create_lead(workspace_id, fields.pop("external_id"), fields)
+
+
+@router.put("/leads/by-external-id/{external_id}", response_model=LeadOut, tags=["leads"])
+async def upsert_lead(
+    external_id: Annotated[str, Path(min_length=1, max_length=255)],
+    body: LeadFields,
+    workspace_id: Workspace,
+    response: Response,
+) -> dict:
+    """Create or update by external id; 201 when created, 200 when updated."""
+    if not external_id.strip():
+        raise InvalidValue("external_id", "must not be blank")
+    lead, created = await leads.upsert_lead(workspace_id, external_id, fields_of(body))
+    response.status_code = 201 if created else 200
+    return lead
+
+
+@router.post("/leads/import", response_model=ImportOut, tags=["leads"])
+async def import_leads(body: LeadImport, workspace_id: Workspace) -> ImportOut:
+    """Up to 10,000 rows; each is created, updated or rejected with the reason."""
+    accepted, rejected = [], []
+    for index, row in enumerate(body.rows):
+        try:
+            lead = LeadCreate.model_validate(row)
+        except pydantic.ValidationError as error:
+            reason = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc']) or 'row'}: {item['msg']}"
+                for item in error.errors()
+            )
+            external_id = row.get("external_id") if isinstance(row, dict) else None
+            external_id = external_id if isinstance(external_id, str) else None
+            rejected.append(leads.ImportOutcome(index, external_id, "rejected", reason))
+            continue
+        fields = fields_of(lead)
+        accepted.append((index, fields.pop("external_id"), fields))
+    outcomes = sorted(
+        [*rejected, *await leads.import_leads(workspace_id, accepted)],
+        key=lambda outcome: outcome.index,
+    )
+    counts = {kind: sum(o.result == kind for o in outcomes) for kind in ("created", "updated")}
+    return ImportOut(
+        created=counts["created"],
+        updated=counts["updated"],
+        rejected=len(outcomes) - counts["created"] - counts["updated"],
+        results=[ImportRowOut(**outcome.__dict__) for outcome in outcomes],
+    )
+
+
+@router.get("/leads", response_model=LeadPage, tags=["leads"])
+async def list_leads(
+    workspace_id: Workspace,
+    stage: LeadStage | None = None,
+    tag: Annotated[list[LeadTag] | None, Query(description="all of these tags")] = None,
+    due_before: datetime | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> LeadPage:
+    after_id = decode_cursor(cursor, int)[0] if cursor else None
+    rows = await leads.list_leads(
+        workspace_id, stage=stage, tags=tag, due_before=due_before, after_id=after_id, limit=limit
+    )
+    next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
+    return LeadPage(items=rows, next_cursor=next_cursor)
+
+
+@router.get("/leads/{lead_id}", response_model=LeadOut, tags=["leads"])
+async def read_lead(lead_id: RowId, workspace_id: Workspace) -> dict:
+    return await leads.get_lead(workspace_id, lead_id)
+
+
+@router.patch("/leads/{lead_id}", response_model=LeadOut, tags=["leads"])
+async def change_lead(lead_id: RowId, body: LeadFields, workspace_id: Workspace) -> dict:
+    return await leads.update_lead(workspace_id, lead_id, fields_of(body))
+
+
+async def _stage_change(workspace_id: int, change: leads.LeadStageChange) -> LeadStageChangeOut:
+    lead = await leads.get_lead(workspace_id, change.lead_id)
+    return LeadStageChangeOut(lead=lead, stage_before=change.stage_before, changed=change.changed)
+
+
+@router.post("/leads/{lead_id}/suppress", response_model=LeadStageChangeOut, tags=["leads"])
+async def suppress_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
+    return await _stage_change(workspace_id, await leads.suppress_lead(workspace_id, lead_id))
+
+
+@router.post("/leads/{lead_id}/takeover", response_model=LeadStageChangeOut, tags=["leads"])
+async def take_over_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
+    return await _stage_change(workspace_id, await leads.take_over_lead(workspace_id, lead_id))
+
+
+@router.post("/leads/{lead_id}/release", response_model=LeadStageChangeOut, tags=["leads"])
+async def release_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
+    return await _stage_change(workspace_id, await leads.release_lead(workspace_id, lead_id))
+
+
+@router.post("/followups/claim", response_model=ClaimOut, tags=["follow-ups"])
+async def claim_followups(body: ClaimRequest, workspace_id: Workspace) -> ClaimOut:
+    """Due leads in follow-up stages (NEW, CONTACTED, ENGAGED, QUALIFIED), leased to
+    the caller for lease_seconds: concurrent claimers never get the same lead."""
+    rows = await leads.claim_due_followups(workspace_id, body.limit, body.lease_seconds)
+    return ClaimOut(items=rows)
+
+
+# --- strategies ------------------------------------------------------------------------------
+
+
+@router.get("/strategies", response_model=list[StrategyOut], tags=["strategies"])
+async def list_strategies(workspace_id: Workspace) -> list[dict]:
+    return await strategies.list_versions(workspace_id)
+
+
+@router.get("/strategies/active", response_model=StrategyOut, tags=["strategies"])
+async def active_strategy(workspace_id: Workspace) -> dict:
+    return await strategies.active_version(workspace_id)
+
+
+@router.post("/strategies", status_code=201, response_model=StrategyOut, tags=["strategies"])
+async def create_strategy(body: StrategyCreate, workspace_id: Workspace) -> dict:
+    fields = fields_of(body)
+    overrides = fields.pop("interval_overrides", None)
+    content = {key: value for key, value in fields.items() if value is not None}
+    return await strategies.create_draft(workspace_id, overrides=overrides, **content)
+
+
+@router.patch("/strategies/{version_id}", response_model=StrategyOut, tags=["strategies"])
+async def change_strategy(
+    version_id: RowId, body: StrategyContent, workspace_id: Workspace
+) -> dict:
+    fields = fields_of(body)
+    if any(value is None for key, value in fields.items() if key != "interval_overrides"):
+        raise InvalidValue(
+            next(k for k, v in fields.items() if v is None and k != "interval_overrides"),
+            "must not be null",
+        )
+    return await strategies.update_draft(workspace_id, version_id, fields)
+
+
+async def _strategy_change(change: strategies.StrategyChange) -> StrategyChangeOut:
+    active = await strategies.active_version(change.workspace_id)
+    return StrategyChangeOut(active=active, rolled_back_version=change.rolled_back_version)
+
+
+@router.post(
+    "/strategies/{version_id}/activate", response_model=StrategyChangeOut, tags=["strategies"]
+)
+async def activate_strategy(version_id: RowId, workspace_id: Workspace) -> StrategyChangeOut:
+    return await _strategy_change(
+        await strategies.activate_strategy_version(workspace_id, version_id)
+    )
+
+
+@router.post("/strategies/rollback", response_model=StrategyChangeOut, tags=["strategies"])
+async def roll_back_strategy(workspace_id: Workspace) -> StrategyChangeOut:
+    return await _strategy_change(await strategies.roll_back_strategy(workspace_id))
+
+
+# --- conversations ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/leads/{lead_id}/threads", status_code=201, response_model=ThreadOut, tags=["conversations"]
+)
+async def start_thread(lead_id: RowId, workspace_id: Workspace) -> dict:
+    return await conversations.start_thread(workspace_id, lead_id)
+
+
+@router.get("/threads/{thread_id}/messages", response_model=MessagePage, tags=["conversations"])
+async def list_messages(
+    thread_id: RowId, workspace_id: Workspace, cursor: Cursor = None, limit: Limit = 50
+) -> MessagePage:
+    """Newest first."""
+    before = decode_cursor(cursor, datetime, int) if cursor else None
+    rows = await conversations.message_page(workspace_id, thread_id, before, limit)
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
+    return MessagePage(items=rows, next_cursor=next_cursor)
+
+
+@router.post(
+    "/threads/{thread_id}/messages",
+    status_code=201,
+    response_model=MessageOut,
+    tags=["conversations"],
+)
+async def append_message(thread_id: RowId, body: MessageCreate, workspace_id: Workspace) -> dict:
+    return await conversations.append_message(
+        workspace_id, thread_id, body.role, body.content, body.tool_calls
+    )
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+@router.post("/policy-decisions", status_code=201, response_model=DecisionOut, tags=["audit"])
+async def record_decision(body: DecisionCreate, workspace_id: Workspace) -> dict:
+    return await policy_decisions.record_decision(
+        workspace_id,
+        body.lead_id,
+        body.allow_send,
+        body.reason_code,
+        body.rule_trace,
+        body.next_allowed_at,
+    )
+
+
+@router.get("/policy-decisions", response_model=DecisionPage, tags=["audit"])
+async def list_decisions(
+    workspace_id: Workspace,
+    lead_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+    since: datetime | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> DecisionPage:
+    """Oldest first from ``since``."""
+    after = decode_cursor(cursor, datetime, int) if cursor else None
+    rows = await policy_decisions.decision_page(workspace_id, lead_id, since, after, limit)
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
+    return DecisionPage(items=rows, next_cursor=next_cursor)
+
+
+@router.post("/attestations", status_code=201, response_model=AttestationOut, tags=["audit"])
+async def record_attestation(body: AttestationCreate, workspace_id: Workspace) -> dict:
+    recorded = await attestations.record_attestation(workspace_id, body.operator_id, body.granted)
+    return recorded.__dict__
+
+
+@router.get("/attestations", response_model=AttestationPage, tags=["audit"])
+async def list_attestations(
+    workspace_id: Workspace, cursor: Cursor = None, limit: Limit = 50
+) -> AttestationPage:
+    """Newest first."""
+    before = decode_cursor(cursor, datetime, int) if cursor else None
+    rows = await attestations.attestation_page(workspace_id, before, limit)
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = encode_cursor(last["timestamp"], last["id"]) if last else None
+    return AttestationPage(items=rows, next_cursor=next_cursor)
+
+
+@router.get("/attestations/current", response_model=CurrentAttestation, tags=["audit"])
+async def current_attestation(workspace_id: Workspace) -> CurrentAttestation:
+    """The latest attestation decides: outreach is granted only if it grants it."""
+    latest = await attestations.current_attestation(workspace_id)
+    return CurrentAttestation(granted=bool(latest and latest["granted"]), attestation=latest)
+
+
+def create_api() -> FastAPI:
+    """The API application, mounted at /api/v1/."""
+    api = FastAPI(
+        title="Masterplan API",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.include_router(router)
+    install_error_handlers(api)
+    return api

@@ -1,0 +1,255 @@
+"""Request and response bodies of the API, derived from the domain enums."""
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from app.enums import BudgetTier, ChatRole, FollowUpPreset, LeadStage, LeadTag, StrategyStatus
+
+MAX_ID = 2**31 - 1
+
+
+def _json_text(value: Any) -> Any:
+    """jsonb columns come back from the database as JSON text."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+Text255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+LongText = Annotated[str, StringConstraints(max_length=100_000)]
+FromJson = BeforeValidator(_json_text)
+
+
+class Strict(BaseModel):
+    """Request bodies refuse fields they do not know."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldError] = []
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# --- workspace ----------------------------------------------------------------------------
+
+
+class WorkspaceOut(BaseModel):
+    id: int
+    name: str
+    timezone: str
+    budget_tier: BudgetTier
+    created_at: datetime
+
+
+class WorkspacePatch(Strict):
+    name: Text255 | None = None
+    timezone: Text255 | None = None
+    budget_tier: BudgetTier | None = None
+
+
+# --- leads ----------------------------------------------------------------------------------
+
+
+class LeadFields(Strict):
+    name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    stage: LeadStage | None = None
+    tags: list[LeadTag] | None = Field(default=None, max_length=len(LeadTag))
+    timezone: Text255 | None = None
+    last_followup_at: AwareDatetime | None = None
+    next_followup_at: AwareDatetime | None = None
+    last_followup_review_at: AwareDatetime | None = None
+
+
+class LeadCreate(LeadFields):
+    external_id: Text255
+
+
+class LeadOut(BaseModel):
+    id: int
+    external_id: str
+    name: str | None
+    stage: LeadStage
+    tags: Annotated[list[LeadTag], FromJson]
+    timezone: str | None
+    last_followup_at: datetime | None
+    next_followup_at: datetime | None
+    last_followup_review_at: datetime | None
+    followup_lease_until: datetime | None
+    stage_before_takeover: LeadStage | None
+    created_at: datetime
+
+
+class LeadPage(BaseModel):
+    items: list[LeadOut]
+    next_cursor: str | None
+
+
+class LeadStageChangeOut(BaseModel):
+    lead: LeadOut
+    stage_before: LeadStage
+    changed: bool
+
+
+class LeadImport(Strict):
+    rows: list[Any] = Field(max_length=10_000, description="LeadCreate objects")
+
+
+class ImportRowOut(BaseModel):
+    index: int
+    external_id: str | None
+    result: str
+    reason: str | None
+
+
+class ImportOut(BaseModel):
+    created: int
+    updated: int
+    rejected: int
+    results: list[ImportRowOut]
+
+
+class ClaimRequest(Strict):
+    limit: int = Field(default=10, ge=1, le=100)
+    lease_seconds: int = Field(default=300, ge=1, le=86_400)
+
+
+class ClaimOut(BaseModel):
+    items: list[LeadOut]
+
+
+# --- strategies ----------------------------------------------------------------------
+
+
+class StrategyContent(Strict):
+    tone: LongText | None = None
+    objectives: LongText | None = None
+    objection_handling: LongText | None = None
+    cta_rules: LongText | None = None
+    followup_preset: FollowUpPreset | None = None
+    interval_overrides: dict[str, Any] | None = None
+
+
+class StrategyCreate(StrategyContent):
+    followup_preset: FollowUpPreset
+
+
+class StrategyOut(BaseModel):
+    id: int
+    version_number: int
+    status: StrategyStatus
+    tone: str
+    objectives: str
+    objection_handling: str
+    cta_rules: str
+    followup_preset: FollowUpPreset
+    interval_overrides: Annotated[dict[str, int] | None, FromJson]
+    created_at: datetime
+    activated_at: datetime | None
+    previous_active_version_id: int | None
+
+
+class StrategyChangeOut(BaseModel):
+    active: StrategyOut
+    rolled_back_version: int | None
+
+
+# --- conversations -------------------------------------------------------------------
+
+
+class ThreadOut(BaseModel):
+    id: int
+    lead_id: int
+    status: str
+    created_at: datetime
+
+
+class MessageCreate(Strict):
+    role: ChatRole
+    content: LongText
+    tool_calls: list[Any] | None = Field(default=None, max_length=100)
+
+
+class MessageOut(BaseModel):
+    id: int
+    thread_id: int
+    role: ChatRole
+    content: str
+    tool_calls: Annotated[list[Any] | None, FromJson]
+    created_at: datetime
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+# --- audit ---------------------------------------------------------------------------
+
+
+class DecisionCreate(Strict):
+    lead_id: int = Field(gt=0, le=MAX_ID)
+    allow_send: bool
+    reason_code: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+    ]
+    rule_trace: dict[str, Any] = Field(default_factory=dict)
+    next_allowed_at: AwareDatetime | None = None
+
+
+class DecisionOut(BaseModel):
+    id: int
+    lead_id: int
+    allow_send: bool
+    reason_code: str
+    rule_trace: Annotated[dict[str, Any], FromJson]
+    next_allowed_at: datetime | None
+    created_at: datetime
+
+
+class DecisionPage(BaseModel):
+    items: list[DecisionOut]
+    next_cursor: str | None
+
+
+class AttestationCreate(Strict):
+    operator_id: Text255
+    granted: bool = True
+
+
+class AttestationOut(BaseModel):
+    id: int
+    operator_id: str
+    timestamp: datetime
+    granted: bool
+
+
+class AttestationPage(BaseModel):
+    items: list[AttestationOut]
+    next_cursor: str | None
+
+
+class CurrentAttestation(BaseModel):
+    granted: bool
+    attestation: AttestationOut | None

@@ -1,0 +1,91 @@
+"""Conversation threads and their messages, scoped to a workspace."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from app.enums import ChatRole
+from app.errors import NotFound
+from app.tables import ChatMessage
+
+THREAD_COLUMNS = "id, workspace_id, lead_id, status, created_at"
+MESSAGE_COLUMNS = "id, thread_id, role, content, tool_calls, created_at"
+
+
+async def start_thread(workspace_id: int, lead_id: int) -> dict[str, Any]:
+    """A new active thread with one of the workspace's leads."""
+    rows = await ChatMessage.raw(
+        f"INSERT INTO conversation_thread (workspace_id, lead_id) "
+        f"SELECT workspace_id, id FROM lead WHERE id = {{}} AND workspace_id = {{}} "
+        f"RETURNING {THREAD_COLUMNS}",
+        lead_id,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"lead {lead_id} does not exist")
+    return rows[0]
+
+
+APPEND_MESSAGE = f"""
+INSERT INTO chat_message (thread_id, role, content, tool_calls)
+SELECT id, {{}}, {{}}, {{}}::jsonb FROM conversation_thread WHERE id = {{}} AND workspace_id = {{}}
+RETURNING {MESSAGE_COLUMNS}
+"""
+
+
+async def append_message(
+    workspace_id: int,
+    thread_id: int,
+    role: ChatRole,
+    content: str,
+    tool_calls: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Add a message to a thread of the workspace (one statement)."""
+    rows = await ChatMessage.raw(
+        APPEND_MESSAGE,
+        ChatRole(role).value,
+        content,
+        None if tool_calls is None else json.dumps(tool_calls),
+        thread_id,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"thread {thread_id} does not exist")
+    return rows[0]
+
+
+MESSAGE_PAGE = f"""
+SELECT {MESSAGE_COLUMNS} FROM chat_message
+WHERE thread_id = (SELECT id FROM conversation_thread WHERE id = {{}} AND workspace_id = {{}})
+  AND (created_at, id) < ({{}}, {{}})
+ORDER BY created_at DESC, id DESC
+LIMIT {{}}
+"""
+
+NEWEST = (datetime(9999, 12, 31, tzinfo=UTC), 2**31 - 1)
+
+
+async def message_page(
+    workspace_id: int,
+    thread_id: int,
+    before: tuple[datetime, int] | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Messages newest first, older than ``before`` (created_at, id)."""
+    created_at, message_id = before or NEWEST
+    rows = await ChatMessage.raw(
+        MESSAGE_PAGE, thread_id, workspace_id, created_at, message_id, limit
+    )
+    if not rows:
+        await _ensure_thread(workspace_id, thread_id)
+    return rows
+
+
+async def _ensure_thread(workspace_id: int, thread_id: int) -> None:
+    rows = await ChatMessage.raw(
+        "SELECT 1 FROM conversation_thread WHERE id = {} AND workspace_id = {}",
+        thread_id,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"thread {thread_id} does not exist")

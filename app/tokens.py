@@ -1,0 +1,72 @@
+"""Per-workspace API tokens: created once, stored as SHA-256, revocable."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import NotFound
+from app.tables import ApiToken, Workspace
+
+TOKEN_PREFIX = "mp_"
+
+
+def token_hash(token: str) -> str:
+    """Tokens carry 256 random bits, so a plain SHA-256 is a safe way to store them."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: ``secret`` is shown once and never stored."""
+
+    id: int
+    workspace_id: int
+    name: str
+    secret: str
+
+
+async def create_token(workspace_id: int, name: str = "") -> IssuedToken:
+    """Issue a token for the workspace."""
+    if not await Workspace.exists().where(Workspace.id == workspace_id):
+        raise NotFound(f"workspace {workspace_id} does not exist")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    rows = await ApiToken.raw(
+        "INSERT INTO api_token (workspace_id, name, token_hash) VALUES ({}, {}, {}) RETURNING id",
+        workspace_id,
+        name,
+        token_hash(secret),
+    )
+    return IssuedToken(id=rows[0]["id"], workspace_id=workspace_id, name=name, secret=secret)
+
+
+async def list_tokens(workspace_id: int | None = None) -> list[dict[str, Any]]:
+    """Tokens (never their secrets), newest first."""
+    query = ApiToken.select(
+        ApiToken.id, ApiToken.workspace_id, ApiToken.name, ApiToken.created_at, ApiToken.revoked_at
+    ).order_by(ApiToken.id, ascending=False)
+    if workspace_id is not None:
+        query = query.where(ApiToken.workspace_id == workspace_id)
+    return await query
+
+
+async def revoke_token(token_id: int) -> bool:
+    """Revoke a token; False when it was already revoked."""
+    rows = await ApiToken.raw(
+        "UPDATE api_token SET revoked_at = now() WHERE id = {} AND revoked_at IS NULL RETURNING id",
+        token_id,
+    )
+    if rows:
+        return True
+    if not await ApiToken.exists().where(ApiToken.id == token_id):
+        raise NotFound(f"token {token_id} does not exist")
+    return False
+
+
+async def workspace_of_token(token: str) -> int | None:
+    """The workspace a live token belongs to, or None."""
+    rows = await ApiToken.raw(
+        "SELECT workspace_id FROM api_token WHERE token_hash = {} AND revoked_at IS NULL",
+        token_hash(token),
+    )
+    return rows[0]["workspace_id"] if rows else None
