@@ -1,0 +1,127 @@
+"""Property: whatever a caller sends, the API answers without a 500, in its error shape."""
+
+import json
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, given, settings
+
+from tests import factories
+from tests.api_client import client_for
+
+ENDPOINTS = [
+    ("GET", "/workspace"),
+    ("PATCH", "/workspace"),
+    ("POST", "/leads"),
+    ("PUT", "/leads/by-external-id/{text}"),
+    ("POST", "/leads/import"),
+    ("GET", "/leads"),
+    ("GET", "/leads/{id}"),
+    ("PATCH", "/leads/{id}"),
+    ("POST", "/leads/{id}/suppress"),
+    ("POST", "/leads/{id}/takeover"),
+    ("POST", "/leads/{id}/release"),
+    ("POST", "/followups/claim"),
+    ("GET", "/strategies"),
+    ("GET", "/strategies/active"),
+    ("POST", "/strategies"),
+    ("PATCH", "/strategies/{id}"),
+    ("POST", "/strategies/{id}/activate"),
+    ("POST", "/strategies/rollback"),
+    ("POST", "/leads/{id}/threads"),
+    ("GET", "/threads/{id}/messages"),
+    ("POST", "/threads/{id}/messages"),
+    ("POST", "/policy-decisions"),
+    ("GET", "/policy-decisions"),
+    ("POST", "/attestations"),
+    ("GET", "/attestations"),
+    ("GET", "/attestations/current"),
+]
+FIELDS = [
+    "external_id",
+    "name",
+    "stage",
+    "tags",
+    "timezone",
+    "next_followup_at",
+    "rows",
+    "limit",
+    "lease_seconds",
+    "followup_preset",
+    "interval_overrides",
+    "tone",
+    "role",
+    "content",
+    "tool_calls",
+    "lead_id",
+    "allow_send",
+    "reason_code",
+    "rule_trace",
+    "operator_id",
+    "granted",
+    "budget_tier",
+    "cursor",
+    "tag",
+    "due_before",
+    "since",
+]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+    st.sampled_from(
+        ["NEW", "TAKE_OVER", "POSITIVE", "GENTLE", "user", "UTC", "2026-01-01T00:00:00Z", "\x00"]
+    ),
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(FIELDS), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+bodies = st.one_of(st.none(), st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6))
+path_ids = st.one_of(
+    st.integers(min_value=-5, max_value=5),
+    st.integers(min_value=2**31 - 2, max_value=2**63),
+    st.sampled_from(["abc", "1.5", "%00", "-", "1e3"]),
+)
+queries = st.dictionaries(
+    st.sampled_from(FIELDS), st.text(max_size=20) | st.integers().map(str), max_size=3
+)
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    endpoint=st.sampled_from(ENDPOINTS),
+    path_id=path_ids,
+    body=bodies,
+    query=queries,
+)
+async def test_no_input_gets_a_500(connection, endpoint, path_id, body, query):
+    workspace_id = await connection.fetchval(
+        "SELECT min(id) FROM workspace"
+    ) or await factories.workspace(connection, "Fuzz")
+    client = await client_for(workspace_id)
+    method, template = endpoint
+    path = template.format(id=path_id, text=str(path_id))
+    content = None if body is None else json.dumps(body).encode()
+    try:
+        response = await client.request(
+            method,
+            path,
+            params=query,
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
+    finally:
+        await client.http.aclose()
+    assert response.status_code < 500, (method, path, body, query, response.text)
+    if response.status_code >= 400:
+        assert set(response.json()["error"]) == {"code", "message", "fields"}

@@ -1,0 +1,116 @@
+"""Tenant isolation: workspace A's token against every endpoint with B's ids gets
+404, exactly as for a missing row, and nothing of B changes."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests import factories
+from tests.api_client import client_for
+
+B_ROWS = {
+    "workspace": "SELECT * FROM workspace WHERE id = $1",
+    "lead": "SELECT * FROM lead WHERE workspace_id = $1 ORDER BY id",
+    "strategy_version": "SELECT * FROM strategy_version WHERE workspace_id = $1 ORDER BY id",
+    "conversation_thread": "SELECT * FROM conversation_thread WHERE workspace_id = $1 ORDER BY id",
+    "chat_message": "SELECT m.* FROM chat_message m JOIN conversation_thread t "
+    "ON t.id = m.thread_id WHERE t.workspace_id = $1 ORDER BY m.id",
+    "policy_decision": "SELECT * FROM policy_decision WHERE workspace_id = $1 ORDER BY id",
+    "outreach_attestation": "SELECT * FROM outreach_attestation WHERE workspace_id = $1",
+}
+
+
+async def rows_of(connection, workspace_id: int) -> dict[str, list]:
+    return {
+        table: [dict(row) for row in await connection.fetch(query, workspace_id)]
+        for table, query in B_ROWS.items()
+    }
+
+
+@pytest.fixture
+async def tenants(connection):
+    """Workspace A (the caller) and workspace B with one of everything."""
+    a = await factories.workspace(connection, "A")
+    b = await factories.workspace(connection, "B")
+    past = datetime.now(UTC) - timedelta(hours=1)
+    lead = await factories.lead(connection, b, "+b", stage="ENGAGED", next_followup_at=past)
+    taken = await factories.lead(
+        connection, b, "+taken", stage="TAKE_OVER", stage_before_takeover="NEW"
+    )
+    thread = await factories.thread(connection, b, lead)
+    await factories.chat_message(connection, thread)
+    await factories.strategy_version(
+        connection, b, 1, status="ACTIVE", activated_at=datetime.now(UTC)
+    )
+    draft = await factories.strategy_version(connection, b, 2)
+    await factories.policy_decision(connection, b, lead)
+    await factories.attestation(connection, b)
+    ids = {"lead": lead, "taken": taken, "thread": thread, "draft": draft}
+    return a, b, ids
+
+
+REQUESTS_FOR_B_ROWS = [
+    ("GET", "/leads/{lead}", None),
+    ("PATCH", "/leads/{lead}", {"name": "stolen"}),
+    ("POST", "/leads/{lead}/suppress", None),
+    ("POST", "/leads/{lead}/takeover", None),
+    ("POST", "/leads/{taken}/release", None),
+    ("POST", "/leads/{lead}/threads", None),
+    ("GET", "/threads/{thread}/messages", None),
+    ("POST", "/threads/{thread}/messages", {"role": "user", "content": "hi"}),
+    ("PATCH", "/strategies/{draft}", {"tone": "stolen"}),
+    ("POST", "/strategies/{draft}/activate", None),
+    ("POST", "/policy-decisions", {"lead_id": "{lead}", "allow_send": True, "reason_code": "X"}),
+]
+
+
+def with_ids(value, ids):
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, dict):
+        return {key: int(v.format(**ids)) if v == "{lead}" else v for key, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize(("method", "path", "body"), REQUESTS_FOR_B_ROWS)
+async def test_another_workspaces_row_is_404_and_unchanged(connection, tenants, method, path, body):
+    a, b, ids = tenants
+    client = await client_for(a)
+    before = await rows_of(connection, b)
+
+    response = await client.request(method, with_ids(path, ids), json=with_ids(body, ids))
+    missing = await client.request(
+        method, with_ids(path, dict.fromkeys(ids, 999_999)), json=with_ids(body, {"lead": "999999"})
+    )
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == missing.json()["error"]["code"] == "not_found"
+    assert await rows_of(connection, b) == before
+    await client.http.aclose()
+
+
+async def test_lists_show_only_the_callers_rows(connection, tenants):
+    a, b, ids = tenants
+    client = await client_for(a)
+    before = await rows_of(connection, b)
+    assert (await client.get("/leads")).json()["items"] == []
+    assert (await client.get("/strategies")).json() == []
+    assert (await client.get("/strategies/active")).status_code == 404
+    assert (await client.get("/policy-decisions", lead_id=ids["lead"])).json()["items"] == []
+    assert (await client.get("/attestations")).json()["items"] == []
+    assert (await client.get("/attestations/current")).json()["granted"] is False
+    assert (await client.post("/followups/claim", {})).json()["items"] == []
+    assert (await client.post("/strategies/rollback")).status_code == 409
+    assert (await client.get("/workspace")).json()["id"] == a
+    assert await rows_of(connection, b) == before
+    await client.http.aclose()
+
+
+async def test_the_same_external_id_in_two_workspaces_is_two_leads(connection, tenants):
+    a, b, _ = tenants
+    client = await client_for(a)
+    before = await rows_of(connection, b)
+    response = await client.put("/leads/by-external-id/+b", {"name": "A's own"})
+    assert response.status_code == 201
+    assert await rows_of(connection, b) == before
+    await client.http.aclose()
