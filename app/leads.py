@@ -177,12 +177,13 @@ async def get_lead(workspace_id: int, lead_id: int) -> dict[str, Any]:
     return rows[0]
 
 
+LEAD_BY_EXTERNAL_ID = (
+    f"SELECT {LEAD_COLUMNS} FROM lead WHERE workspace_id = {{}} AND external_id = {{}}"
+)
+
+
 async def lead_by_external_id(workspace_id: int, external_id: str) -> dict[str, Any]:
-    rows = await Lead.raw(
-        f"SELECT {LEAD_COLUMNS} FROM lead WHERE workspace_id = {{}} AND external_id = {{}}",
-        workspace_id,
-        external_id,
-    )
+    rows = await Lead.raw(LEAD_BY_EXTERNAL_ID, workspace_id, external_id)
     if not rows:
         raise NotFound(f"lead {external_id!r} does not exist")
     return rows[0]
@@ -210,22 +211,26 @@ async def upsert_lead(
 ) -> tuple[dict[str, Any], bool]:
     """Create or update by external id in one statement; (lead, created)."""
     checked = checked_fields(fields)
-    columns = ["workspace_id", "external_id", *checked]
-    values = ", ".join(["{}", "{}", *(_placeholder(field) for field in checked)])
-    updates = (
-        ", ".join(_stage_kept_in_takeover(field, f"EXCLUDED.{field}") for field in checked)
-        or "external_id = EXCLUDED.external_id"
-    )
     rows = await Lead.raw(
-        f"INSERT INTO lead ({', '.join(columns)}) VALUES ({values}) "
-        f"ON CONFLICT (workspace_id, external_id) DO UPDATE SET {updates} "
-        f"RETURNING {LEAD_COLUMNS}, (xmax = 0) AS created",
-        workspace_id,
-        external_id,
-        *checked.values(),
+        upsert_statement(list(checked)), workspace_id, external_id, *checked.values()
     )
     row = rows[0]
     return row, row.pop("created")
+
+
+def upsert_statement(fields: list[str]) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE of these fields; ``created`` says which happened."""
+    columns = ["workspace_id", "external_id", *fields]
+    values = ", ".join(["{}", "{}", *(_placeholder(field) for field in fields)])
+    updates = (
+        ", ".join(_stage_kept_in_takeover(field, f"EXCLUDED.{field}") for field in fields)
+        or "external_id = EXCLUDED.external_id"
+    )
+    return (
+        f"INSERT INTO lead ({', '.join(columns)}) VALUES ({values}) "
+        f"ON CONFLICT (workspace_id, external_id) DO UPDATE SET {updates} "
+        f"RETURNING {LEAD_COLUMNS}, (xmax = 0) AS created"
+    )
 
 
 async def update_lead(workspace_id: int, lead_id: int, fields: dict[str, Any]) -> dict:
