@@ -247,6 +247,7 @@ def factories_now():
         ("outreach_attestation", "append-only audit trail"),
         ("chat_message", "conversation history"),
         ("legacy_mapping", "written by 'piccolo legacy backfill' only"),
+        ("api_token", "managed with 'piccolo masterplan create-token'"),
     ],
 )
 async def test_history_cannot_be_written_through_the_admin(admin, connection, acme, table, reason):
@@ -254,6 +255,9 @@ async def test_history_cannot_be_written_through_the_admin(admin, connection, ac
     thread_id = await factories.thread(connection, acme, lead_id)
     version_id = await factories.strategy_version(connection, acme, 1)
     row_ids = {
+        "api_token": await factories.insert(
+            connection, "api_token", workspace_id=acme, token_hash="0" * 64
+        ),
         "legacy_mapping": await factories.insert(
             connection,
             "legacy_mapping",
