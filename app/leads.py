@@ -386,7 +386,7 @@ async def import_leads(
             continue
         try:
             accepted[external_id] = checked_fields(fields)
-        except (InvalidValue, ValueError) as error:
+        except ValueError as error:  # InvalidValue, or a bad enum value
             outcomes[index] = ImportOutcome(index, external_id, "rejected", str(error))
             continue
         index_of[external_id] = index

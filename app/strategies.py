@@ -219,6 +219,11 @@ async def update_draft(workspace_id: int, version_id: int, fields: dict[str, Any
     if unknown:
         raise InvalidValue(sorted(unknown)[0], "cannot be changed here")
     checked = dict(fields)
+    nulls = [key for key, value in checked.items() if value is None]
+    if nulls and nulls != ["interval_overrides"]:
+        raise InvalidValue(
+            next(key for key in nulls if key != "interval_overrides"), "must not be null"
+        )
     if "followup_preset" in checked:
         checked["followup_preset"] = FollowUpPreset(checked["followup_preset"]).value
     if "interval_overrides" in checked:

@@ -473,3 +473,12 @@ async def test_text_the_database_cannot_store_is_422(api, method, path, body):
     response = await api.request(method, path, json=body)
     assert response.status_code == 422
     assert "refused by the database" in error_of(response)["message"]
+
+
+async def test_strategy_text_cannot_be_nulled(api, connection):
+    draft = (await api.post("/strategies", {"followup_preset": "GENTLE"})).json()
+    response = await api.patch(f"/strategies/{draft['id']}", {"tone": None})
+    cleared = await api.patch(f"/strategies/{draft['id']}", {"interval_overrides": None})
+    assert response.status_code == 422
+    assert error_of(response)["fields"] == [{"field": "tone", "message": "must not be null"}]
+    assert cleared.status_code == 200

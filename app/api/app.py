@@ -227,13 +227,7 @@ async def create_strategy(body: StrategyCreate, workspace_id: Workspace) -> dict
 async def change_strategy(
     version_id: RowId, body: StrategyContent, workspace_id: Workspace
 ) -> dict:
-    fields = fields_of(body)
-    if any(value is None for key, value in fields.items() if key != "interval_overrides"):
-        raise InvalidValue(
-            next(k for k, v in fields.items() if v is None and k != "interval_overrides"),
-            "must not be null",
-        )
-    return await strategies.update_draft(workspace_id, version_id, fields)
+    return await strategies.update_draft(workspace_id, version_id, fields_of(body))
 
 
 async def _strategy_change(change: strategies.StrategyChange) -> StrategyChangeOut:
