@@ -485,3 +485,14 @@ async def test_two_operators_activating_at_once_leave_one_active(connection, acm
     assert (await statuses(connection, acme)).count("ACTIVE") == 1
     await first.http.aclose()
     await second.http.aclose()
+
+
+async def test_replacing_a_row_is_refused_because_edits_use_patch(admin, connection, acme):
+    response = await admin.http.put(
+        f"/admin/api/tables/workspace/{acme}/",
+        json={"name": "Replaced", "timezone": "Mars/Base", "budget_tier": "GREEN"},
+        headers=admin.headers,
+    )
+    assert response.status_code == 405
+    assert "edit with PATCH" in messages(response)
+    assert await connection.fetchval("SELECT name FROM workspace") == "Acme"
