@@ -28,7 +28,7 @@ def flag(name: str) -> bool:
 class AdminSettings:
     """How the operator admin protects its sessions.
 
-    MASTERPLAN_PRODUCTION=1 marks session and CSRF cookies Secure (HTTPS only);
+    MASTERPLAN_PRODUCTION=1 marks the session cookie Secure (HTTPS only);
     MASTERPLAN_ALLOWED_HOSTS (comma-separated) lists the hosts whose Origin or
     Referer the CSRF check accepts over HTTPS.
     """
