@@ -28,6 +28,7 @@ from app.legacy.backfill import (  # noqa: E402
     PLACEHOLDER_PREFIX,
     SESSION_BATCH,
 )
+from tests.database_setup import admin_execute  # noqa: E402
 from tests.prototype import add_prototype_rows  # noqa: E402
 
 FILLED = "masterplan_bench_backfill_filled"
@@ -39,15 +40,6 @@ def numbered(sql: str) -> str:
     """Piccolo's {} placeholders as asyncpg's $1, $2, ..."""
     counter = iter(range(1, 100))
     return re.sub(r"\{\}", lambda _: f"${next(counter)}", sql)
-
-
-async def admin(server: str, *statements: str) -> None:
-    connection = await asyncpg.connect(server)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def piccolo(url: str, *arguments: str) -> float:
@@ -129,7 +121,7 @@ def main() -> None:
     drop = [
         f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in (FILLED, PROJECT_RUN, RAW_RUN)
     ]
-    run_sync(lambda: admin(server, *drop, f'CREATE DATABASE "{FILLED}"'))
+    admin_execute(server, *drop, f'CREATE DATABASE "{FILLED}"')
     filled = with_database(server, FILLED)
     print(
         f"Migrating and filling {options.agents:,} agents, {options.sessions:,} sessions ...",
@@ -137,12 +129,10 @@ def main() -> None:
     )
     piccolo(filled, "migrations", "forwards", "all")
     run_sync(lambda: fill(filled, options.agents, options.sessions))
-    run_sync(
-        lambda: admin(
-            server,
-            f'CREATE DATABASE "{PROJECT_RUN}" TEMPLATE "{FILLED}"',
-            f'CREATE DATABASE "{RAW_RUN}" TEMPLATE "{FILLED}"',
-        )
+    admin_execute(
+        server,
+        f'CREATE DATABASE "{PROJECT_RUN}" TEMPLATE "{FILLED}"',
+        f'CREATE DATABASE "{RAW_RUN}" TEMPLATE "{FILLED}"',
     )
 
     project_url = with_database(server, PROJECT_RUN)
@@ -152,7 +142,7 @@ def main() -> None:
     raw_seconds = run_sync(lambda: raw_backfill(with_database(server, RAW_RUN), options.batch_size))
     project_counts = run_sync(lambda: count_rows(project_url))
     raw_counts = run_sync(lambda: count_rows(with_database(server, RAW_RUN)))
-    run_sync(lambda: admin(server, *drop))
+    admin_execute(server, *drop)
 
     assert project_counts == raw_counts, (project_counts, raw_counts)
     print(
