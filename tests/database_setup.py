@@ -116,3 +116,18 @@ def piccolo_at_once(
         stdout, stderr = process.communicate(timeout=180)
         results.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
     return results
+
+
+async def fetch_rows(url: str, query: str, *arguments: object) -> list[asyncpg.Record]:
+    """Rows of one query on a database of the test's own."""
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetch(query, *arguments)
+    finally:
+        await connection.close()
+
+
+async def public_tables(url: str) -> set[str]:
+    """The tables in a database's public schema."""
+    rows = await fetch_rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {row["tablename"] for row in rows}

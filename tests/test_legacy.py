@@ -10,7 +10,13 @@ import pytest
 
 from app.legacy.backfill import agent_batches, pending
 from app.workspaces import ensure_default_workspace
-from tests.database_setup import PROJECT_ROOT, piccolo, piccolo_at_once
+from tests.database_setup import (
+    PROJECT_ROOT,
+    fetch_rows,
+    piccolo,
+    piccolo_at_once,
+    public_tables,
+)
 from tests.prototype import (
     PROTOTYPE_TABLES,
     add_prototype_rows,
@@ -18,28 +24,6 @@ from tests.prototype import (
     prototype_checksums,
     prototype_columns,
 )
-
-
-async def execute(url: str, *statements: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-async def fetch(url: str, query: str, *arguments) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(url)
-    try:
-        return await connection.fetch(query, *arguments)
-    finally:
-        await connection.close()
-
-
-async def tables_in(url: str) -> set[str]:
-    rows = await fetch(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    return {row["tablename"] for row in rows}
 
 
 @pytest.fixture
@@ -63,8 +47,8 @@ def backwards_legacy(url: str) -> subprocess.CompletedProcess[str]:
 
 async def test_on_a_fresh_database_forwards_creates_the_prototype_tables(scratch_database):
     piccolo(scratch_database, "migrations", "forwards", "all")
-    assert set(PROTOTYPE_TABLES) | {"legacy_mapping"} <= await tables_in(scratch_database)
-    columns = await fetch(
+    assert set(PROTOTYPE_TABLES) | {"legacy_mapping"} <= await public_tables(scratch_database)
+    columns = await fetch_rows(
         scratch_database,
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
         "WHERE table_name = 'zairag_chat_messages' ORDER BY ordinal_position",
@@ -80,9 +64,9 @@ async def test_on_a_fresh_database_forwards_creates_the_prototype_tables(scratch
     ]
 
     backwards_legacy(scratch_database)
-    assert not (set(PROTOTYPE_TABLES) | {"legacy_mapping"}) & await tables_in(scratch_database)
+    assert not (set(PROTOTYPE_TABLES) | {"legacy_mapping"}) & await public_tables(scratch_database)
     piccolo(scratch_database, "migrations", "forwards", "all")
-    assert set(PROTOTYPE_TABLES) <= await tables_in(scratch_database)
+    assert set(PROTOTYPE_TABLES) <= await public_tables(scratch_database)
 
 
 async def test_on_a_prototype_database_forwards_succeeds_and_changes_nothing(
@@ -94,7 +78,7 @@ async def test_on_a_prototype_database_forwards_succeeds_and_changes_nothing(
     result = piccolo(prototype_database, "migrations", "forwards", "all")
 
     assert "[forwards]... ok" in result.stdout
-    assert {"workspace", "lead", "legacy_mapping"} <= await tables_in(prototype_database)
+    assert {"workspace", "lead", "legacy_mapping"} <= await public_tables(prototype_database)
     assert await prototype_checksums(prototype_database) == checksums
     assert await prototype_columns(prototype_database) == schema
     assert checksums["zairag_agents"][0] == 7
@@ -115,8 +99,8 @@ async def test_going_backwards_never_drops_prototype_tables_or_rows(prototype_da
     )
 
     assert "kept zairag_agents" in result.stdout
-    assert set(PROTOTYPE_TABLES) <= await tables_in(prototype_database)
-    assert "legacy_mapping" not in await tables_in(prototype_database)
+    assert set(PROTOTYPE_TABLES) <= await public_tables(prototype_database)
+    assert "legacy_mapping" not in await public_tables(prototype_database)
     assert await prototype_checksums(prototype_database) == checksums
     piccolo(prototype_database, "migrations", "forwards", "all")
     assert await prototype_checksums(prototype_database) == checksums
@@ -130,10 +114,10 @@ async def test_tables_created_here_are_kept_once_the_prototype_wrote_to_them(scr
     finally:
         await connection.close()
     backwards_legacy(scratch_database)
-    tables = await tables_in(scratch_database)
+    tables = await public_tables(scratch_database)
     assert "zairag_agents" in tables  # holds rows: kept
     assert "zairag_chat_sessions" not in tables  # created here and empty: removed
-    agents = await fetch(scratch_database, "SELECT count(*) AS n FROM zairag_agents")
+    agents = await fetch_rows(scratch_database, "SELECT count(*) AS n FROM zairag_agents")
     assert agents[0]["n"] == 2
 
 

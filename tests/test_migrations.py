@@ -11,7 +11,7 @@ from piccolo.conf.apps import Finder
 
 from app.enums import BudgetTier, ChatRole, FollowUpPreset, LeadStage, LeadTag, StrategyStatus
 from app.tables import TABLES
-from tests.database_setup import piccolo
+from tests.database_setup import piccolo, public_tables
 
 TABLE_NAMES = {table._meta.tablename for table in TABLES}
 
@@ -44,16 +44,7 @@ async def schema_of(url: str) -> dict:
 
 
 async def domain_tables_in(url: str) -> set[str]:
-    return await tables_left(url) & TABLE_NAMES
-
-
-async def tables_left(url: str) -> set[str]:
-    connection = await asyncpg.connect(url)
-    try:
-        rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    finally:
-        await connection.close()
-    return {row["tablename"] for row in rows}
+    return await public_tables(url) & TABLE_NAMES
 
 
 @pytest.mark.parametrize("app_name", ["masterplan", "legacy"])
@@ -74,7 +65,7 @@ async def test_forwards_backwards_forwards_on_an_empty_database(scratch_database
     )
     assert "[backwards]... ok" in result.stdout
     assert await domain_tables_in(scratch_database) == set()
-    assert await tables_left(scratch_database) == {"migration"}
+    assert await public_tables(scratch_database) == {"migration"}
     leftovers = await schema_of(scratch_database)
     assert leftovers["functions"] is None
     assert leftovers["triggers"] is None

@@ -10,7 +10,7 @@ import pytest
 
 from app.admin import create_operator_admin
 from app.settings import AdminSettings
-from tests.database_setup import PROJECT_ROOT, piccolo_at_once
+from tests.database_setup import PROJECT_ROOT, fetch_rows, piccolo_at_once
 
 
 def create_first_admin(database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -26,13 +26,9 @@ def create_first_admin(database_url: str, **env: str) -> subprocess.CompletedPro
 
 
 async def admins(url: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(url)
-    try:
-        return await connection.fetch(
-            "SELECT username, password, admin, superuser, active FROM piccolo_user"
-        )
-    finally:
-        await connection.close()
+    return await fetch_rows(
+        url, "SELECT username, password, admin, superuser, active FROM piccolo_user"
+    )
 
 
 async def test_without_settings_a_generated_password_is_printed_once(migrated_scratch_database):

@@ -13,17 +13,13 @@ from app.workspaces import (
     ensure_default_workspace,
     find_workspace,
 )
-from tests.database_setup import piccolo, piccolo_at_once
+from tests.database_setup import fetch_rows, piccolo, piccolo_at_once
 
 
 async def default_workspaces(url: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(url)
-    try:
-        return await connection.fetch(
-            "SELECT id, name FROM workspace WHERE name = $1", DEFAULT_WORKSPACE_NAME
-        )
-    finally:
-        await connection.close()
+    return await fetch_rows(
+        url, "SELECT id, name FROM workspace WHERE name = $1", DEFAULT_WORKSPACE_NAME
+    )
 
 
 async def test_default_workspace_id_is_none_before_the_seed():
