@@ -238,20 +238,20 @@ async def update_lead(workspace_id: int, lead_id: int, fields: dict[str, Any]) -
     checked = checked_fields(fields)
     if not checked:
         return await get_lead(workspace_id, lead_id)
-    current = await get_lead(workspace_id, lead_id)
-    if "stage" in checked and current["stage"] == LeadStage.TAKE_OVER:
-        raise Conflict("the lead is taken over; release it to change its stage")
     assignments = ", ".join(f"{field} = {_placeholder(field)}" for field in checked)
+    # A taken-over lead keeps its stage; the row decides, in the same statement.
+    kept_stage = " AND stage <> 'TAKE_OVER'" if "stage" in checked else ""
     rows = await Lead.raw(
-        f"UPDATE lead SET {assignments} WHERE id = {{}} AND workspace_id = {{}} "
+        f"UPDATE lead SET {assignments} WHERE id = {{}} AND workspace_id = {{}}{kept_stage} "
         f"RETURNING {LEAD_COLUMNS}",
         *checked.values(),
         lead_id,
         workspace_id,
     )
-    if not rows:
-        raise NotFound(f"lead {lead_id} does not exist")
-    return rows[0]
+    if rows:
+        return rows[0]
+    await get_lead(workspace_id, lead_id)  # NotFound when it is not the caller's
+    raise Conflict("the lead is taken over; release it to change its stage")
 
 
 async def list_leads(
