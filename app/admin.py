@@ -28,9 +28,10 @@ from starlette.types import ASGIApp
 
 from app import leads, strategies
 from app.attestations import record_attestation
-from app.enums import LeadStage, StrategyStatus
+from app.enums import LeadStage, SendKind, StrategyStatus
 from app.errors import Conflict, DomainError, InvalidValue, NotFound
 from app.legacy.tables import LegacyMapping
+from app.policy import engine, workspace_policy
 from app.settings import AdminSettings
 from app.tables import (
     ApiToken,
@@ -93,7 +94,10 @@ def changed(fields: dict[str, Any], current: dict[str, Any], names: tuple[str, .
 
 FieldRule = Callable[[str, Any], Any]
 
-WORKSPACE_RULES: dict[str, FieldRule] = {"timezone": timezone_name}
+WORKSPACE_RULES: dict[str, FieldRule] = {
+    "timezone": timezone_name,
+    **workspace_policy.FIELD_RULES,
+}
 LEAD_RULES: dict[str, FieldRule] = {
     "timezone": lambda field, value: None if value is None else timezone_name(field, value),
     "tags": lead_tags,
@@ -126,10 +130,43 @@ def patch_hook(rules: dict[str, FieldRule]) -> Hook:
     return Hook(hook_type=HookType.pre_patch, callable=check)
 
 
+async def new_workspace_policy(row: Workspace) -> Workspace:
+    """The send window's edges are checked against each other too."""
+    try:
+        workspace_policy.checked_policy(
+            {name: getattr(row, name) for name in workspace_policy.POLICY_FIELDS}
+        )
+    except DomainError as error:
+        raise refused(error, "body") from None
+    return row
+
+
+async def workspace_policy_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
+    """A changed window edge is checked against the other one, as stored or as sent."""
+    fields = by_name(values)
+    current = await current_row(Workspace, row_id)
+    try:
+        workspace_policy.checked_policy(
+            {name: fields[name] for name in workspace_policy.POLICY_FIELDS if name in fields},
+            current,
+        )
+    except DomainError as error:
+        raise refused(error, "body") from None
+    if changed(fields, current, ("policy_version",)):
+        raise refused(
+            Conflict("raised by the database when the send policy changes"), "policy_version"
+        )
+    return values
+
+
 async def lead_stage_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
     """Takeovers go through the actions, which remember the stage to return to."""
     fields = by_name(values)
     current = await current_row(Lead, row_id)
+    if changed(fields, current, ("last_inbound_at",)):
+        raise refused(
+            Conflict("kept by the database from the lead's own messages"), "last_inbound_at"
+        )
     if changed(fields, current, ("stage_before_takeover",)):
         raise refused(
             Conflict("kept by the 'Take over lead' and 'Release lead' actions"),
@@ -229,6 +266,10 @@ class AttestationForm(WorkspaceAction):
     granted: bool = True
 
 
+class WhyNotForm(LeadAction):
+    kind: SendKind = SendKind.FOLLOWUP
+
+
 async def _message(action: Callable[[], Awaitable[Any]]) -> str:
     """Run a domain action; its refusal becomes the form's error message."""
     try:
@@ -261,6 +302,32 @@ async def attestation_form(request: Request, data: AttestationForm) -> str:
         return await record_attestation(workspace_id, operator.username, data.granted)
 
     return await _message(action)
+
+
+async def why_not_form(request: Request, data: WhyNotForm) -> str:
+    """Every rule's outcome for the lead now, and the next follow-ups; records nothing."""
+    try:
+        workspace_id = await find_workspace(data.workspace)
+        lead_id = await leads.find_lead(workspace_id, data.external_id)
+        decision = await engine.simulate(workspace_id, lead_id, data.kind)
+        planned = await engine.schedule(workspace_id, lead_id, 5)
+    except DomainError as error:
+        raise ValueError(str(error)) from None
+    return why_not_text(decision, planned)
+
+
+def why_not_text(decision: dict[str, Any], planned: dict[str, Any]) -> str:
+    """The decision as an operator reads it: verdict, each rule, when next."""
+    trace = decision["rule_trace"]
+    lines = [decision["summary"], f"Zone {trace['zone']}, local time {trace['local_time']}."]
+    for rule in trace["rules"]:
+        mark = "-" if not rule["applies"] else ("ok" if rule["passed"] else "NO")
+        lines.append(f"[{mark}] {rule['rule']}: {rule['detail']}")
+    upcoming = ", ".join(item["local_text"] for item in planned["items"]) or "none"
+    lines.append(f"Next follow-ups: {upcoming}")
+    if planned["stops_with"]:
+        lines.append(f"Follow-ups stop: {planned['stops_with']}")
+    return "\n".join(lines)
 
 
 def lead_form(change: Callable[[int, int], Awaitable[leads.LeadStageChange]]):
@@ -298,6 +365,16 @@ FORMS = [
         pydantic_model=AttestationForm,
         endpoint=attestation_form,
         description="Record, as you, that outreach is granted (or withdrawn) for a workspace.",
+        form_group=AUDIT_GROUP,
+    ),
+    FormConfig(
+        name="Why not, when next",
+        pydantic_model=WhyNotForm,
+        endpoint=why_not_form,
+        description=(
+            "What the policy engine would decide for a lead now, rule by rule, and the next "
+            "follow-ups in the lead's local time. Records nothing."
+        ),
         form_group=AUDIT_GROUP,
     ),
     FormConfig(
@@ -339,7 +416,14 @@ TABLES = [
         link_column=Workspace.name,
         order_by=[OrderBy(Workspace.name)],
         menu_group=STRATEGY_GROUP,
-        hooks=[save_hook(WORKSPACE_RULES), patch_hook(WORKSPACE_RULES)],
+        # Hooks of one type must be adjacent: piccolo-api groups them with
+        # itertools.groupby and keeps only the last run of each type.
+        hooks=[
+            save_hook(WORKSPACE_RULES),
+            Hook(hook_type=HookType.pre_save, callable=new_workspace_policy),
+            patch_hook(WORKSPACE_RULES),
+            Hook(hook_type=HookType.pre_patch, callable=workspace_policy_patch),
+        ],
         validators=validators(),
     ),
     TableConfig(
@@ -443,14 +527,17 @@ TABLES = [
             PolicyDecision.id,
             PolicyDecision.workspace_id,
             PolicyDecision.lead_id,
+            PolicyDecision.kind,
             PolicyDecision.allow_send,
             PolicyDecision.reason_code,
+            PolicyDecision.summary,
             PolicyDecision.next_allowed_at,
             PolicyDecision.created_at,
         ],
         visible_filters=[
             PolicyDecision.workspace_id,
             PolicyDecision.lead_id,
+            PolicyDecision.kind,
             PolicyDecision.allow_send,
             PolicyDecision.reason_code,
             PolicyDecision.created_at,

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.enums import ChatRole
-from app.errors import NotFound
+from app.errors import Conflict, InvalidValue, NotFound
 from app.tables import ChatMessage
 
 THREAD_COLUMNS = "id, workspace_id, lead_id, status, created_at"
-MESSAGE_COLUMNS = "id, thread_id, role, content, tool_calls, created_at"
+MESSAGE_COLUMNS = "id, thread_id, role, content, tool_calls, permit_id, created_at"
 
 
 async def start_thread(workspace_id: int, lead_id: int) -> dict[str, Any]:
@@ -27,8 +27,9 @@ async def start_thread(workspace_id: int, lead_id: int) -> dict[str, Any]:
 
 
 APPEND_MESSAGE = f"""
-INSERT INTO chat_message (thread_id, role, content, tool_calls)
-SELECT id, {{}}, {{}}, {{}}::jsonb FROM conversation_thread WHERE id = {{}} AND workspace_id = {{}}
+INSERT INTO chat_message (thread_id, role, content, tool_calls, permit_id)
+SELECT id, {{}}, {{}}, {{}}::jsonb, {{}} FROM conversation_thread
+WHERE id = {{}} AND workspace_id = {{}}
 RETURNING {MESSAGE_COLUMNS}
 """
 
@@ -39,13 +40,26 @@ async def append_message(
     role: ChatRole,
     content: str,
     tool_calls: list[Any] | None = None,
+    permit_id: int | None = None,
 ) -> dict[str, Any]:
-    """Add a message to a thread of the workspace (one statement)."""
+    """Add a message to a thread of the workspace (one statement).
+
+    A `model` message names its send permit; the database refuses it without a
+    valid one (see the migration "send policy rules")."""
+    role = ChatRole(role)
+    if role is ChatRole.MODEL and permit_id is None:
+        raise Conflict(
+            "a model message needs a send permit: POST /leads/{lead_id}/send-permits, "
+            "then pass its id as permit_id"
+        )
+    if role is not ChatRole.MODEL and permit_id is not None:
+        raise InvalidValue("permit_id", f"only model messages carry a send permit, not {role}")
     rows = await ChatMessage.raw(
         APPEND_MESSAGE,
-        ChatRole(role).value,
+        role.value,
         content,
         None if tool_calls is None else json.dumps(tool_calls),
+        permit_id,
         thread_id,
         workspace_id,
     )

@@ -66,6 +66,66 @@ class ChatRole(StrEnum):
     SYSTEM = "system"
 
 
+class SendKind(StrEnum):
+    """Why we write: first (a follow-up) or in answer to the lead (a reply)."""
+
+    FOLLOWUP = "followup"
+    REPLY = "reply"
+
+
+class MessageFormat(StrEnum):
+    """What WhatsApp lets a business send: free text inside the customer-service
+    window (24 h after the lead's last message), an approved template outside it."""
+
+    FREE_FORM = "free_form"
+    TEMPLATE = "template"
+
+
+class Weekday(StrEnum):
+    """Days of the week, Monday first (``date.weekday()`` order)."""
+
+    MON = "MON"
+    TUE = "TUE"
+    WED = "WED"
+    THU = "THU"
+    FRI = "FRI"
+    SAT = "SAT"
+    SUN = "SUN"
+
+
+class ReasonCode(StrEnum):
+    """Why the policy engine allowed or refused a send: the rules, in the order checked."""
+
+    LEAD_SUPPRESSED = "LEAD_SUPPRESSED"
+    LEAD_DISCONNECTED = "LEAD_DISCONNECTED"
+    HUMAN_TAKEOVER = "HUMAN_TAKEOVER"
+    ATTESTATION_MISSING = "ATTESTATION_MISSING"
+    REPLY_WINDOW_CLOSED = "REPLY_WINDOW_CLOSED"
+    LEAD_CLOSED = "LEAD_CLOSED"
+    NO_ACTIVE_STRATEGY = "NO_ACTIVE_STRATEGY"
+    BUDGET_RED = "BUDGET_RED"
+    STOP_UNANSWERED = "STOP_UNANSWERED"
+    OUTBOUND_CAP_24H = "OUTBOUND_CAP_24H"
+    BLOCKED_DATE = "BLOCKED_DATE"
+    SUNDAY_HOLD = "SUNDAY_HOLD"
+    QUIET_HOURS = "QUIET_HOURS"
+    POLICY_PASSED = "POLICY_PASSED"
+
+
+# The hard floor of every workspace's send policy: a workspace may narrow it, never widen it.
+FLOOR_SEND_WINDOW = ("09:00", "21:00")  # local wall-clock time, start inclusive, end exclusive
+FLOOR_SEND_DAYS: tuple[Weekday, ...] = (
+    Weekday.MON,
+    Weekday.TUE,
+    Weekday.WED,
+    Weekday.THU,
+    Weekday.FRI,
+    Weekday.SAT,
+)
+
+# A send permit (an allowed policy decision) is good for one message within this time.
+SEND_PERMIT_MINUTES = 15
+
 # Stages in which the outreach engine still follows up with a lead. The others
 # are terminal: an outcome was reached, a human took over, or the lead said no.
 FOLLOW_UP_STAGES: tuple[LeadStage, ...] = (

@@ -119,7 +119,7 @@ async def release_lead(workspace_id: int, lead_id: int) -> LeadStageChange:
 LEAD_COLUMNS = (
     "id, workspace_id, external_id, name, stage, tags, timezone, last_followup_at, "
     "next_followup_at, last_followup_review_at, created_at, stage_before_takeover, "
-    "followup_lease_until"
+    "followup_lease_until, last_inbound_at"
 )
 # Fields a caller may set; stage changes into or out of TAKE_OVER use the actions.
 WRITABLE_FIELDS = (
@@ -284,18 +284,20 @@ async def list_leads(
     )
 
 
+# The claim's instant is the transaction's clock unless one is given.
 CLAIM_DUE = f"""
-WITH due AS (
-    SELECT id FROM lead
-    WHERE workspace_id = {{}} AND next_followup_at <= now()
+WITH clock AS (SELECT coalesce({{}}::timestamptz, now()) AS at),
+due AS (
+    SELECT id FROM lead, clock
+    WHERE workspace_id = {{}} AND next_followup_at <= clock.at
       AND stage IN ({", ".join(f"'{stage.value}'" for stage in FOLLOW_UP_STAGES)})
-      AND (followup_lease_until IS NULL OR followup_lease_until <= now())
+      AND (followup_lease_until IS NULL OR followup_lease_until <= clock.at)
     ORDER BY next_followup_at
     LIMIT {{}}
     FOR UPDATE SKIP LOCKED
 )
-UPDATE lead SET followup_lease_until = now() + {{}} * interval '1 second'
-FROM due WHERE lead.id = due.id
+UPDATE lead SET followup_lease_until = clock.at + {{}} * interval '1 second'
+FROM due, clock WHERE lead.id = due.id
 RETURNING {", ".join(f"lead.{column.strip()}" for column in LEAD_COLUMNS.split(","))}
 """
 
@@ -303,7 +305,7 @@ RETURNING {", ".join(f"lead.{column.strip()}" for column in LEAD_COLUMNS.split("
 async def claim_due_followups(workspace_id: int, limit: int, lease_seconds: int) -> list[dict]:
     """Leads due for a follow-up, leased to the caller: no other claimer gets them
     until the lease ends. Rows another claimer is taking are skipped, not waited for."""
-    return await Lead.raw(CLAIM_DUE, workspace_id, limit, lease_seconds)
+    return await Lead.raw(CLAIM_DUE, None, workspace_id, limit, lease_seconds)
 
 
 # --- bulk import ----------------------------------------------------------------------

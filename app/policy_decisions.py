@@ -1,48 +1,16 @@
-"""Policy decisions: the append-only record of whether a send was allowed, and why."""
+"""Policy decisions: the append-only record of whether a send was allowed, and why.
 
-import json
+Only the policy engine (app/policy/engine.py) records them."""
+
 from datetime import UTC, datetime
 from typing import Any
 
-from app.errors import InvalidValue, NotFound
 from app.tables import PolicyDecision
 
 DECISION_COLUMNS = (
-    "id, workspace_id, lead_id, allow_send, reason_code, rule_trace, next_allowed_at, created_at"
+    "id, workspace_id, lead_id, kind, allow_send, reason_code, message_format, "
+    "next_allowed_at, summary, rule_trace, created_at"
 )
-
-RECORD_DECISION = f"""
-INSERT INTO policy_decision (workspace_id, lead_id, allow_send, reason_code, rule_trace,
-                             next_allowed_at)
-SELECT workspace_id, id, {{}}, {{}}, {{}}::jsonb, {{}} FROM lead
-WHERE id = {{}} AND workspace_id = {{}}
-RETURNING {DECISION_COLUMNS}
-"""
-
-
-async def record_decision(
-    workspace_id: int,
-    lead_id: int,
-    allow_send: bool,
-    reason_code: str,
-    rule_trace: dict[str, Any],
-    next_allowed_at: datetime | None = None,
-) -> dict[str, Any]:
-    """Append a decision about one of the workspace's leads (one statement)."""
-    if not reason_code.strip():
-        raise InvalidValue("reason_code", "must not be blank")
-    rows = await PolicyDecision.raw(
-        RECORD_DECISION,
-        allow_send,
-        reason_code,
-        json.dumps(rule_trace),
-        next_allowed_at,
-        lead_id,
-        workspace_id,
-    )
-    if not rows:
-        raise NotFound(f"lead {lead_id} does not exist")
-    return rows[0]
 
 
 async def decision_page(

@@ -7,6 +7,7 @@ indexes) live in the hand-written migration ``database_rules``.
 """
 
 import json
+from datetime import time
 from enum import StrEnum
 
 from piccolo.columns import (
@@ -17,9 +18,11 @@ from piccolo.columns import (
     OnDelete,
     OnUpdate,
     Text,
+    Time,
     Timestamptz,
     Varchar,
 )
+from piccolo.columns.defaults.time import TimeCustom
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.columns.readable import Readable
@@ -27,11 +30,16 @@ from piccolo.constraints import Check, Unique
 from piccolo.table import Table
 
 from app.enums import (
+    FLOOR_SEND_DAYS,
+    FLOOR_SEND_WINDOW,
     BudgetTier,
     ChatRole,
     FollowUpPreset,
     LeadStage,
     LeadTag,
+    MessageFormat,
+    ReasonCode,
+    SendKind,
     StrategyStatus,
 )
 
@@ -46,9 +54,9 @@ def one_of(column: str, enum: type[StrEnum]) -> Check:
     return Check(f"{column} IN ({enum_values_sql(enum)})")
 
 
-def json_array_of(column: str, enum: type[StrEnum]) -> Check:
-    """CHECK that ``column`` is a JSON array whose elements are ``enum`` values."""
-    allowed = json.dumps([member.value for member in enum])
+def json_array_of(column: str, values: type[StrEnum] | tuple[StrEnum, ...]) -> Check:
+    """CHECK that ``column`` is a JSON array whose elements are among ``values``."""
+    allowed = json.dumps([member.value for member in values])
     return Check(f"jsonb_typeof({column}) = 'array' AND {column} <@ '{allowed}'::jsonb")
 
 
@@ -65,6 +73,8 @@ def not_blank(column: str) -> Check:
     return Check(f"btrim({column}) <> ''")
 
 
+WINDOW_OPENS, WINDOW_CLOSES = (time.fromisoformat(edge) for edge in FLOOR_SEND_WINDOW)
+
 # Audit rows are never removed or rewritten through their owners.
 KEEP_AUDIT_ROWS = {"on_delete": OnDelete.restrict, "on_update": OnUpdate.restrict}
 
@@ -76,10 +86,26 @@ class Workspace(Table, tablename="workspace"):
     timezone = Varchar(length=64, default="UTC")
     budget_tier = Varchar(length=16, choices=BudgetTier, default=BudgetTier.GREEN)
     created_at = Timestamptz(default=TimestamptzNow())
+    # The workspace's send policy: it may only narrow the floor (app/enums.py).
+    send_window_start = Time(default=TimeCustom(hour=WINDOW_OPENS.hour, minute=0, second=0))
+    send_window_end = Time(default=TimeCustom(hour=WINDOW_CLOSES.hour, minute=0, second=0))
+    send_days = JSONB(default=[day.value for day in FLOOR_SEND_DAYS])
+    blocked_dates = JSONB(default=[])
+    # Raised by the database whenever the send policy changes; decisions record it.
+    policy_version = Integer(default=1)
 
     workspace_name_not_blank = not_blank("name")
     workspace_timezone_not_blank = not_blank("timezone")
     workspace_budget_tier_valid = one_of("budget_tier", BudgetTier)
+    workspace_send_window_within_floor = Check(
+        f"send_window_start >= '{FLOOR_SEND_WINDOW[0]}' "
+        f"AND send_window_end <= '{FLOOR_SEND_WINDOW[1]}' "
+        "AND send_window_start < send_window_end "
+        "AND date_trunc('minute', send_window_start) = send_window_start "
+        "AND date_trunc('minute', send_window_end) = send_window_end"
+    )
+    workspace_send_days_valid = json_array_of("send_days", FLOOR_SEND_DAYS)
+    workspace_send_days_not_empty = Check("jsonb_array_length(send_days) >= 1")
 
     @classmethod
     def get_readable(cls) -> Readable:
@@ -141,6 +167,8 @@ class Lead(Table, tablename="lead"):
     stage_before_takeover = Varchar(length=32, null=True, default=None, choices=LeadStage)
     # A worker that claimed the lead's due follow-up holds it until then.
     followup_lease_until = Timestamptz(null=True, default=None)
+    # When the lead last wrote to us (its newest `user` message); kept by the database.
+    last_inbound_at = Timestamptz(null=True, default=None)
 
     lead_workspace_external_id_key = Unique(["workspace_id", "external_id"])
     # Target of the composite tenant foreign keys on (workspace_id, lead_id).
@@ -176,19 +204,6 @@ class ConversationThread(Table, tablename="conversation_thread"):
         return Readable(template="#%s with %s", columns=[cls.id, cls.lead_id.external_id])
 
 
-class ChatMessage(Table, tablename="chat_message"):
-    """One message of a conversation thread."""
-
-    thread_id = ForeignKey(ConversationThread, null=False, on_delete=OnDelete.cascade)
-    role = Varchar(length=16, choices=ChatRole, default=None)
-    content = Text()
-    tool_calls = JSONB(null=True, default=None)
-    created_at = Timestamptz(default=TimestamptzNow())
-
-    chat_message_role_valid = one_of("role", ChatRole)
-    chat_message_tool_calls_array = json_of_type("tool_calls", "array", nullable=True)
-
-
 class PolicyDecision(Table, tablename="policy_decision"):
     """Audit record of whether the policy allowed a send to a lead, and why."""
 
@@ -199,9 +214,38 @@ class PolicyDecision(Table, tablename="policy_decision"):
     rule_trace = JSONB(default={})
     next_allowed_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
+    # Set on every decision the policy engine makes (NULL on rows written before it).
+    kind = Varchar(length=16, null=True, default=None, choices=SendKind)
+    # How an allowed send may be written: free text or an approved template.
+    message_format = Varchar(length=16, null=True, default=None, choices=MessageFormat)
+    # The decision in one readable line, for operators.
+    summary = Text(default="")
 
     policy_decision_reason_code_not_blank = not_blank("reason_code")
     policy_decision_rule_trace_object = json_of_type("rule_trace", "object", nullable=False)
+    policy_decision_kind_valid = one_of("kind", SendKind)
+    policy_decision_message_format_valid = one_of("message_format", MessageFormat)
+    policy_decision_engine_reason_valid = Check(
+        f"kind IS NULL OR reason_code IN ({enum_values_sql(ReasonCode)})"
+    )
+    policy_decision_engine_format_when_allowed = Check(
+        "kind IS NULL OR (message_format IS NOT NULL) = allow_send"
+    )
+
+
+class ChatMessage(Table, tablename="chat_message"):
+    """One message of a conversation thread."""
+
+    thread_id = ForeignKey(ConversationThread, null=False, on_delete=OnDelete.cascade)
+    role = Varchar(length=16, choices=ChatRole, default=None)
+    content = Text()
+    tool_calls = JSONB(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    # The send permit a `model` message was sent under; each permit serves one message.
+    permit_id = ForeignKey(PolicyDecision, null=True, default=None, unique=True, **KEEP_AUDIT_ROWS)
+
+    chat_message_role_valid = one_of("role", ChatRole)
+    chat_message_tool_calls_array = json_of_type("tool_calls", "array", nullable=True)
 
 
 class OutreachAttestation(Table, tablename="outreach_attestation"):

@@ -32,7 +32,7 @@ def timezone_name(field: str, value: Any) -> str:
     return value
 
 
-def _decoded(field: str, value: Any) -> Any:
+def decoded_json(field: str, value: Any) -> Any:
     """JSON columns arrive from the admin as JSON text; accept both forms."""
     if not isinstance(value, str):
         return value
@@ -44,7 +44,7 @@ def _decoded(field: str, value: Any) -> Any:
 
 def lead_tags(field: str, value: Any) -> list[str]:
     """A list of distinct LeadTag values."""
-    tags = _decoded(field, value)
+    tags = decoded_json(field, value)
     allowed = [tag.value for tag in LeadTag]
     if not isinstance(tags, list):
         raise InvalidValue(field, f"must be a list of tags from {allowed}")
@@ -59,7 +59,7 @@ def lead_tags(field: str, value: Any) -> list[str]:
 
 def interval_overrides(field: str, value: Any) -> dict[str, int] | None:
     """Null, or {follow-up stage: whole hours} within the documented bounds."""
-    overrides = _decoded(field, value)
+    overrides = decoded_json(field, value)
     if overrides is None:
         return None
     stages = [stage.value for stage in FOLLOW_UP_STAGES]

@@ -9,6 +9,10 @@ import pytest
 
 from tests.database_setup import TEST_DATABASE, DatabaseServer
 
+# Fixtures of the policy engine's tests: a workspace ready for outreach (``acme``, which
+# a module may redefine) and the replay check (``replayed_decisions``).
+pytest_plugins = ["tests.policy_setup"]
+
 _server: DatabaseServer | None = None
 
 

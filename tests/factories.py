@@ -85,6 +85,18 @@ async def policy_decision(
     )
 
 
+async def permit(connection: asyncpg.Connection, workspace_id: int, lead_id: int) -> int:
+    """A send permit as the policy engine records it (an allowed follow-up decision)."""
+    return await policy_decision(
+        connection,
+        workspace_id,
+        lead_id,
+        kind="followup",
+        reason_code="POLICY_PASSED",
+        message_format="template",
+    )
+
+
 async def attestation(connection: asyncpg.Connection, workspace_id: int, **values: Any) -> int:
     values.setdefault("operator_id", "operator@example.com")
     return await insert(connection, "outreach_attestation", workspace_id=workspace_id, **values)

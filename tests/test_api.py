@@ -327,7 +327,7 @@ async def test_threads_and_messages_newest_first(api, connection, acme):
         posted = await api.post(
             f"/threads/{thread_id}/messages",
             {
-                "role": "user" if n % 2 else "model",
+                "role": "user" if n % 2 else "system",
                 "content": f"m{n}",
                 "tool_calls": [{"name": "f"}] if n == 4 else None,
             },
@@ -360,23 +360,16 @@ async def test_bad_messages_are_422(api, connection, acme, body):
 # --- audit ------------------------------------------------------------------------------------
 
 
-async def test_policy_decisions_are_recorded_and_listed(api, connection, acme):
+async def test_policy_decisions_are_listed_oldest_first(api, connection, acme):
     lead_a = await factories.lead(connection, acme, "+a")
     lead_b = await factories.lead(connection, acme, "+b")
-    for lead_id, allow in ((lead_a, True), (lead_b, False), (lead_a, False)):
-        response = await api.post(
-            "/policy-decisions",
-            {
-                "lead_id": lead_id,
-                "allow_send": allow,
-                "reason_code": "QUIET_HOURS",
-                "rule_trace": {"rule": "quiet_hours", "hit": not allow},
-            },
-        )
+    for lead_id in (lead_a, lead_b, lead_a):
+        response = await api.post(f"/leads/{lead_id}/send-permits", {"kind": "reply"})
         assert response.status_code == 201
     only_a = (await api.get("/policy-decisions", lead_id=lead_a)).json()["items"]
-    assert [d["allow_send"] for d in only_a] == [True, False]
-    assert only_a[0]["rule_trace"] == {"rule": "quiet_hours", "hit": False}
+    assert [d["lead_id"] for d in only_a] == [lead_a, lead_a]
+    assert only_a[0]["created_at"] < only_a[1]["created_at"]
+    assert only_a[0]["reason_code"] == "ATTESTATION_MISSING"
     first_page = (await api.get("/policy-decisions", limit=2)).json()
     second_page = (
         await api.get("/policy-decisions", limit=2, cursor=first_page["next_cursor"])
@@ -386,11 +379,12 @@ async def test_policy_decisions_are_recorded_and_listed(api, connection, acme):
     assert (await api.get("/policy-decisions", since=future)).json()["items"] == []
 
 
-async def test_a_decision_about_an_unknown_lead_is_404(api, connection):
+async def test_clients_cannot_write_policy_decisions(api, connection, acme):
+    lead_id = await factories.lead(connection, acme)
     response = await api.post(
-        "/policy-decisions", {"lead_id": 999, "allow_send": True, "reason_code": "X"}
+        "/policy-decisions", {"lead_id": lead_id, "allow_send": True, "reason_code": "X"}
     )
-    assert response.status_code == 404
+    assert response.status_code == 405
     assert await connection.fetchval("SELECT count(*) FROM policy_decision") == 0
 
 

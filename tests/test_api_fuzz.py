@@ -30,8 +30,14 @@ ENDPOINTS = [
     ("POST", "/leads/{id}/threads"),
     ("GET", "/threads/{id}/messages"),
     ("POST", "/threads/{id}/messages"),
-    ("POST", "/policy-decisions"),
     ("GET", "/policy-decisions"),
+    ("GET", "/policy-decisions/{id}/replay"),
+    ("POST", "/leads/{id}/send-permits"),
+    ("POST", "/policy/simulate"),
+    ("GET", "/leads/{id}/schedule"),
+    ("POST", "/followups/dispatch"),
+    ("GET", "/workspace/policy"),
+    ("PUT", "/workspace/policy"),
     ("POST", "/attestations"),
     ("GET", "/attestations"),
     ("GET", "/attestations/current"),
@@ -63,6 +69,14 @@ FIELDS = [
     "tag",
     "due_before",
     "since",
+    "kind",
+    "at",
+    "count",
+    "permit_id",
+    "send_window_start",
+    "send_window_end",
+    "send_days",
+    "blocked_dates",
 ]
 scalars = st.one_of(
     st.none(),
@@ -71,7 +85,23 @@ scalars = st.one_of(
     st.floats(allow_nan=False),
     st.text(max_size=30),
     st.sampled_from(
-        ["NEW", "TAKE_OVER", "POSITIVE", "GENTLE", "user", "UTC", "2026-01-01T00:00:00Z", "\x00"]
+        [
+            "NEW",
+            "TAKE_OVER",
+            "POSITIVE",
+            "GENTLE",
+            "user",
+            "model",
+            "UTC",
+            "2026-01-01T00:00:00Z",
+            "\x00",
+            "followup",
+            "reply",
+            "09:00",
+            "25:61",
+            "SUN",
+            "2027-02-30",
+        ]
     ),
 )
 json_values = st.recursive(

@@ -43,9 +43,9 @@ async def tenants(connection):
         connection, b, 1, status="ACTIVE", activated_at=datetime.now(UTC)
     )
     draft = await factories.strategy_version(connection, b, 2)
-    await factories.policy_decision(connection, b, lead)
+    decision = await factories.policy_decision(connection, b, lead)
     await factories.attestation(connection, b)
-    ids = {"lead": lead, "taken": taken, "thread": thread, "draft": draft}
+    ids = {"lead": lead, "taken": taken, "thread": thread, "draft": draft, "decision": decision}
     return a, b, ids
 
 
@@ -60,7 +60,10 @@ REQUESTS_FOR_B_ROWS = [
     ("POST", "/threads/{thread}/messages", {"role": "user", "content": "hi"}),
     ("PATCH", "/strategies/{draft}", {"tone": "stolen"}),
     ("POST", "/strategies/{draft}/activate", None),
-    ("POST", "/policy-decisions", {"lead_id": "{lead}", "allow_send": True, "reason_code": "X"}),
+    ("POST", "/leads/{lead}/send-permits", {"kind": "followup"}),
+    ("POST", "/policy/simulate", {"lead_id": "{lead}", "kind": "followup"}),
+    ("GET", "/leads/{lead}/schedule", None),
+    ("GET", "/policy-decisions/{decision}/replay", None),
 ]
 
 
@@ -80,7 +83,9 @@ async def test_another_workspaces_row_is_404_and_unchanged(connection, tenants, 
 
     response = await client.request(method, with_ids(path, ids), json=with_ids(body, ids))
     missing = await client.request(
-        method, with_ids(path, dict.fromkeys(ids, 999_999)), json=with_ids(body, {"lead": "999999"})
+        method,
+        with_ids(path, dict.fromkeys(ids, 999_999)),
+        json=with_ids(body, dict.fromkeys(ids, "999999")),
     )
 
     assert response.status_code == 404, response.text
@@ -100,6 +105,8 @@ async def test_lists_show_only_the_callers_rows(connection, tenants):
     assert (await client.get("/attestations")).json()["items"] == []
     assert (await client.get("/attestations/current")).json()["granted"] is False
     assert (await client.post("/followups/claim", {})).json()["items"] == []
+    dispatched = (await client.post("/followups/dispatch", {})).json()
+    assert (dispatched["permits"], dispatched["deferred"], dispatched["stopped"]) == ([], 0, 0)
     assert (await client.post("/strategies/rollback")).status_code == 409
     assert (await client.get("/workspace")).json()["id"] == a
     assert await rows_of(connection, b) == before

@@ -9,7 +9,18 @@ import pytest
 from piccolo.apps.migrations.commands.new import AutoMigrationManager
 from piccolo.conf.apps import Finder
 
-from app.enums import BudgetTier, ChatRole, FollowUpPreset, LeadStage, LeadTag, StrategyStatus
+from app.enums import (
+    FLOOR_SEND_DAYS,
+    BudgetTier,
+    ChatRole,
+    FollowUpPreset,
+    LeadStage,
+    LeadTag,
+    MessageFormat,
+    ReasonCode,
+    SendKind,
+    StrategyStatus,
+)
 from app.tables import TABLES
 from tests.database_setup import piccolo, public_tables
 
@@ -86,6 +97,9 @@ ENUM_CHECKS: list[tuple[str, str, type[StrEnum]]] = [
     ("strategy_version", "strategy_version_status_valid", StrategyStatus),
     ("strategy_version", "strategy_version_followup_preset_valid", FollowUpPreset),
     ("chat_message", "chat_message_role_valid", ChatRole),
+    ("policy_decision", "policy_decision_kind_valid", SendKind),
+    ("policy_decision", "policy_decision_message_format_valid", MessageFormat),
+    ("policy_decision", "policy_decision_engine_reason_valid", ReasonCode),
 ]
 
 
@@ -109,8 +123,17 @@ async def test_each_enum_check_in_the_database_matches_its_enum(
     assert allowed == {member.value for member in enum}
 
 
-async def test_the_tags_check_in_the_database_matches_lead_tag(connection):
-    definition = await constraint_definition(connection, "lead", "lead_tags_valid")
+@pytest.mark.parametrize(
+    ("table", "constraint", "values"),
+    [
+        ("lead", "lead_tags_valid", list(LeadTag)),
+        ("workspace", "workspace_send_days_valid", list(FLOOR_SEND_DAYS)),
+    ],
+)
+async def test_each_json_list_check_in_the_database_matches_its_values(
+    connection, table, constraint, values
+):
+    definition = await constraint_definition(connection, table, constraint)
     allowed_json = re.search(r"<@ '(\[.*\])'::jsonb", definition)
     assert allowed_json is not None, definition
-    assert set(json.loads(allowed_json.group(1))) == {tag.value for tag in LeadTag}
+    assert set(json.loads(allowed_json.group(1))) == {value.value for value in values}

@@ -28,6 +28,12 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "timezone": ("character varying", False),
         "budget_tier": ("character varying", False),
         "created_at": ("timestamp with time zone", False),
+        # Beyond the spec: the send policy (app/policy/workspace_policy.py).
+        "send_window_start": ("time without time zone", False),
+        "send_window_end": ("time without time zone", False),
+        "send_days": ("jsonb", False),
+        "blocked_dates": ("jsonb", False),
+        "policy_version": ("integer", False),
     },
     "strategy_version": {
         "id": ("integer", False),
@@ -61,6 +67,8 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         # lease of a worker that claimed the due follow-up.
         "stage_before_takeover": ("character varying", True),
         "followup_lease_until": ("timestamp with time zone", True),
+        # When the lead last wrote (kept by the database).
+        "last_inbound_at": ("timestamp with time zone", True),
     },
     "conversation_thread": {
         "id": ("integer", False),
@@ -76,6 +84,8 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "content": ("text", False),
         "tool_calls": ("jsonb", True),
         "created_at": ("timestamp with time zone", False),
+        # Beyond the spec: the send permit a model message was sent under.
+        "permit_id": ("integer", True),
     },
     "policy_decision": {
         "id": ("integer", False),
@@ -86,6 +96,10 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "rule_trace": ("jsonb", False),
         "next_allowed_at": ("timestamp with time zone", True),
         "created_at": ("timestamp with time zone", False),
+        # Beyond the spec: set by the policy engine.
+        "kind": ("character varying", True),
+        "message_format": ("character varying", True),
+        "summary": ("text", False),
     },
     "outreach_attestation": {
         "id": ("integer", False),
@@ -186,8 +200,14 @@ async def _row_builder(connection: asyncpg.Connection, table: str):
         "strategy_version": lambda **v: factories.strategy_version(
             connection, workspace_id, next(versions), **v
         ),
-        "chat_message": lambda **v: factories.chat_message(connection, thread_id, **v),
+        "chat_message": lambda **v: message(**v),
     }
+
+    async def message(**values):
+        if values.get("role") == "model":  # sent under a permit of the thread's lead
+            values["permit_id"] = await factories.permit(connection, workspace_id, lead_id)
+        return await factories.chat_message(connection, thread_id, **values)
+
     return builders[table]
 
 

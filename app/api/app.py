@@ -19,9 +19,10 @@ from app.api.schemas import (
     ClaimOut,
     ClaimRequest,
     CurrentAttestation,
-    DecisionCreate,
     DecisionOut,
     DecisionPage,
+    DispatchOut,
+    DispatchRequest,
     ErrorBody,
     ImportOut,
     ImportRowOut,
@@ -34,6 +35,11 @@ from app.api.schemas import (
     MessageCreate,
     MessageOut,
     MessagePage,
+    PermitRequest,
+    ReplayOut,
+    ScheduleOut,
+    SimulatedDecisionOut,
+    SimulateRequest,
     StrategyChangeOut,
     StrategyContent,
     StrategyCreate,
@@ -41,10 +47,13 @@ from app.api.schemas import (
     ThreadOut,
     WorkspaceOut,
     WorkspacePatch,
+    WorkspacePolicy,
+    WorkspacePolicyOut,
 )
 from app.enums import LeadStage, LeadTag
 from app.errors import InvalidValue
 from app.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from app.policy import engine, workspace_policy
 from app.tokens import workspace_of_token
 
 # --- the caller's workspace -------------------------------------------------------------
@@ -90,6 +99,18 @@ async def read_workspace(workspace_id: Workspace) -> dict:
 @router.patch("/workspace", response_model=WorkspaceOut, tags=["workspace"])
 async def change_workspace(body: WorkspacePatch, workspace_id: Workspace) -> dict:
     return await workspaces.update_workspace(workspace_id, fields_of(body))
+
+
+@router.get("/workspace/policy", response_model=WorkspacePolicyOut, tags=["workspace"])
+async def read_policy(workspace_id: Workspace) -> dict:
+    """The send policy: window, days and blocked dates, in the lead's local time."""
+    return await workspace_policy.get_policy(workspace_id)
+
+
+@router.put("/workspace/policy", response_model=WorkspacePolicyOut, tags=["workspace"])
+async def replace_policy(body: WorkspacePolicy, workspace_id: Workspace) -> dict:
+    """Replace the send policy; it may narrow 09:00-21:00 Monday-Saturday, never widen it."""
+    return await workspace_policy.put_policy(workspace_id, body.model_dump(mode="json"))
 
 
 # --- leads ------------------------------------------------------------------------------------
@@ -202,6 +223,41 @@ async def claim_followups(body: ClaimRequest, workspace_id: Workspace) -> ClaimO
     return ClaimOut(items=rows)
 
 
+@router.post("/followups/dispatch", response_model=DispatchOut, tags=["follow-ups", "policy"])
+async def dispatch_followups(body: DispatchRequest, workspace_id: Workspace) -> DispatchOut:
+    """Claim due leads and gate each: allowed ones get a permit (and their next
+    follow-up scheduled), deferred ones are due again when allowed, stopped ones
+    are no longer scheduled. Nothing is recorded while the workspace is paused."""
+    result = await engine.dispatch(workspace_id, body.limit, body.lease_seconds)
+    return DispatchOut.model_validate(result, from_attributes=True)
+
+
+# --- policy ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/leads/{lead_id}/send-permits", status_code=201, response_model=DecisionOut, tags=["policy"]
+)
+async def request_permit(lead_id: RowId, body: PermitRequest, workspace_id: Workspace) -> dict:
+    """Decide and record whether the lead may be sent a message now. An allowed
+    decision is a permit: name it as ``permit_id`` of the model message."""
+    return await engine.request_permit(workspace_id, lead_id, body.kind)
+
+
+@router.post("/policy/simulate", response_model=SimulatedDecisionOut, tags=["policy"])
+async def simulate_decision(body: SimulateRequest, workspace_id: Workspace) -> dict:
+    """The decision the engine would make at ``at``; nothing is recorded."""
+    return await engine.simulate(workspace_id, body.lead_id, body.kind, body.at)
+
+
+@router.get("/leads/{lead_id}/schedule", response_model=ScheduleOut, tags=["policy"])
+async def followup_schedule(
+    lead_id: RowId, workspace_id: Workspace, count: Annotated[int, Query(ge=1, le=50)] = 5
+) -> dict:
+    """The next follow-ups if each were sent as soon as allowed, in UTC and lead-local time."""
+    return await engine.schedule(workspace_id, lead_id, count)
+
+
 # --- strategies ------------------------------------------------------------------------------
 
 
@@ -278,24 +334,14 @@ async def list_messages(
     tags=["conversations"],
 )
 async def append_message(thread_id: RowId, body: MessageCreate, workspace_id: Workspace) -> dict:
+    """A `model` message needs ``permit_id``: an allowed send permit for the thread's
+    lead, at most 15 minutes old and not used by another message (409 otherwise)."""
     return await conversations.append_message(
-        workspace_id, thread_id, body.role, body.content, body.tool_calls
+        workspace_id, thread_id, body.role, body.content, body.tool_calls, body.permit_id
     )
 
 
 # --- audit ------------------------------------------------------------------------------------
-
-
-@router.post("/policy-decisions", status_code=201, response_model=DecisionOut, tags=["audit"])
-async def record_decision(body: DecisionCreate, workspace_id: Workspace) -> dict:
-    return await policy_decisions.record_decision(
-        workspace_id,
-        body.lead_id,
-        body.allow_send,
-        body.reason_code,
-        body.rule_trace,
-        body.next_allowed_at,
-    )
 
 
 @router.get("/policy-decisions", response_model=DecisionPage, tags=["audit"])
@@ -312,6 +358,12 @@ async def list_decisions(
     last = rows[-1] if len(rows) == limit else None
     next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
     return DecisionPage(items=rows, next_cursor=next_cursor)
+
+
+@router.get("/policy-decisions/{decision_id}/replay", response_model=ReplayOut, tags=["policy"])
+async def replay_decision(decision_id: RowId, workspace_id: Workspace) -> dict:
+    """Re-run the policy on a decision's recorded inputs; ``same`` says whether it agrees."""
+    return await engine.replay(workspace_id, decision_id)
 
 
 @router.post("/attestations", status_code=201, response_model=AttestationOut, tags=["audit"])

@@ -18,6 +18,9 @@ RULES_IN_WORDS = {
     "strategy_version_interval_overrides_valid": (
         "interval_overrides maps follow-up stages to whole hours 1..720"
     ),
+    "chat_message_permit_id_key": "this send permit was already used by another message",
+    "chat_message_model_has_permit": "a model message needs a send permit, other messages none",
+    "chat_message_permit_id_fkey": "permit_id names no policy decision",
 }
 
 

@@ -1,7 +1,7 @@
 """Request and response bodies of the API, derived from the domain enums."""
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -13,7 +13,18 @@ from pydantic import (
     StringConstraints,
 )
 
-from app.enums import BudgetTier, ChatRole, FollowUpPreset, LeadStage, LeadTag, StrategyStatus
+from app.enums import (
+    BudgetTier,
+    ChatRole,
+    FollowUpPreset,
+    LeadStage,
+    LeadTag,
+    MessageFormat,
+    ReasonCode,
+    SendKind,
+    StrategyStatus,
+    Weekday,
+)
 
 MAX_ID = 2**31 - 1
 
@@ -69,6 +80,26 @@ class WorkspacePatch(Strict):
     budget_tier: BudgetTier | None = None
 
 
+WallTime = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$", examples=["09:00"])]
+
+
+class WorkspacePolicy(Strict):
+    """The workspace's send policy; it may only narrow 09:00-21:00, Monday-Saturday."""
+
+    send_window_start: WallTime
+    send_window_end: WallTime
+    send_days: list[Weekday] = Field(min_length=1, max_length=7)
+    blocked_dates: list[date] = Field(max_length=400)
+
+
+class WorkspacePolicyOut(BaseModel):
+    send_window_start: str
+    send_window_end: str
+    send_days: list[Weekday]
+    blocked_dates: list[date]
+    policy_version: int
+
+
 # --- leads ----------------------------------------------------------------------------------
 
 
@@ -97,6 +128,7 @@ class LeadOut(BaseModel):
     next_followup_at: datetime | None
     last_followup_review_at: datetime | None
     followup_lease_until: datetime | None
+    last_inbound_at: datetime | None = Field(description="when the lead last wrote to us")
     stage_before_takeover: LeadStage | None
     created_at: datetime
 
@@ -189,6 +221,9 @@ class MessageCreate(Strict):
     role: ChatRole
     content: LongText
     tool_calls: list[Any] | None = Field(default=None, max_length=100)
+    permit_id: int | None = Field(
+        default=None, gt=0, le=MAX_ID, description="required for model messages: a send permit"
+    )
 
 
 class MessageOut(BaseModel):
@@ -197,6 +232,7 @@ class MessageOut(BaseModel):
     role: ChatRole
     content: str
     tool_calls: Annotated[list[Any] | None, FromJson]
+    permit_id: int | None
     created_at: datetime
 
 
@@ -208,24 +244,83 @@ class MessagePage(BaseModel):
 # --- audit ---------------------------------------------------------------------------
 
 
-class DecisionCreate(Strict):
-    lead_id: int = Field(gt=0, le=MAX_ID)
-    allow_send: bool
-    reason_code: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
-    ]
-    rule_trace: dict[str, Any] = Field(default_factory=dict)
-    next_allowed_at: AwareDatetime | None = None
-
-
-class DecisionOut(BaseModel):
-    id: int
+class DecisionFields(BaseModel):
     lead_id: int
+    kind: SendKind | None = Field(description="null on decisions recorded before the engine")
     allow_send: bool
     reason_code: str
-    rule_trace: Annotated[dict[str, Any], FromJson]
     next_allowed_at: datetime | None
+    message_format: MessageFormat | None
+    summary: str
+    rule_trace: Annotated[dict[str, Any], FromJson]
+
+
+class DecisionOut(DecisionFields):
+    id: int
     created_at: datetime
+
+
+class SimulatedDecisionOut(DecisionFields):
+    id: None = None
+    created_at: None = None
+
+
+class PermitRequest(Strict):
+    kind: SendKind
+
+
+class SimulateRequest(Strict):
+    lead_id: int = Field(gt=0, le=MAX_ID)
+    kind: SendKind
+    at: AwareDatetime | None = Field(default=None, description="default: now")
+
+
+class ReplayView(BaseModel):
+    allow_send: bool
+    reason_code: str
+    next_allowed_at: datetime | None
+    message_format: MessageFormat | None
+    rules: list[dict[str, Any]]
+
+
+class ReplayOut(BaseModel):
+    decision_id: int
+    same: bool
+    recorded: ReplayView
+    replayed: ReplayView
+
+
+class ScheduleItem(BaseModel):
+    at: datetime
+    local: datetime
+    local_text: str
+
+
+class ScheduleOut(BaseModel):
+    lead_id: int
+    zone: str
+    interval_hours: int | None
+    items: list[ScheduleItem]
+    stops_with: ReasonCode | None = Field(description="why the preview ends early, if it does")
+
+
+class DispatchRequest(Strict):
+    limit: int = Field(default=100, ge=1, le=1000)
+    lease_seconds: int = Field(default=300, ge=1, le=86_400)
+
+
+class DispatchPause(BaseModel):
+    reason_code: ReasonCode
+    detail: str
+
+
+class DispatchOut(BaseModel):
+    permits: list[DecisionOut]
+    deferred: int
+    stopped: int
+    paused: DispatchPause | None = Field(
+        description="set when a workspace-wide rule holds every follow-up; nothing was recorded"
+    )
 
 
 class DecisionPage(BaseModel):

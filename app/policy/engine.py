@@ -1,0 +1,381 @@
+"""The policy engine's I/O: load a decision's inputs in one statement, decide
+(app/policy/rules.py), record the decision and its effect on the lead.
+
+Permits are issued in one transaction that first locks the lead row, so two
+workers asking at once are serialised: the second sees the first's permit.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.enums import (
+    BudgetTier,
+    ChatRole,
+    FollowUpPreset,
+    LeadStage,
+    LeadTag,
+    ReasonCode,
+    SendKind,
+    StrategyStatus,
+    Weekday,
+)
+from app.errors import Conflict, NotFound
+from app.leads import CLAIM_DUE
+from app.policy.local_time import local_text, zone
+from app.policy.rules import (
+    RULES_BY_CODE,
+    STOP_LOOKBACK,
+    ActiveStrategy,
+    Decision,
+    Denial,
+    PolicyInputs,
+    decide,
+)
+from app.policy.schedule import interval_hours, next_followup_after, preview
+from app.policy.trace import decision_json, inputs_from_trace, rule_trace
+from app.policy_decisions import DECISION_COLUMNS
+from app.tables import Lead, PolicyDecision
+
+# One statement: the workspace's policy, attestation and ACTIVE strategy, and for
+# each lead its state, its last inbound message and its recent follow-up permits,
+# all as of one instant (``at``, default the statement's own time).
+LOAD_INPUTS = f"""
+WITH clock AS (SELECT coalesce({{}}::timestamptz, statement_timestamp()) AS at),
+policy AS (
+    SELECT w.id, w.timezone, w.budget_tier, w.send_window_start, w.send_window_end,
+           w.send_days, w.blocked_dates, w.policy_version,
+           (SELECT a.granted FROM outreach_attestation a
+            WHERE a.workspace_id = w.id AND a."timestamp" <= clock.at
+            ORDER BY a."timestamp" DESC, a.id DESC LIMIT 1) AS attestation_granted,
+           s.id AS strategy_id, s.version_number, s.followup_preset, s.interval_overrides
+    FROM clock, workspace w
+    LEFT JOIN strategy_version s
+        ON s.workspace_id = w.id AND s.status = '{StrategyStatus.ACTIVE}'
+    WHERE w.id = {{}}
+)
+SELECT clock.at, policy.*, l.id AS lead_id, l.stage, l.tags, l.timezone AS lead_timezone,
+       CASE WHEN l.last_inbound_at IS NULL OR l.last_inbound_at <= clock.at
+            THEN l.last_inbound_at
+            ELSE (SELECT max(m.created_at) FROM chat_message m
+                  JOIN conversation_thread t ON t.id = m.thread_id
+                  WHERE t.lead_id = l.id AND m.role = '{ChatRole.USER}'
+                    AND m.created_at <= clock.at)
+       END AS last_inbound_at,
+       ARRAY(SELECT p.created_at FROM policy_decision p
+             WHERE p.lead_id = l.id AND p.allow_send AND p.kind = '{SendKind.FOLLOWUP}'
+               AND p.created_at > clock.at - interval '{STOP_LOOKBACK.days} days'
+               AND p.created_at <= clock.at
+             ORDER BY p.created_at) AS recent_permits
+FROM clock, policy JOIN lead l ON l.workspace_id = policy.id
+WHERE l.id = ANY({{}}::int[])
+ORDER BY l.id
+"""
+
+LOCK_LEAD = "SELECT id FROM lead WHERE id = {} AND workspace_id = {} FOR UPDATE"
+
+RECORD_DECISIONS = f"""
+INSERT INTO policy_decision (workspace_id, lead_id, kind, allow_send, reason_code,
+    message_format, next_allowed_at, rule_trace, summary, created_at)
+SELECT {{}}, d.lead_id, d.kind, d.allow_send, d.reason_code, d.message_format,
+       d.next_allowed_at, d.rule_trace::jsonb, d.summary, d.created_at
+FROM unnest({{}}::int[], {{}}::text[], {{}}::bool[], {{}}::text[], {{}}::text[],
+            {{}}::timestamptz[], {{}}::text[], {{}}::text[], {{}}::timestamptz[])
+    AS d(lead_id, kind, allow_send, reason_code, message_format, next_allowed_at,
+         rule_trace, summary, created_at)
+RETURNING {DECISION_COLUMNS}
+"""
+
+APPLY_EFFECTS = f"""
+UPDATE lead SET
+    last_followup_at = CASE WHEN e.permitted THEN e.at ELSE lead.last_followup_at END,
+    next_followup_at = e.next_followup_at,
+    followup_lease_until = CASE WHEN e.release_lease THEN NULL
+                                ELSE lead.followup_lease_until END,
+    tags = CASE WHEN e.no_response AND NOT lead.tags @> '["{LeadTag.NO_RESPONSE}"]'
+                THEN lead.tags || '["{LeadTag.NO_RESPONSE}"]'::jsonb ELSE lead.tags END
+FROM unnest({{}}::int[], {{}}::bool[], {{}}::timestamptz[], {{}}::timestamptz[],
+            {{}}::bool[], {{}}::bool[])
+    AS e(id, permitted, at, next_followup_at, release_lease, no_response)
+WHERE lead.id = e.id AND lead.workspace_id = {{}}
+"""
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def inputs_of(row: dict[str, Any], kind: SendKind) -> PolicyInputs:
+    """A loaded row as the pure function's inputs."""
+    strategy = None
+    if row["strategy_id"] is not None:
+        strategy = ActiveStrategy(
+            id=row["strategy_id"],
+            version_number=row["version_number"],
+            followup_preset=FollowUpPreset(row["followup_preset"]),
+            interval_overrides=_json(row["interval_overrides"]),
+        )
+    return PolicyInputs(
+        kind=kind,
+        at=row["at"],
+        lead_id=row["lead_id"],
+        lead_stage=LeadStage(row["stage"]),
+        lead_tags=tuple(_json(row["tags"])),
+        lead_timezone=row["lead_timezone"],
+        workspace_timezone=row["timezone"],
+        budget_tier=BudgetTier(row["budget_tier"]),
+        attestation_granted=row["attestation_granted"],
+        active_strategy=strategy,
+        send_window_start=row["send_window_start"],
+        send_window_end=row["send_window_end"],
+        send_days=tuple(Weekday(day) for day in _json(row["send_days"])),
+        blocked_dates=tuple(
+            datetime.fromisoformat(day).date() for day in _json(row["blocked_dates"])
+        ),
+        policy_version=row["policy_version"],
+        last_inbound_at=row["last_inbound_at"],
+        recent_permits=tuple(row["recent_permits"]),
+    )
+
+
+async def load_inputs(
+    workspace_id: int, lead_ids: list[int], kind: SendKind, at: datetime | None = None
+) -> list[PolicyInputs]:
+    rows = await Lead.raw(LOAD_INPUTS, at, workspace_id, lead_ids)
+    return [inputs_of(row, kind) for row in rows]
+
+
+async def _inputs(workspace_id: int, lead_id: int, kind: SendKind, at=None) -> PolicyInputs:
+    loaded = await load_inputs(workspace_id, [lead_id], kind, at)
+    if not loaded:
+        raise NotFound(f"lead {lead_id} does not exist")
+    return loaded[0]
+
+
+# --- what a decision does to the lead -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadEffect:
+    """How recording a follow-up decision changes the lead's schedule."""
+
+    lead_id: int
+    permitted: bool
+    at: datetime
+    next_followup_at: datetime | None
+    release_lease: bool
+    no_response: bool
+
+
+def effect_of(decision: Decision, *, claimed: bool) -> LeadEffect | None:
+    """Allowed: sent now, the next one due after the interval. Deferred: due when
+    allowed. Refused for good, or unanswered: nothing scheduled (and NO_RESPONSE for
+    the latter). Refused until something changes: the schedule stays as it is,
+    except for a claimed lead, which would otherwise be claimed again and again."""
+    inputs = decision.inputs
+    if inputs.kind is not SendKind.FOLLOWUP:
+        return None
+    unanswered = decision.reason_code is ReasonCode.STOP_UNANSWERED
+    if decision.allow_send:
+        next_at = next_followup_after(inputs, inputs.at)
+    elif decision.denial is Denial.DEFERRED:
+        next_at = decision.next_allowed_at
+    elif claimed or unanswered or decision.denial is Denial.PERMANENT:
+        next_at = None
+    else:
+        return None
+    return LeadEffect(
+        lead_id=inputs.lead_id,
+        permitted=decision.allow_send,
+        at=inputs.at,
+        next_followup_at=next_at,
+        release_lease=claimed and not decision.allow_send,
+        no_response=unanswered,
+    )
+
+
+async def _record(workspace_id: int, decisions: list[Decision]) -> list[dict[str, Any]]:
+    """Append the decisions (one statement); rows in the order given."""
+    if not decisions:
+        return []
+    columns = list(
+        zip(
+            *[
+                (
+                    d.inputs.lead_id,
+                    d.inputs.kind.value,
+                    d.allow_send,
+                    d.reason_code.value,
+                    d.message_format and d.message_format.value,
+                    d.next_allowed_at,
+                    json.dumps(rule_trace(d)),
+                    d.summary,
+                    d.inputs.at,
+                )
+                for d in decisions
+            ],
+            strict=True,
+        )
+    )
+    rows = await PolicyDecision.raw(RECORD_DECISIONS, workspace_id, *map(list, columns))
+    by_lead = {row["lead_id"]: row for row in rows}
+    return [by_lead[d.inputs.lead_id] for d in decisions]
+
+
+async def _apply(workspace_id: int, effects: list[LeadEffect]) -> None:
+    if not effects:
+        return
+    columns = [
+        [getattr(effect, name) for effect in effects]
+        for name in (
+            "lead_id",
+            "permitted",
+            "at",
+            "next_followup_at",
+            "release_lease",
+            "no_response",
+        )
+    ]
+    await Lead.raw(APPLY_EFFECTS, *columns, workspace_id)
+
+
+# --- the engine's operations ----------------------------------------------------------
+
+
+async def request_permit(
+    workspace_id: int, lead_id: int, kind: SendKind, at: datetime | None = None
+) -> dict[str, Any]:
+    """Decide now (or at ``at``: tests and replays of history) whether the lead may be
+    sent a message of this kind; record the decision (an allowed one is the permit a
+    `model` message names)."""
+    async with Lead._meta.db.transaction():
+        if not await Lead.raw(LOCK_LEAD, lead_id, workspace_id):
+            raise NotFound(f"lead {lead_id} does not exist")
+        decision = decide(await _inputs(workspace_id, lead_id, SendKind(kind), at))
+        effect = effect_of(decision, claimed=False)
+        recorded = await _record(workspace_id, [decision])
+        await _apply(workspace_id, [effect] if effect else [])
+    return recorded[0]
+
+
+async def simulate(
+    workspace_id: int, lead_id: int, kind: SendKind, at: datetime | None = None
+) -> dict[str, Any]:
+    """The decision the engine would make at ``at`` (default now); nothing is recorded."""
+    decision = decide(await _inputs(workspace_id, lead_id, SendKind(kind), at))
+    return {"id": None, "created_at": None, **decision_json(decision)}
+
+
+async def replay(workspace_id: int, decision_id: int) -> dict[str, Any]:
+    """Re-run the pure function on a recorded decision's inputs."""
+    rows = await PolicyDecision.raw(
+        f"SELECT {DECISION_COLUMNS} FROM policy_decision WHERE id = {{}} AND workspace_id = {{}}",
+        decision_id,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"policy decision {decision_id} does not exist")
+    recorded = rows[0]
+    trace = _json(recorded["rule_trace"])
+    if recorded["kind"] is None or "inputs" not in trace:
+        raise Conflict(
+            f"policy decision {decision_id} was not made by the policy engine: "
+            "it has no recorded inputs to replay"
+        )
+    replayed = decide(inputs_from_trace(trace))
+    recorded_view = _comparable(
+        recorded["allow_send"],
+        recorded["reason_code"],
+        recorded["next_allowed_at"],
+        recorded["message_format"],
+        trace["rules"],
+    )
+    replayed_view = _comparable(
+        replayed.allow_send,
+        replayed.reason_code.value,
+        replayed.next_allowed_at,
+        replayed.message_format and replayed.message_format.value,
+        rule_trace(replayed)["rules"],
+    )
+    return {
+        "decision_id": decision_id,
+        "same": recorded_view == replayed_view,
+        "recorded": recorded_view,
+        "replayed": replayed_view,
+    }
+
+
+def _comparable(allow_send, reason_code, next_allowed_at, message_format, rules) -> dict:
+    return {
+        "allow_send": allow_send,
+        "reason_code": reason_code,
+        "next_allowed_at": next_allowed_at,
+        "message_format": message_format,
+        "rules": rules,
+    }
+
+
+async def schedule(workspace_id: int, lead_id: int, count: int) -> dict[str, Any]:
+    """The next ``count`` follow-up instants if each were sent when allowed."""
+    inputs = await _inputs(workspace_id, lead_id, SendKind.FOLLOWUP)
+    planned = preview(inputs, count)
+    tz = zone(inputs.zone_name)
+    strategy = inputs.active_strategy
+    return {
+        "lead_id": lead_id,
+        "zone": inputs.zone_name,
+        "interval_hours": interval_hours(strategy, inputs.lead_stage) if strategy else None,
+        "items": [
+            {"at": instant, "local": instant.astimezone(tz), "local_text": local_text(instant, tz)}
+            for instant in planned.instants
+        ],
+        "stops_with": planned.stops_with,
+    }
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    permits: list[dict[str, Any]]
+    deferred: int
+    stopped: int
+    # Set when a workspace-wide rule holds every follow-up: {reason_code, detail}.
+    paused: dict[str, str] | None = None
+
+
+async def dispatch(
+    workspace_id: int, limit: int, lease_seconds: int, at: datetime | None = None
+) -> DispatchResult:
+    """Claim due leads and gate each in one transaction: a permit and the next
+    follow-up scheduled, a deferral to when it is allowed, or a stop.
+
+    When a workspace-wide rule refuses every follow-up (no attestation, no ACTIVE
+    strategy, budget RED) nothing is recorded and the schedule waits."""
+    async with Lead._meta.db.transaction():
+        due = await Lead.raw(CLAIM_DUE, at, workspace_id, limit, lease_seconds)
+        claimed = [row["id"] for row in due]
+        if not claimed:
+            return DispatchResult([], 0, 0)
+        loaded = await load_inputs(workspace_id, claimed, SendKind.FOLLOWUP, at)
+        decisions = [decide(inputs) for inputs in loaded]
+        paused = _workspace_hold(decisions[0])
+        if paused is not None:
+            await Lead.raw(RELEASE_LEASES, claimed)
+            return DispatchResult([], 0, 0, paused)
+        recorded = await _record(workspace_id, decisions)
+        effects = [effect_of(decision, claimed=True) for decision in decisions]
+        await _apply(workspace_id, [effect for effect in effects if effect is not None])
+    permits = [row for row, d in zip(recorded, decisions, strict=True) if d.allow_send]
+    deferred = sum(d.denial is Denial.DEFERRED for d in decisions)
+    return DispatchResult(permits, deferred, len(decisions) - len(permits) - deferred)
+
+
+RELEASE_LEASES = "UPDATE lead SET followup_lease_until = NULL WHERE id = ANY({}::int[])"
+
+
+def _workspace_hold(decision: Decision) -> dict[str, str] | None:
+    """The first workspace-wide rule that refuses the follow-up, if any."""
+    for outcome in decision.failed:
+        if RULES_BY_CODE[outcome.rule].workspace_wide:
+            return {"reason_code": outcome.rule.value, "detail": outcome.detail}
+    return None

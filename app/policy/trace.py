@@ -1,0 +1,110 @@
+"""The rule trace: a decision's inputs and every rule's outcome, as JSON.
+
+It holds enough to replay the decision: ``inputs_from_trace`` rebuilds the exact
+``PolicyInputs`` and ``decide`` runs again on them.
+"""
+
+from datetime import date, datetime, time
+from typing import Any
+
+from app.enums import BudgetTier, FollowUpPreset, LeadStage, SendKind, Weekday
+from app.policy.rules import RULESET_VERSION, ActiveStrategy, Decision, PolicyInputs
+
+
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _read_instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def inputs_json(inputs: PolicyInputs) -> dict[str, Any]:
+    strategy = inputs.active_strategy
+    return {
+        "kind": inputs.kind.value,
+        "at": _instant(inputs.at),
+        "lead_id": inputs.lead_id,
+        "lead_stage": inputs.lead_stage.value,
+        "lead_tags": list(inputs.lead_tags),
+        "lead_timezone": inputs.lead_timezone,
+        "workspace_timezone": inputs.workspace_timezone,
+        "budget_tier": inputs.budget_tier.value,
+        "attestation_granted": inputs.attestation_granted,
+        "active_strategy": None
+        if strategy is None
+        else {
+            "id": strategy.id,
+            "version_number": strategy.version_number,
+            "followup_preset": strategy.followup_preset.value,
+            "interval_overrides": strategy.interval_overrides,
+        },
+        "send_window_start": inputs.send_window_start.strftime("%H:%M"),
+        "send_window_end": inputs.send_window_end.strftime("%H:%M"),
+        "send_days": [day.value for day in inputs.send_days],
+        "blocked_dates": [day.isoformat() for day in inputs.blocked_dates],
+        "policy_version": inputs.policy_version,
+        "last_inbound_at": _instant(inputs.last_inbound_at),
+        "recent_permits": [_instant(permit) for permit in inputs.recent_permits],
+    }
+
+
+def inputs_from_trace(trace: dict[str, Any]) -> PolicyInputs:
+    """The inputs a recorded decision was made on."""
+    data = trace["inputs"]
+    strategy = data["active_strategy"]
+    return PolicyInputs(
+        kind=SendKind(data["kind"]),
+        at=datetime.fromisoformat(data["at"]),
+        lead_id=data["lead_id"],
+        lead_stage=LeadStage(data["lead_stage"]),
+        lead_tags=tuple(data["lead_tags"]),
+        lead_timezone=data["lead_timezone"],
+        workspace_timezone=data["workspace_timezone"],
+        budget_tier=BudgetTier(data["budget_tier"]),
+        attestation_granted=data["attestation_granted"],
+        active_strategy=None
+        if strategy is None
+        else ActiveStrategy(
+            id=strategy["id"],
+            version_number=strategy["version_number"],
+            followup_preset=FollowUpPreset(strategy["followup_preset"]),
+            interval_overrides=strategy["interval_overrides"],
+        ),
+        send_window_start=time.fromisoformat(data["send_window_start"]),
+        send_window_end=time.fromisoformat(data["send_window_end"]),
+        send_days=tuple(Weekday(day) for day in data["send_days"]),
+        blocked_dates=tuple(date.fromisoformat(day) for day in data["blocked_dates"]),
+        policy_version=data["policy_version"],
+        last_inbound_at=_read_instant(data["last_inbound_at"]),
+        recent_permits=tuple(datetime.fromisoformat(p) for p in data["recent_permits"]),
+    )
+
+
+def rule_trace(decision: Decision) -> dict[str, Any]:
+    """What is recorded with the decision: inputs, zone, versions, every rule."""
+    inputs = decision.inputs
+    return {
+        "ruleset_version": RULESET_VERSION,
+        "policy_version": inputs.policy_version,
+        "evaluated_at": _instant(inputs.at),
+        "kind": inputs.kind.value,
+        "zone": inputs.zone_name,
+        "local_time": inputs.local(inputs.at).isoformat(),
+        "inputs": inputs_json(inputs),
+        "rules": [outcome.as_json() for outcome in decision.outcomes],
+    }
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    """The decision as the API returns it (without the id and recording time)."""
+    return {
+        "lead_id": decision.inputs.lead_id,
+        "kind": decision.inputs.kind.value,
+        "allow_send": decision.allow_send,
+        "reason_code": decision.reason_code.value,
+        "next_allowed_at": decision.next_allowed_at,
+        "message_format": decision.message_format,
+        "summary": decision.summary,
+        "rule_trace": rule_trace(decision),
+    }
