@@ -8,7 +8,7 @@ attestations) is read-only here.
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import asyncpg
@@ -320,6 +320,9 @@ def why_not_text(decision: dict[str, Any], planned: dict[str, Any]) -> str:
     """The decision as an operator reads it: verdict, each rule, when next."""
     trace = decision["rule_trace"]
     lines = [decision["summary"], f"Zone {trace['zone']}, local time {trace['local_time']}."]
+    if decision["next_allowed_at"] is not None:
+        utc = decision["next_allowed_at"].astimezone(UTC)
+        lines.append(f"Next allowed at {utc:%Y-%m-%d %H:%M} UTC.")
     for rule in trace["rules"]:
         mark = "-" if not rule["applies"] else ("ok" if rule["passed"] else "NO")
         lines.append(f"[{mark}] {rule['rule']}: {rule['detail']}")

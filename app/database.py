@@ -29,6 +29,12 @@ MINIMUM_SERVER_VERSION = 150000  # the oldest release CI proves (Debian 12 ships
 _embedded_server: Any = None
 
 
+def positional(sql: str) -> str:
+    """A statement written with Piccolo's ``{}`` placeholders, with asyncpg's ``$1, $2, ...``."""
+    parts = sql.split("{}")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
 def with_database(url: str, database: str) -> str:
     """The same server URL, naming another database."""
     parts = urlsplit(url)

@@ -284,20 +284,24 @@ async def list_leads(
     )
 
 
-# The claim's instant is the transaction's clock unless one is given.
+# Due leads in a follow-up stage without a live lease, oldest due first, locked for
+# the caller's transaction; rows another caller is locking are skipped, not waited
+# for. The instant is the transaction's clock unless one is given.
+DUE_LEADS = f"""
+WITH clock AS (SELECT coalesce({{}}::timestamptz, now()) AS at)
+SELECT lead.id, clock.at FROM lead, clock
+WHERE workspace_id = {{}} AND next_followup_at <= clock.at
+  AND stage IN ({", ".join(f"'{stage.value}'" for stage in FOLLOW_UP_STAGES)})
+  AND (followup_lease_until IS NULL OR followup_lease_until <= clock.at)
+ORDER BY next_followup_at
+LIMIT {{}}
+FOR UPDATE OF lead SKIP LOCKED
+"""
+
 CLAIM_DUE = f"""
-WITH clock AS (SELECT coalesce({{}}::timestamptz, now()) AS at),
-due AS (
-    SELECT id FROM lead, clock
-    WHERE workspace_id = {{}} AND next_followup_at <= clock.at
-      AND stage IN ({", ".join(f"'{stage.value}'" for stage in FOLLOW_UP_STAGES)})
-      AND (followup_lease_until IS NULL OR followup_lease_until <= clock.at)
-    ORDER BY next_followup_at
-    LIMIT {{}}
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE lead SET followup_lease_until = clock.at + {{}} * interval '1 second'
-FROM due, clock WHERE lead.id = due.id
+WITH due AS ({DUE_LEADS})
+UPDATE lead SET followup_lease_until = due.at + {{}} * interval '1 second'
+FROM due WHERE lead.id = due.id
 RETURNING {", ".join(f"lead.{column.strip()}" for column in LEAD_COLUMNS.split(","))}
 """
 

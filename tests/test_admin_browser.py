@@ -1,4 +1,4 @@
-"""An operator in a real headless Chromium: log in, add leads, run an action."""
+"""An operator in a real headless Chromium: log in, add leads, run actions."""
 
 import os
 import shutil
@@ -125,6 +125,18 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
             await page.goto(f"{admin}#/strategy_version")
             # The list shows statuses by their display names.
             await expect(page.locator("#app").first).to_contain_text("Active")
+
+            # "Why not, when next" explains, rule by rule, why the lead gets no follow-up.
+            await page.goto(f"{admin}#/forms/why-not,-when-next")
+            await page.fill("input[name=workspace]", "Acme")
+            await page.fill("input[name=external_id]", "+351910000777")
+            await page.click("[data-uitest=submit_custom_form_button]")
+            await expect(page.locator("#app").first).to_contain_text(
+                "followup refused, ATTESTATION_MISSING"
+            )
+            await expect(page.locator("#app").first).to_contain_text("[ok] LEAD_SUPPRESSED")
+            why_not: Path = ARTIFACTS / "admin-why-not.png"
+            await page.screenshot(path=str(why_not), full_page=True)
             await browser.close()
 
     connection = await asyncpg.connect(migrated_scratch_database)
@@ -137,5 +149,5 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
         await connection.close()
     assert tuple(lead) == ("+351910000777", "Europe/Lisbon")
     assert status == "ACTIVE"
-    assert screenshot.stat().st_size > 10_000
+    assert screenshot.stat().st_size > 10_000 and why_not.stat().st_size > 10_000
     assert server_errors == []

@@ -15,6 +15,9 @@ from tests.policy_setup import inbound, london_lead
 NOW = datetime.now(UTC)
 
 
+pytestmark = pytest.mark.usefixtures("replayed_decisions")
+
+
 @pytest.fixture
 async def api(acme):
     client = await client_for(acme)

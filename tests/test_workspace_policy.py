@@ -20,6 +20,9 @@ FLORIDA = {
 }
 
 
+pytestmark = pytest.mark.usefixtures("replayed_decisions")
+
+
 @pytest.fixture
 async def api(acme):
     client = await client_for(acme)

@@ -6,10 +6,15 @@ workers asking at once are serialised: the second sees the first's permit.
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+import asyncpg
+
+from app.database import positional
 from app.enums import (
     BudgetTier,
     ChatRole,
@@ -22,7 +27,7 @@ from app.enums import (
     Weekday,
 )
 from app.errors import Conflict, NotFound
-from app.leads import CLAIM_DUE
+from app.leads import DUE_LEADS
 from app.policy.local_time import local_text, zone
 from app.policy.rules import (
     RULES_BY_CODE,
@@ -43,7 +48,7 @@ from app.tables import Lead, PolicyDecision
 # all as of one instant (``at``, default the statement's own time).
 LOAD_INPUTS = f"""
 WITH clock AS (SELECT coalesce({{}}::timestamptz, statement_timestamp()) AS at),
-policy AS (
+policy AS MATERIALIZED (
     SELECT w.id, w.timezone, w.budget_tier, w.send_window_start, w.send_window_end,
            w.send_days, w.blocked_dates, w.policy_version,
            (SELECT a.granted FROM outreach_attestation a
@@ -75,53 +80,97 @@ ORDER BY l.id
 
 LOCK_LEAD = "SELECT id FROM lead WHERE id = {} AND workspace_id = {} FOR UPDATE"
 
+# The recorded decision without its trace: the caller has that already.
+RECORDED_COLUMNS = ", ".join(
+    column for column in DECISION_COLUMNS.split(", ") if column != "rule_trace"
+)
+
+# One statement: append the decisions and apply their effects on the leads (the
+# effect arrays may be empty). Decisions come back in the order given.
 RECORD_DECISIONS = f"""
-INSERT INTO policy_decision (workspace_id, lead_id, kind, allow_send, reason_code,
-    message_format, next_allowed_at, rule_trace, summary, created_at)
-SELECT {{}}, d.lead_id, d.kind, d.allow_send, d.reason_code, d.message_format,
-       d.next_allowed_at, d.rule_trace::jsonb, d.summary, d.created_at
-FROM unnest({{}}::int[], {{}}::text[], {{}}::bool[], {{}}::text[], {{}}::text[],
-            {{}}::timestamptz[], {{}}::text[], {{}}::text[], {{}}::timestamptz[])
-    AS d(lead_id, kind, allow_send, reason_code, message_format, next_allowed_at,
-         rule_trace, summary, created_at)
-RETURNING {DECISION_COLUMNS}
+WITH recorded AS (
+    INSERT INTO policy_decision (workspace_id, lead_id, kind, allow_send, reason_code,
+        message_format, next_allowed_at, rule_trace, summary, created_at)
+    SELECT {{}}, d.lead_id, d.kind, d.allow_send, d.reason_code, d.message_format,
+           d.next_allowed_at, d.rule_trace::jsonb, d.summary, d.created_at
+    FROM unnest({{}}::int[], {{}}::text[], {{}}::bool[], {{}}::text[], {{}}::text[],
+                {{}}::timestamptz[], {{}}::text[], {{}}::text[], {{}}::timestamptz[])
+        AS d(lead_id, kind, allow_send, reason_code, message_format, next_allowed_at,
+             rule_trace, summary, created_at)
+    RETURNING {RECORDED_COLUMNS}
+),
+applied AS (
+    UPDATE lead SET
+        last_followup_at = CASE WHEN e.permitted THEN e.at ELSE lead.last_followup_at END,
+        next_followup_at = e.next_followup_at,
+        followup_lease_until = CASE WHEN e.keep_lease THEN lead.followup_lease_until
+                                    ELSE e.lease_until END,
+        tags = CASE WHEN e.no_response AND NOT lead.tags @> '["{LeadTag.NO_RESPONSE}"]'
+                    THEN lead.tags || '["{LeadTag.NO_RESPONSE}"]'::jsonb ELSE lead.tags END
+    FROM unnest({{}}::int[], {{}}::bool[], {{}}::timestamptz[], {{}}::timestamptz[],
+                {{}}::bool[], {{}}::timestamptz[], {{}}::bool[])
+        AS e(id, permitted, at, next_followup_at, keep_lease, lease_until, no_response)
+    WHERE lead.id = e.id AND lead.workspace_id = {{}}
+)
+SELECT * FROM recorded
 """
 
-APPLY_EFFECTS = f"""
-UPDATE lead SET
-    last_followup_at = CASE WHEN e.permitted THEN e.at ELSE lead.last_followup_at END,
-    next_followup_at = e.next_followup_at,
-    followup_lease_until = CASE WHEN e.release_lease THEN NULL
-                                ELSE lead.followup_lease_until END,
-    tags = CASE WHEN e.no_response AND NOT lead.tags @> '["{LeadTag.NO_RESPONSE}"]'
-                THEN lead.tags || '["{LeadTag.NO_RESPONSE}"]'::jsonb ELSE lead.tags END
-FROM unnest({{}}::int[], {{}}::bool[], {{}}::timestamptz[], {{}}::timestamptz[],
-            {{}}::bool[], {{}}::bool[])
-    AS e(id, permitted, at, next_followup_at, release_lease, no_response)
-WHERE lead.id = e.id AND lead.workspace_id = {{}}
-"""
+# The hot path runs on the transaction's own asyncpg connection: Piccolo's query
+# machinery would add a fixed cost to every statement (docs/benchmarks.md).
+SQL = {
+    name: positional(statement)
+    for name, statement in {
+        "lock": LOCK_LEAD,
+        "load": LOAD_INPUTS,
+        "record": RECORD_DECISIONS,
+        "due": DUE_LEADS,
+    }.items()
+}
 
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def inputs_of(row: dict[str, Any], kind: SendKind) -> PolicyInputs:
+# Rows of one batch repeat the workspace's JSON (and most tag lists): parse each once.
+@lru_cache(maxsize=1024)
+def _tags(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+@lru_cache(maxsize=256)
+def _send_days(text: str) -> tuple[Weekday, ...]:
+    return tuple(Weekday(day) for day in json.loads(text))
+
+
+@lru_cache(maxsize=256)
+def _blocked_dates(text: str) -> tuple[date, ...]:
+    return tuple(date.fromisoformat(day) for day in json.loads(text))
+
+
+@lru_cache(maxsize=256)
+def _strategy(
+    strategy_id: int, version_number: int, preset: str, overrides: str | None
+) -> ActiveStrategy:
+    return ActiveStrategy(strategy_id, version_number, FollowUpPreset(preset), _json(overrides))
+
+
+def inputs_of(row: Mapping[str, Any], kind: SendKind) -> PolicyInputs:
     """A loaded row as the pure function's inputs."""
     strategy = None
     if row["strategy_id"] is not None:
-        strategy = ActiveStrategy(
-            id=row["strategy_id"],
-            version_number=row["version_number"],
-            followup_preset=FollowUpPreset(row["followup_preset"]),
-            interval_overrides=_json(row["interval_overrides"]),
+        strategy = _strategy(
+            row["strategy_id"],
+            row["version_number"],
+            row["followup_preset"],
+            row["interval_overrides"],
         )
     return PolicyInputs(
         kind=kind,
         at=row["at"],
         lead_id=row["lead_id"],
         lead_stage=LeadStage(row["stage"]),
-        lead_tags=tuple(_json(row["tags"])),
+        lead_tags=_tags(row["tags"]),
         lead_timezone=row["lead_timezone"],
         workspace_timezone=row["timezone"],
         budget_tier=BudgetTier(row["budget_tier"]),
@@ -129,10 +178,8 @@ def inputs_of(row: dict[str, Any], kind: SendKind) -> PolicyInputs:
         active_strategy=strategy,
         send_window_start=row["send_window_start"],
         send_window_end=row["send_window_end"],
-        send_days=tuple(Weekday(day) for day in _json(row["send_days"])),
-        blocked_dates=tuple(
-            datetime.fromisoformat(day).date() for day in _json(row["blocked_dates"])
-        ),
+        send_days=_send_days(row["send_days"]),
+        blocked_dates=_blocked_dates(row["blocked_dates"]),
         policy_version=row["policy_version"],
         last_inbound_at=row["last_inbound_at"],
         recent_permits=tuple(row["recent_permits"]),
@@ -140,14 +187,20 @@ def inputs_of(row: dict[str, Any], kind: SendKind) -> PolicyInputs:
 
 
 async def load_inputs(
-    workspace_id: int, lead_ids: list[int], kind: SendKind, at: datetime | None = None
+    connection: asyncpg.Connection,
+    workspace_id: int,
+    lead_ids: list[int],
+    kind: SendKind,
+    at: datetime | None = None,
 ) -> list[PolicyInputs]:
-    rows = await Lead.raw(LOAD_INPUTS, at, workspace_id, lead_ids)
+    """The inputs of a decision for each lead (one statement), as of ``at`` or now."""
+    rows = await connection.fetch(SQL["load"], at, workspace_id, lead_ids)
     return [inputs_of(row, kind) for row in rows]
 
 
 async def _inputs(workspace_id: int, lead_id: int, kind: SendKind, at=None) -> PolicyInputs:
-    loaded = await load_inputs(workspace_id, [lead_id], kind, at)
+    async with Lead._meta.db.transaction() as transaction:
+        loaded = await load_inputs(transaction.connection, workspace_id, [lead_id], kind, at)
     if not loaded:
         raise NotFound(f"lead {lead_id} does not exist")
     return loaded[0]
@@ -164,15 +217,20 @@ class LeadEffect:
     permitted: bool
     at: datetime
     next_followup_at: datetime | None
-    release_lease: bool
+    keep_lease: bool
+    lease_until: datetime | None
     no_response: bool
 
 
-def effect_of(decision: Decision, *, claimed: bool) -> LeadEffect | None:
+def effect_of(decision: Decision, *, lease: timedelta | None = None) -> LeadEffect | None:
     """Allowed: sent now, the next one due after the interval. Deferred: due when
     allowed. Refused for good, or unanswered: nothing scheduled (and NO_RESPONSE for
     the latter). Refused until something changes: the schedule stays as it is,
-    except for a claimed lead, which would otherwise be claimed again and again."""
+    except for a dispatched lead, which would otherwise be due again and again.
+
+    A dispatched lead (``lease`` given) is leased to the sender when permitted and
+    released otherwise; any other decision leaves the lease as it is."""
+    claimed = lease is not None
     inputs = decision.inputs
     if inputs.kind is not SendKind.FOLLOWUP:
         return None
@@ -190,54 +248,57 @@ def effect_of(decision: Decision, *, claimed: bool) -> LeadEffect | None:
         permitted=decision.allow_send,
         at=inputs.at,
         next_followup_at=next_at,
-        release_lease=claimed and not decision.allow_send,
+        keep_lease=not claimed,
+        lease_until=inputs.at + lease if claimed and decision.allow_send else None,
         no_response=unanswered,
     )
 
 
-async def _record(workspace_id: int, decisions: list[Decision]) -> list[dict[str, Any]]:
-    """Append the decisions (one statement); rows in the order given."""
-    if not decisions:
-        return []
-    columns = list(
-        zip(
-            *[
-                (
-                    d.inputs.lead_id,
-                    d.inputs.kind.value,
-                    d.allow_send,
-                    d.reason_code.value,
-                    d.message_format and d.message_format.value,
-                    d.next_allowed_at,
-                    json.dumps(rule_trace(d)),
-                    d.summary,
-                    d.inputs.at,
-                )
-                for d in decisions
-            ],
-            strict=True,
-        )
+EFFECT_FIELDS = (
+    "lead_id",
+    "permitted",
+    "at",
+    "next_followup_at",
+    "keep_lease",
+    "lease_until",
+    "no_response",
+)
+
+
+async def _record(
+    connection: asyncpg.Connection,
+    workspace_id: int,
+    decisions: list[Decision],
+    effects: list[LeadEffect],
+) -> list[dict[str, Any]]:
+    """Append the decisions and apply the effects (one statement); rows in order."""
+    traces = [rule_trace(d) for d in decisions]
+    decision_columns = zip(
+        *[
+            (
+                d.inputs.lead_id,
+                d.inputs.kind.value,
+                d.allow_send,
+                d.reason_code.value,
+                d.message_format and d.message_format.value,
+                d.next_allowed_at,
+                json.dumps(trace, separators=(",", ":")),
+                d.summary,
+                d.inputs.at,
+            )
+            for d, trace in zip(decisions, traces, strict=True)
+        ],
+        strict=True,
     )
-    rows = await PolicyDecision.raw(RECORD_DECISIONS, workspace_id, *map(list, columns))
+    effect_columns = [[getattr(e, name) for e in effects] for name in EFFECT_FIELDS]
+    rows = await connection.fetch(
+        SQL["record"], workspace_id, *map(list, decision_columns), *effect_columns, workspace_id
+    )
     by_lead = {row["lead_id"]: row for row in rows}
-    return [by_lead[d.inputs.lead_id] for d in decisions]
-
-
-async def _apply(workspace_id: int, effects: list[LeadEffect]) -> None:
-    if not effects:
-        return
-    columns = [
-        [getattr(effect, name) for effect in effects]
-        for name in (
-            "lead_id",
-            "permitted",
-            "at",
-            "next_followup_at",
-            "release_lease",
-            "no_response",
-        )
+    return [
+        {**by_lead[d.inputs.lead_id], "rule_trace": trace}
+        for d, trace in zip(decisions, traces, strict=True)
     ]
-    await Lead.raw(APPLY_EFFECTS, *columns, workspace_id)
 
 
 # --- the engine's operations ----------------------------------------------------------
@@ -249,13 +310,14 @@ async def request_permit(
     """Decide now (or at ``at``: tests and replays of history) whether the lead may be
     sent a message of this kind; record the decision (an allowed one is the permit a
     `model` message names)."""
-    async with Lead._meta.db.transaction():
-        if not await Lead.raw(LOCK_LEAD, lead_id, workspace_id):
+    async with Lead._meta.db.transaction() as transaction:
+        connection = transaction.connection
+        if not await connection.fetch(SQL["lock"], lead_id, workspace_id):
             raise NotFound(f"lead {lead_id} does not exist")
-        decision = decide(await _inputs(workspace_id, lead_id, SendKind(kind), at))
-        effect = effect_of(decision, claimed=False)
-        recorded = await _record(workspace_id, [decision])
-        await _apply(workspace_id, [effect] if effect else [])
+        [inputs] = await load_inputs(connection, workspace_id, [lead_id], SendKind(kind), at)
+        decision = decide(inputs)
+        effect = effect_of(decision)
+        recorded = await _record(connection, workspace_id, [decision], [effect] if effect else [])
     return recorded[0]
 
 
@@ -351,26 +413,25 @@ async def dispatch(
 
     When a workspace-wide rule refuses every follow-up (no attestation, no ACTIVE
     strategy, budget RED) nothing is recorded and the schedule waits."""
-    async with Lead._meta.db.transaction():
-        due = await Lead.raw(CLAIM_DUE, at, workspace_id, limit, lease_seconds)
-        claimed = [row["id"] for row in due]
-        if not claimed:
+    async with Lead._meta.db.transaction() as transaction:
+        connection = transaction.connection
+        due = await connection.fetch(SQL["due"], at, workspace_id, limit)
+        if not due:
             return DispatchResult([], 0, 0)
-        loaded = await load_inputs(workspace_id, claimed, SendKind.FOLLOWUP, at)
+        claimed = [row["id"] for row in due]
+        loaded = await load_inputs(connection, workspace_id, claimed, SendKind.FOLLOWUP, at)
         decisions = [decide(inputs) for inputs in loaded]
         paused = _workspace_hold(decisions[0])
         if paused is not None:
-            await Lead.raw(RELEASE_LEASES, claimed)
             return DispatchResult([], 0, 0, paused)
-        recorded = await _record(workspace_id, decisions)
-        effects = [effect_of(decision, claimed=True) for decision in decisions]
-        await _apply(workspace_id, [effect for effect in effects if effect is not None])
+        lease = timedelta(seconds=lease_seconds)
+        effects = [effect_of(decision, lease=lease) for decision in decisions]
+        recorded = await _record(
+            connection, workspace_id, decisions, [e for e in effects if e is not None]
+        )
     permits = [row for row, d in zip(recorded, decisions, strict=True) if d.allow_send]
     deferred = sum(d.denial is Denial.DEFERRED for d in decisions)
     return DispatchResult(permits, deferred, len(decisions) - len(permits) - deferred)
-
-
-RELEASE_LEASES = "UPDATE lead SET followup_lease_until = NULL WHERE id = ANY({}::int[])"
 
 
 def _workspace_hold(decision: Decision) -> dict[str, str] | None:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 from app.enums import (
     BudgetTier,
@@ -76,7 +77,12 @@ class PolicyInputs:
     def zone_name(self) -> str:
         return self.lead_timezone or self.workspace_timezone
 
-    @property
+    @cached_property
+    def local_at(self) -> datetime:
+        """The evaluation instant on the local wall clock."""
+        return self.at.astimezone(zone(self.zone_name))
+
+    @cached_property
     def window(self) -> SendWindow:
         return SendWindow(
             self.send_window_start,
@@ -85,12 +91,9 @@ class PolicyInputs:
             frozenset(self.blocked_dates),
         )
 
-    @property
+    @cached_property
     def last_permit(self) -> datetime | None:
         return max(self.recent_permits, default=None)
-
-    def local(self, instant: datetime) -> datetime:
-        return instant.astimezone(zone(self.zone_name))
 
     def unanswered_permits(self) -> int:
         """Follow-up permits since the lead last wrote, within the lookback."""
@@ -103,8 +106,7 @@ class PolicyInputs:
         return self.last_inbound_at is not None and self.last_inbound_at > self.at - window
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     """One rule's verdict on the inputs, with the reason in words."""
 
     passed: bool
@@ -184,19 +186,19 @@ def _under_cap(inputs: PolicyInputs) -> Check:
 
 
 def _not_blocked_date(inputs: PolicyInputs) -> Check:
-    day = inputs.local(inputs.at).date()
+    day = inputs.local_at.date()
     blocked = day in inputs.blocked_dates
     return Check(not blocked, f"local date {day}{' is blocked' if blocked else ''}")
 
 
 def _send_day(inputs: PolicyInputs) -> Check:
-    day = inputs.local(inputs.at).date()
+    day = inputs.local_at.date()
     days = ", ".join(inputs.send_days) or "none"
     return Check(weekday_of(day) in inputs.send_days, f"local day {day:%A}; send days {days}")
 
 
 def _within_hours(inputs: PolicyInputs) -> Check:
-    local = inputs.local(inputs.at)
+    local = inputs.local_at
     window = f"{inputs.send_window_start:%H:%M}-{inputs.send_window_end:%H:%M}"
     return Check(
         inputs.window.hours_allowed(local.time()),
@@ -231,8 +233,7 @@ RULES: tuple[Rule, ...] = (
 RULES_BY_CODE = {rule.code: rule for rule in RULES}
 
 
-@dataclass(frozen=True)
-class RuleOutcome:
+class RuleOutcome(NamedTuple):
     rule: ReasonCode
     applies: bool
     passed: bool | None  # None when the rule does not apply to this kind of send
@@ -240,11 +241,12 @@ class RuleOutcome:
     detail: str
 
     def as_json(self) -> dict[str, Any]:
+        # The enums are str: JSON writes their values.
         return {
-            "rule": self.rule.value,
+            "rule": self.rule,
             "applies": self.applies,
             "passed": self.passed,
-            "denial": self.denial.value,
+            "denial": self.denial,
             "detail": self.detail,
         }
 
@@ -308,11 +310,18 @@ def _outcome(rule: Rule, inputs: PolicyInputs) -> RuleOutcome:
     return RuleOutcome(rule.code, True, verdict.passed, rule.denial, verdict.detail)
 
 
-def earliest_allowed(inputs: PolicyInputs, not_before: datetime | None = None) -> datetime | None:
+def earliest_allowed(
+    inputs: PolicyInputs, not_before: datetime | None = None, last_permit: datetime | None = None
+) -> datetime | None:
     """The first instant >= ``not_before`` (default: the evaluation time) at which
-    every deferred rule passes: the cap has expired, then the window is open."""
+    every deferred rule passes: the cap after the last permit (default: the inputs')
+    has expired, then the window is open."""
     start = inputs.at if not_before is None else not_before
-    last = inputs.last_permit
+    last = (
+        inputs.last_permit
+        if last_permit is None
+        else max(last_permit, inputs.last_permit or last_permit)
+    )
     if last is not None:
         start = max(start, last + OUTBOUND_CAP)
     return inputs.window.earliest_opening(start, zone(inputs.zone_name))

@@ -25,8 +25,9 @@ def next_followup_after(inputs: PolicyInputs, permit_at: datetime) -> datetime |
     if inputs.active_strategy is None:
         return None
     hours = interval_hours(inputs.active_strategy, inputs.lead_stage)
-    after_permit = replace(inputs, recent_permits=(*inputs.recent_permits, permit_at))
-    return earliest_allowed(after_permit, not_before=permit_at + timedelta(hours=hours))
+    return earliest_allowed(
+        inputs, not_before=permit_at + timedelta(hours=hours), last_permit=permit_at
+    )
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def rule_trace(decision: Decision) -> dict[str, Any]:
         "evaluated_at": _instant(inputs.at),
         "kind": inputs.kind.value,
         "zone": inputs.zone_name,
-        "local_time": inputs.local(inputs.at).isoformat(),
+        "local_time": inputs.local_at.isoformat(),
         "inputs": inputs_json(inputs),
         "rules": [outcome.as_json() for outcome in decision.outcomes],
     }
