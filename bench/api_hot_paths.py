@@ -1,7 +1,8 @@
 """Benchmark: the API's hot paths through the project's code against raw asyncpg.
 
 Fills a database (1,000 workspaces, 1,000,000 leads, threads for 30% of them
-with 4 messages each, one policy decision per thread) on the configured server
+with 4 messages each, one policy decision per thread, an ACTIVE strategy and a
+granted attestation per workspace) on the configured server
 (DATABASE_URL, else the embedded one), then times each hot path: the domain
 function the API endpoint calls (Piccolo engine with a pool) and the same SQL
 through a raw asyncpg pool of the same size, interleaved call by call.
@@ -12,10 +13,8 @@ The project's calls use workspaces 1-500, the raw ones 501-1000.
 
 import argparse
 import asyncio
-import json
 import os
 import random
-import re
 import statistics
 import sys
 import time
@@ -56,7 +55,7 @@ FILL_STEPS = [
     (
         "messages",
         """INSERT INTO chat_message (thread_id, role, content, created_at)
-        SELECT t.id, (ARRAY['system','model','user','model'])[m], 'message ' || m,
+        SELECT t.id, (ARRAY['system','user','system','user'])[m], 'message ' || m,
                now() - (5 - m) * interval '1 minute'
         FROM conversation_thread t, generate_series(1, {messages}) m""",
     ),
@@ -66,13 +65,25 @@ FILL_STEPS = [
         SELECT workspace_id, lead_id, true, 'WITHIN_WINDOW', '{{"rule": "window"}}'::jsonb
         FROM conversation_thread""",
     ),
+    (
+        "strategies",
+        """INSERT INTO strategy_version (workspace_id, version_number, status, followup_preset,
+                                      activated_at)
+        SELECT id, 1, 'ACTIVE', 'BALANCED', now() FROM workspace""",
+    ),
+    (
+        "attestations",
+        """INSERT INTO outreach_attestation (workspace_id, operator_id, granted, "timestamp")
+        SELECT id, 'bench', true, now() - interval '1 day' FROM workspace""",
+    ),
 ]
 
 
 def numbered(sql: str) -> str:
     """Piccolo's {} placeholders as asyncpg's $1, $2, ..."""
-    counter = iter(range(1, 100))
-    return re.sub(r"\{\}", lambda _: f"${next(counter)}", sql)
+    from app.database import positional
+
+    return positional(sql)
 
 
 def run_piccolo(url: str, *arguments: str) -> None:
@@ -163,7 +174,7 @@ async def benchmark(url: str, iterations: int) -> list[dict]:
     import asyncpg
     from piccolo.engine import engine_finder
 
-    from app import conversations, leads, policy_decisions
+    from app import conversations, leads
 
     engine = engine_finder()
     await engine.start_connection_pool(min_size=POOL_SIZE, max_size=POOL_SIZE)
@@ -196,7 +207,6 @@ async def benchmark(url: str, iterations: int) -> list[dict]:
     claim = numbered(leads.CLAIM_DUE)
     append = numbered(conversations.APPEND_MESSAGE)
     history = numbered(conversations.MESSAGE_PAGE)
-    decide = numbered(policy_decisions.RECORD_DECISION)
     newest = conversations.NEWEST
 
     def pick(workspaces: range) -> int:
@@ -216,35 +226,22 @@ async def benchmark(url: str, iterations: int) -> list[dict]:
         (
             "due claim (10, lease 300 s)",
             lambda: leads.claim_due_followups(pick(ours), 10, 300),
-            lambda: pool.fetch(claim, pick(theirs), 10, 300),
+            lambda: pool.fetch(claim, None, pick(theirs), 10, 300),
         ),
         (
             "message append",
             lambda: conversations.append_message(
                 (w := pick(ours)), random_thread(w), "user", "hello"
             ),
-            lambda: pool.fetch(append, "user", "hello", None, random_thread(w := pick(theirs)), w),
+            lambda: pool.fetch(
+                append, "user", "hello", None, None, random_thread(w := pick(theirs)), w
+            ),
         ),
         (
             "message history page (50)",
             lambda: conversations.message_page((w := pick(ours)), random_thread(w), None, 50),
             lambda: pool.fetch(
                 history, random_thread(w := pick(theirs)), w, newest[0], newest[1], 50
-            ),
-        ),
-        (
-            "record a decision",
-            lambda: policy_decisions.record_decision(
-                (w := pick(ours)), random_lead(w), True, "WITHIN_WINDOW", {"rule": "window"}
-            ),
-            lambda: pool.fetch(
-                decide,
-                True,
-                "WITHIN_WINDOW",
-                json.dumps({"rule": "window"}),
-                None,
-                random_lead(w := pick(theirs)),
-                w,
             ),
         ),
     ]

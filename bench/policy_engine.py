@@ -1,0 +1,202 @@
+"""Benchmark: the policy engine on 1,000,000 leads against raw asyncpg.
+
+Uses the database of bench/api_hot_paths.py (filled on first use: 1,000 workspaces,
+1,000,000 leads, an ACTIVE strategy and a granted attestation per workspace).
+
+- Permit: ``engine.request_permit`` (lock the lead, load the inputs in one
+  statement, decide, record, reschedule: one transaction) against the same SQL
+  through a raw asyncpg pool of the same size, interleaved call by call. The raw
+  side sends a recorded decision's values, so the difference is what the project
+  adds: Piccolo, the pure decision and its trace.
+- Dispatch: ``engine.dispatch`` in batches, leads gated and rescheduled per second
+  with every decision recorded, against the same statements through asyncpg;
+  ``--dispatchers`` callers at once in one process (default 2), as workers run it.
+
+    .venv/bin/python bench/policy_engine.py [--reuse] [--iterations N] [--batch N]
+                                            [--dispatchers N]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import api_hot_paths
+from api_hot_paths import LEADS_PER_WORKSPACE, POOL_SIZE, WORKSPACES, measure
+
+DISPATCH_WORKSPACES = 40  # 20 for the project, 20 for raw asyncpg; ~500 due leads each
+
+
+async def permit_paths(pool, iterations: int) -> dict:
+    from app.enums import SendKind
+    from app.policy import engine
+
+    lock, load, record = (engine.SQL[name] for name in ("lock", "load", "record"))
+    sample = await engine.request_permit(1, 1, SendKind.FOLLOWUP)
+    trace = json.dumps(sample["rule_trace"], separators=(",", ":"))
+
+    def random_lead(workspace: int) -> int:
+        return (workspace - 1) * LEADS_PER_WORKSPACE + random.randint(1, LEADS_PER_WORKSPACE)
+
+    async def project() -> None:
+        workspace = random.randint(1, WORKSPACES // 2)
+        await engine.request_permit(workspace, random_lead(workspace), SendKind.FOLLOWUP)
+
+    async def raw() -> None:
+        workspace = random.randint(WORKSPACES // 2 + 1, WORKSPACES)
+        lead = random_lead(workspace)
+        async with pool.acquire() as connection, connection.transaction():
+            await connection.fetch(lock, lead, workspace)
+            [row] = await connection.fetch(load, None, workspace, [lead])
+            at = row["at"]
+            await connection.fetch(
+                record, workspace, [lead], ["followup"], [True], ["POLICY_PASSED"],
+                ["template"], [None], [trace], [sample["summary"]], [at],
+                [lead], [True], [at], [at], [True], [None], [False], workspace,
+            )  # fmt: skip
+
+    return await measure("send permit (lock, load, decide, record)", project, raw, iterations)
+
+
+async def reset_due(pool, workspaces: range) -> int:
+    """Make every lead of these workspaces due now, without a lease."""
+    status = await pool.execute(
+        "UPDATE lead SET next_followup_at = now() - interval '1 hour', "
+        "followup_lease_until = NULL WHERE workspace_id = ANY($1::int[])",
+        list(workspaces),
+    )
+    return int(status.split()[-1])
+
+
+async def dispatch_paths(pool, batch: int, dispatchers: int) -> list[dict]:
+    """Each side empties the due follow-ups of its workspaces, ``dispatchers`` callers
+    at once taking workspaces from a shared queue (rows are claimed SKIP LOCKED)."""
+    from app.policy import engine
+
+    ours = range(WORKSPACES - DISPATCH_WORKSPACES + 1, WORKSPACES - DISPATCH_WORKSPACES // 2 + 1)
+    theirs = range(ours.stop, WORKSPACES + 1)
+    due = {"project": await reset_due(pool, ours), "raw": await reset_due(pool, theirs)}
+    due_sql, load, record = (engine.SQL[name] for name in ("due", "load", "record"))
+    sample = await pool.fetchrow(
+        "SELECT rule_trace::text AS trace, summary FROM policy_decision "
+        "WHERE kind = 'followup' ORDER BY id DESC LIMIT 1"
+    )
+
+    async def project_batch(workspace: int) -> int:
+        result = await engine.dispatch(workspace, batch, 300)
+        return len(result.permits) + result.deferred + result.stopped
+
+    async def raw_batch(workspace: int) -> int:
+        async with pool.acquire() as connection, connection.transaction():
+            claimed = [r["id"] for r in await connection.fetch(due_sql, None, workspace, batch)]
+            if not claimed:
+                return 0
+            rows = await connection.fetch(load, None, workspace, claimed)
+            n, at = len(rows), rows[0]["at"]
+            ids = [row["lead_id"] for row in rows]
+            due_next, lease_until = at + timedelta(hours=48), at + timedelta(seconds=300)
+            await connection.fetch(
+                record, workspace, ids, ["followup"] * n, [True] * n,
+                ["POLICY_PASSED"] * n, ["template"] * n, [None] * n,
+                [sample["trace"]] * n, [sample["summary"]] * n, [at] * n,
+                ids, [True] * n, [at] * n, [due_next] * n, [False] * n,
+                [lease_until] * n, [False] * n, workspace,
+            )  # fmt: skip
+            return n
+
+    async def drain(one_batch, workspaces: range) -> int:
+        queue = list(workspaces)
+
+        async def caller() -> int:
+            gated = 0
+            while queue:
+                workspace = queue.pop()
+                while count := await one_batch(workspace):
+                    gated += count
+            return gated
+
+        return sum(await asyncio.gather(*(caller() for _ in range(dispatchers))))
+
+    results = []
+    for side, one_batch, workspaces in (
+        ("project", project_batch, ours),
+        ("raw", raw_batch, theirs),
+    ):
+        started = time.perf_counter()
+        gated = await drain(one_batch, workspaces)
+        seconds = time.perf_counter() - started
+        results.append({"side": side, "due": due[side], "gated": gated, "seconds": seconds,
+                        "per_second": gated / seconds})  # fmt: skip
+        print(f"  dispatch {side:<8} {gated:,} leads in {seconds:.2f} s: "
+              f"{gated / seconds:,.0f} leads/s ({dispatchers} at once)", flush=True)  # fmt: skip
+    return results
+
+
+async def benchmark(
+    url: str, iterations: int, batch: int, dispatchers: int
+) -> tuple[dict, list[dict]]:
+    import asyncpg
+    from piccolo.engine import engine_finder
+
+    engine = engine_finder()
+    await engine.start_connection_pool(min_size=POOL_SIZE, max_size=POOL_SIZE)
+    pool = await asyncpg.create_pool(url, min_size=POOL_SIZE, max_size=POOL_SIZE)
+    try:
+        permit = await permit_paths(pool, iterations)
+        print(
+            f"  {permit['path']}: project p50 {permit['project_p50']:.0f} us, "
+            f"raw p50 {permit['raw_p50']:.0f} us, ratio {permit['ratio']:.2f}",
+            flush=True,
+        )
+        dispatch = await dispatch_paths(pool, batch, dispatchers)
+    finally:
+        await pool.close()
+        await engine.close_connection_pool()
+    return permit, dispatch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reuse", action="store_true", help="keep an already filled database")
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=500, help="leads per dispatch call")
+    parser.add_argument("--dispatchers", type=int, default=2, help="dispatch callers at once")
+    options = parser.parse_args()
+
+    from app.database import run_sync
+
+    started = time.monotonic()
+    url = run_sync(lambda: api_hot_paths.prepare(options.reuse))
+    os.environ["DATABASE_URL"] = url
+    permit, dispatch = asyncio.run(
+        benchmark(url, options.iterations, options.batch, options.dispatchers)
+    )
+    print("| path | project p50 | project p95 | raw asyncpg p50 | raw asyncpg p95 | p50 ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        f"| {permit['path']} | {permit['project_p50']:.0f} us | {permit['project_p95']:.0f} us | "
+        f"{permit['raw_p50']:.0f} us | {permit['raw_p95']:.0f} us | {permit['ratio']:.2f}x |"
+    )
+    print("| dispatch | leads gated | seconds | leads per second |")
+    print("| --- | --- | --- | --- |")
+    for row in dispatch:
+        gated, seconds, rate = row["gated"], row["seconds"], row["per_second"]
+        print(f"| {row['side']} | {gated:,} | {seconds:.2f} | {rate:,.0f} |")
+    project = next(row for row in dispatch if row["side"] == "project")
+    print(
+        f"permit p50 ratio {permit['ratio']:.2f}x over {options.iterations} calls; dispatch "
+        f"{project['per_second']:,.0f} leads/s in batches of {options.batch}, "
+        f"{options.dispatchers} callers at once; "
+        f"{time.monotonic() - started:.0f} s in all"
+    )
+
+
+if __name__ == "__main__":
+    main()
