@@ -258,3 +258,14 @@ async def test_the_last_inbound_time_follows_the_leads_messages(connection, acme
     await factories.chat_message(connection, thread_id, role="user", created_at=AT - HOUR)
     await factories.chat_message(connection, thread_id, role="system", created_at=AT + HOUR)
     assert (await lead_row(connection, lead_id))["last_inbound_at"] == AT
+
+
+async def test_a_lead_whose_zone_is_unknown_gets_no_decision(connection, api, acme):
+    lead_id = await london_lead(connection, acme)
+    # Written around the validation, as psql can.
+    await connection.execute("UPDATE lead SET timezone = 'Mars/Base' WHERE id = $1", lead_id)
+    response = await api.post(f"/leads/{lead_id}/send-permits", {"kind": "followup"})
+    simulated = await api.post("/policy/simulate", {"lead_id": lead_id, "kind": "followup"})
+    assert (response.status_code, simulated.status_code) == (409, 409)
+    assert "'Mars/Base' is not an IANA timezone name" in response.json()["error"]["message"]
+    assert await decisions_of(connection, lead_id) == []

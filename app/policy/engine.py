@@ -7,7 +7,7 @@ workers asking at once are serialised: the second sees the first's permit.
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -28,7 +28,7 @@ from app.enums import (
 )
 from app.errors import Conflict, NotFound
 from app.leads import DUE_LEADS
-from app.policy.local_time import local_text, zone
+from app.policy.local_time import known_zone, local_text, zone
 from app.policy.rules import (
     RULES_BY_CODE,
     STOP_LOOKBACK,
@@ -156,7 +156,15 @@ def _strategy(
 
 
 def inputs_of(row: Mapping[str, Any], kind: SendKind) -> PolicyInputs:
-    """A loaded row as the pure function's inputs."""
+    """A loaded row as the pure function's inputs; Conflict when the lead's local
+    time cannot be known (a zone name written around the validation)."""
+    for name in (row["lead_timezone"], row["timezone"]):
+        if name is not None and not known_zone(name):
+            raise Conflict(
+                f"lead {row['lead_id']}: {name!r} is not an IANA timezone name, so its "
+                "local time is unknown and nothing is sent; correct the lead's or the "
+                "workspace's timezone"
+            )
     strategy = None
     if row["strategy_id"] is not None:
         strategy = _strategy(
@@ -254,15 +262,8 @@ def effect_of(decision: Decision, *, lease: timedelta | None = None) -> LeadEffe
     )
 
 
-EFFECT_FIELDS = (
-    "lead_id",
-    "permitted",
-    "at",
-    "next_followup_at",
-    "keep_lease",
-    "lease_until",
-    "no_response",
-)
+# In the order of the ``e`` columns of RECORD_DECISIONS.
+EFFECT_FIELDS = tuple(field.name for field in fields(LeadEffect))
 
 
 async def _record(

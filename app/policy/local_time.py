@@ -8,7 +8,7 @@ after it that does; an ambiguous one (clocks fall back) is its first occurrence.
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from app.enums import Weekday
 
@@ -22,6 +22,12 @@ MAX_DAYS_AHEAD = 3 * 366
 def zone(name: str) -> ZoneInfo:
     """The IANA zone of this name (cached: ZoneInfo objects are immutable)."""
     return ZoneInfo(name)
+
+
+@cache
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA zone this machine knows."""
+    return name in available_timezones()
 
 
 def weekday_of(day: date) -> Weekday:
