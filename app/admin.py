@@ -31,6 +31,7 @@ from app.attestations import record_attestation
 from app.enums import LeadStage, SendKind, StrategyStatus
 from app.errors import Conflict, DomainError, InvalidValue, NotFound
 from app.legacy.tables import LegacyMapping
+from app.phone_numbers import normalized_external_id
 from app.policy import engine, workspace_policy
 from app.settings import AdminSettings
 from app.tables import (
@@ -41,6 +42,7 @@ from app.tables import (
     OutreachAttestation,
     PolicyDecision,
     StrategyVersion,
+    WhatsAppNumber,
     Workspace,
 )
 from app.validation import interval_overrides, lead_tags, timezone_name
@@ -157,6 +159,22 @@ async def workspace_policy_patch(row_id: Any, values: dict[Any, Any]) -> dict[An
             Conflict("raised by the database when the send policy changes"), "policy_version"
         )
     return values
+
+
+async def new_lead_external_id(row: Lead) -> Lead:
+    """Phone numbers are kept in E.164 form, however they were typed."""
+    if isinstance(row.external_id, str):
+        row.external_id = normalized_external_id(row.external_id)
+    return row
+
+
+async def lead_external_id_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
+    return {
+        key: normalized_external_id(value)
+        if by_name({key: value}).keys() == {"external_id"} and isinstance(value, str)
+        else value
+        for key, value in values.items()
+    }
 
 
 async def lead_stage_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
@@ -430,6 +448,20 @@ TABLES = [
         validators=validators(),
     ),
     TableConfig(
+        WhatsAppNumber,
+        visible_columns=[
+            WhatsAppNumber.display_phone_number,
+            WhatsAppNumber.phone_number_id,
+            WhatsAppNumber.workspace_id,
+            WhatsAppNumber.created_at,
+        ],
+        visible_filters=[WhatsAppNumber.workspace_id, WhatsAppNumber.phone_number_id],
+        link_column=WhatsAppNumber.display_phone_number,
+        order_by=[OrderBy(WhatsAppNumber.workspace_id)],
+        menu_group=STRATEGY_GROUP,
+        validators=validators(),
+    ),
+    TableConfig(
         StrategyVersion,
         visible_columns=[
             StrategyVersion.version_number,
@@ -484,8 +516,10 @@ TABLES = [
         menu_group=LEADS_GROUP,
         hooks=[
             save_hook(LEAD_RULES),
+            Hook(hook_type=HookType.pre_save, callable=new_lead_external_id),
             patch_hook(LEAD_RULES),
             Hook(hook_type=HookType.pre_patch, callable=lead_stage_patch),
+            Hook(hook_type=HookType.pre_patch, callable=lead_external_id_patch),
         ],
         validators=validators(),
     ),

@@ -123,6 +123,19 @@ FLOOR_SEND_DAYS: tuple[Weekday, ...] = (
     Weekday.SAT,
 )
 
+
+class DeliveryStatus(StrEnum):
+    """What WhatsApp reports about a message we sent."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+# Whole inbound messages that mean "stop contacting me", unless a workspace lists its own.
+DEFAULT_OPT_OUT_WORDS = ("STOP", "UNSUBSCRIBE", "BERHENTI", "CANCEL", "END", "QUIT", "OPTOUT")
+
 # A send permit (an allowed policy decision) is good for one message within this time.
 SEND_PERMIT_MINUTES = 15
 

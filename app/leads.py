@@ -12,6 +12,7 @@ from typing import Any
 
 from app.enums import FOLLOW_UP_STAGES, LeadStage
 from app.errors import Conflict, InvalidValue, NotFound
+from app.phone_numbers import normalized_external_id
 from app.tables import Lead
 from app.validation import lead_tags, timezone_name
 
@@ -37,11 +38,11 @@ class LeadStageChange:
 
 
 async def find_lead(workspace_id: int, external_id: str) -> int:
-    """The id of the workspace's lead with this external id."""
+    """The id of the workspace's lead with this external id (phone numbers in any form)."""
     rows = await Lead.raw(
         "SELECT id FROM lead WHERE workspace_id = {} AND external_id = {}",
         workspace_id,
-        external_id.strip(),
+        normalized_external_id(external_id),
     )
     if not rows:
         raise NotFound(f"workspace {workspace_id} has no lead {external_id.strip()!r}")
@@ -183,7 +184,7 @@ LEAD_BY_EXTERNAL_ID = (
 
 
 async def lead_by_external_id(workspace_id: int, external_id: str) -> dict[str, Any]:
-    rows = await Lead.raw(LEAD_BY_EXTERNAL_ID, workspace_id, external_id)
+    rows = await Lead.raw(LEAD_BY_EXTERNAL_ID, workspace_id, normalized_external_id(external_id))
     if not rows:
         raise NotFound(f"lead {external_id!r} does not exist")
     return rows[0]
@@ -192,6 +193,7 @@ async def lead_by_external_id(workspace_id: int, external_id: str) -> dict[str, 
 async def create_lead(workspace_id: int, external_id: str, fields: dict[str, Any]) -> dict:
     """A new lead; Conflict when the workspace already has this external id."""
     checked = checked_fields(fields)
+    external_id = normalized_external_id(external_id)
     columns = ["workspace_id", "external_id", *checked]
     values = ", ".join(["{}", "{}", *(_placeholder(field) for field in checked)])
     rows = await Lead.raw(
@@ -211,6 +213,7 @@ async def upsert_lead(
 ) -> tuple[dict[str, Any], bool]:
     """Create or update by external id in one statement; (lead, created)."""
     checked = checked_fields(fields)
+    external_id = normalized_external_id(external_id)
     rows = await Lead.raw(
         upsert_statement(list(checked)), workspace_id, external_id, *checked.values()
     )
@@ -384,7 +387,8 @@ async def import_leads(
     outcomes: dict[int, ImportOutcome] = {}
     accepted: dict[str, dict[str, Any]] = {}
     index_of: dict[str, int] = {}
-    for index, external_id, fields in rows:
+    for index, given_id, fields in rows:
+        external_id = normalized_external_id(given_id)
         if external_id in index_of:
             outcomes[index] = ImportOutcome(
                 index, external_id, "rejected", f"external_id repeats row {index_of[external_id]}"

@@ -14,9 +14,10 @@ from starlette.routing import Mount, Route
 from app.admin import create_operator_admin
 from app.api.app import create_api
 from app.api.errors import error_body as api_error_body
+from app.api.whatsapp import WEBHOOK_PATH
 from app.database import stop_embedded_server
 from app.request_guards import JSONBodyGuard
-from app.settings import AdminSettings
+from app.settings import AdminSettings, WhatsAppSettings
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
 API_MAX_BODY_BYTES = 8 * 1024 * 1024  # an import of 10,000 leads fits
@@ -46,6 +47,12 @@ async def healthz(request: Request) -> JSONResponse:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """Open the connection pool; on shutdown close it and stop the embedded server."""
+    if WhatsAppSettings.from_environment() is None:
+        print(
+            "masterplan: WhatsApp is off (set WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN "
+            "to receive leads' messages)",
+            flush=True,
+        )
     engine = database_engine()
     await engine.start_connection_pool()
     try:
@@ -59,7 +66,12 @@ app = Starlette(
     routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/admin/", JSONBodyGuard(create_operator_admin(AdminSettings.from_environment()))),
-        Mount("/api/v1", JSONBodyGuard(create_api(), API_MAX_BODY_BYTES, api_error_body)),
+        Mount(
+            "/api/v1",
+            JSONBodyGuard(
+                create_api(), API_MAX_BODY_BYTES, api_error_body, raw_body_paths=(WEBHOOK_PATH,)
+            ),
+        ),
     ],
     lifespan=lifespan,
 )

@@ -24,9 +24,13 @@ class JSONBodyGuard:
         app: ASGIApp,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         error_body: Callable[[str, str], dict[str, Any]] | None = None,
+        raw_body_paths: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Endpoints that read the raw body themselves (a signed webhook checks the
+        # signature before parsing): only the size limit applies.
+        self.raw_body_paths = raw_body_paths
         self.error_body = error_body or (lambda code, message: {"detail": message})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -34,7 +38,8 @@ class JSONBodyGuard:
             await self.app(scope, receive, send)
             return
         body, too_large = await self._read_body(receive)
-        problem = self._problem(body, too_large)
+        raw = scope["path"].endswith(self.raw_body_paths) if self.raw_body_paths else False
+        problem = self._problem(b"" if raw and not too_large else body, too_large)
         if problem is not None:
             status, code, message = problem
             response = JSONResponse(self.error_body(code, message), status_code=status)

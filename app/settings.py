@@ -43,3 +43,24 @@ class AdminSettings:
             production=flag("MASTERPLAN_PRODUCTION"),
             allowed_hosts=tuple(host.strip() for host in hosts.split(",") if host.strip()),
         )
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    """The Meta app's secrets: WHATSAPP_APP_SECRET signs webhook bodies,
+    WHATSAPP_VERIFY_TOKEN answers the subscription handshake. One Meta app serves
+    every workspace's numbers. Without both, the webhook is off (503)."""
+
+    app_secret: str
+    verify_token: str
+
+    @classmethod
+    def from_environment(cls) -> "WhatsAppSettings | None":
+        secret = os.environ.get("WHATSAPP_APP_SECRET", "").strip()
+        token = os.environ.get("WHATSAPP_VERIFY_TOKEN", "").strip()
+        if not secret and not token:
+            return None
+        if not secret or not token:
+            missing = "WHATSAPP_APP_SECRET" if not secret else "WHATSAPP_VERIFY_TOKEN"
+            raise ConfigurationError(f"{missing} must be set as well to turn WhatsApp on")
+        return cls(app_secret=secret, verify_token=token)

@@ -30,10 +30,12 @@ from piccolo.constraints import Check, Unique
 from piccolo.table import Table
 
 from app.enums import (
+    DEFAULT_OPT_OUT_WORDS,
     FLOOR_SEND_DAYS,
     FLOOR_SEND_WINDOW,
     BudgetTier,
     ChatRole,
+    DeliveryStatus,
     FollowUpPreset,
     LeadStage,
     LeadTag,
@@ -93,6 +95,8 @@ class Workspace(Table, tablename="workspace"):
     blocked_dates = JSONB(default=[])
     # Raised by the database whenever the send policy changes; decisions record it.
     policy_version = Integer(default=1)
+    # A lead's whole message equal to one of these (any case) opts the lead out.
+    opt_out_words = JSONB(default=list(DEFAULT_OPT_OUT_WORDS))
 
     workspace_name_not_blank = not_blank("name")
     workspace_timezone_not_blank = not_blank("timezone")
@@ -106,6 +110,7 @@ class Workspace(Table, tablename="workspace"):
     )
     workspace_send_days_valid = json_array_of("send_days", FLOOR_SEND_DAYS)
     workspace_send_days_not_empty = Check("jsonb_array_length(send_days) >= 1")
+    workspace_opt_out_words_array = json_of_type("opt_out_words", "array", nullable=False)
 
     @classmethod
     def get_readable(cls) -> Readable:
@@ -243,9 +248,33 @@ class ChatMessage(Table, tablename="chat_message"):
     created_at = Timestamptz(default=TimestamptzNow())
     # The send permit a `model` message was sent under; each permit serves one message.
     permit_id = ForeignKey(PolicyDecision, null=True, default=None, unique=True, **KEEP_AUDIT_ROWS)
+    # The messaging platform's id (WhatsApp "wamid..."): a message is stored once.
+    platform_message_id = Varchar(length=255, null=True, default=None, unique=True)
+    # What the platform sent, as it sent it (inbound), so nothing is lost.
+    platform_payload = JSONB(null=True, default=None)
+    # The platform's latest report on a message we sent.
+    delivery_status = Varchar(length=16, null=True, default=None, choices=DeliveryStatus)
+    delivery_status_at = Timestamptz(null=True, default=None)
 
     chat_message_role_valid = one_of("role", ChatRole)
+    chat_message_delivery_status_valid = one_of("delivery_status", DeliveryStatus)
+    chat_message_platform_payload_object = json_of_type("platform_payload", "object", nullable=True)
     chat_message_tool_calls_array = json_of_type("tool_calls", "array", nullable=True)
+
+
+class WhatsAppNumber(Table, tablename="whatsapp_number"):
+    """A business phone number on WhatsApp and the workspace its messages belong to."""
+
+    workspace_id = ForeignKey(Workspace, null=False, on_delete=OnDelete.cascade)
+    phone_number_id = Varchar(length=64, unique=True, default=None)
+    display_phone_number = Varchar(length=32, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    whatsapp_number_phone_number_id_not_blank = not_blank("phone_number_id")
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="%s", columns=[cls.display_phone_number])
 
 
 class OutreachAttestation(Table, tablename="outreach_attestation"):
@@ -280,4 +309,5 @@ TABLES: list[type[Table]] = [
     PolicyDecision,
     OutreachAttestation,
     ApiToken,
+    WhatsAppNumber,
 ]

@@ -95,7 +95,7 @@ async def test_tables_are_grouped_in_menus(admin):
         "Leads & conversations": ["chat_message", "conversation_thread", "lead"],
         "Operators": ["api_token", "piccolo_user"],
         "Prototype": ["legacy_mapping"],
-        "Workspaces & strategy": ["strategy_version", "workspace"],
+        "Workspaces & strategy": ["strategy_version", "whatsapp_number", "workspace"],
     }
 
 

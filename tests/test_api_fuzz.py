@@ -3,6 +3,7 @@
 import json
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests import factories
@@ -38,6 +39,9 @@ ENDPOINTS = [
     ("POST", "/followups/dispatch"),
     ("GET", "/workspace/policy"),
     ("PUT", "/workspace/policy"),
+    ("GET", "/integrations/whatsapp/webhook"),
+    ("POST", "/integrations/whatsapp/webhook"),
+    ("GET", "/integrations/whatsapp/numbers"),
     ("POST", "/attestations"),
     ("GET", "/attestations"),
     ("GET", "/attestations/current"),
@@ -121,6 +125,13 @@ path_ids = st.one_of(
 queries = st.dictionaries(
     st.sampled_from(FIELDS), st.text(max_size=20) | st.integers().map(str), max_size=3
 )
+
+
+@pytest.fixture(autouse=True)
+def whatsapp_on(monkeypatch):
+    """With WhatsApp off its webhook answers 503 by design; fuzz it switched on."""
+    monkeypatch.setenv("WHATSAPP_APP_SECRET", "fuzz-secret")
+    monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", "fuzz-token")
 
 
 @settings(

@@ -70,7 +70,7 @@ def test_an_unknown_command_is_refused_with_usage():
 
 
 async def test_run_migrates_seeds_and_serves_an_empty_database(scratch_database):
-    env = {"DATABASE_URL": scratch_database}
+    env = {"DATABASE_URL": scratch_database, "WHATSAPP_APP_SECRET": "", "WHATSAPP_VERIFY_TOKEN": ""}
     with served_app(env, command=["-m", "app", "run"]) as (base_url, process):
         assert get(f"{base_url}/healthz")[0] == 200
         process.send_signal(signal.SIGTERM)
@@ -78,6 +78,7 @@ async def test_run_migrates_seeds_and_serves_an_empty_database(scratch_database)
     assert "Applying migrations ..." in output and "Seeding ..." in output
     assert "Created the admin account 'admin'." in output
     assert "shown only this once" in output
+    assert "WhatsApp is off (set WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN" in output
     connection = await asyncpg.connect(scratch_database)
     try:
         names = await connection.fetch("SELECT name FROM workspace")

@@ -13,6 +13,7 @@ from app.enums import (
     FLOOR_SEND_DAYS,
     BudgetTier,
     ChatRole,
+    DeliveryStatus,
     FollowUpPreset,
     LeadStage,
     LeadTag,
@@ -100,6 +101,7 @@ ENUM_CHECKS: list[tuple[str, str, type[StrEnum]]] = [
     ("policy_decision", "policy_decision_kind_valid", SendKind),
     ("policy_decision", "policy_decision_message_format_valid", MessageFormat),
     ("policy_decision", "policy_decision_engine_reason_valid", ReasonCode),
+    ("chat_message", "chat_message_delivery_status_valid", DeliveryStatus),
 ]
 
 

@@ -34,6 +34,8 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "send_days": ("jsonb", False),
         "blocked_dates": ("jsonb", False),
         "policy_version": ("integer", False),
+        # Beyond the spec: the whole messages that opt a lead out (WhatsApp inbound).
+        "opt_out_words": ("jsonb", False),
     },
     "strategy_version": {
         "id": ("integer", False),
@@ -86,6 +88,11 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "created_at": ("timestamp with time zone", False),
         # Beyond the spec: the send permit a model message was sent under.
         "permit_id": ("integer", True),
+        # Beyond the spec: the messaging platform's id, payload and delivery report.
+        "platform_message_id": ("character varying", True),
+        "platform_payload": ("jsonb", True),
+        "delivery_status": ("character varying", True),
+        "delivery_status_at": ("timestamp with time zone", True),
     },
     "policy_decision": {
         "id": ("integer", False),

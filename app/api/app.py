@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Response
 from starlette.exceptions import HTTPException
 
 from app import attestations, conversations, leads, policy_decisions, strategies, workspaces
+from app.api import whatsapp
 from app.api.errors import install_error_handlers
 from app.api.schemas import (
     MAX_ID,
@@ -401,5 +402,7 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     api.include_router(router)
+    api.include_router(whatsapp.router)
+    api.include_router(whatsapp.numbers_router(caller_workspace))
     install_error_handlers(api)
     return api

@@ -69,7 +69,13 @@ async def database_refusal(request: Request, error: Exception) -> JSONResponse:
 
 async def http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+    codes = {
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        503: "unavailable",
+    }
     code = codes.get(error.status_code, "http_error")
     response = error_response(error.status_code, code, str(error.detail))
     if error.headers:

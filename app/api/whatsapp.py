@@ -1,0 +1,105 @@
+"""The WhatsApp webhook (no bearer token: Meta signs the body instead) and the
+workspace's business numbers."""
+
+import json
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from app.api.schemas import ErrorBody
+from app.errors import DomainError
+from app.settings import ConfigurationError, WhatsAppSettings
+from app.tables import WhatsAppNumber
+from app.whatsapp import inbound
+from app.whatsapp.payload import PayloadError, read_payload
+from app.whatsapp.signature import same_secret, signed_by
+
+WEBHOOK_PATH = "/integrations/whatsapp/webhook"
+log = logging.getLogger("masterplan.whatsapp")
+
+
+def whatsapp_settings() -> WhatsAppSettings:
+    """The Meta app's secrets; 503 with the reason while WhatsApp is off."""
+    try:
+        settings = WhatsAppSettings.from_environment()
+    except ConfigurationError as error:
+        raise HTTPException(status_code=503, detail=str(error.code)) from None
+    if settings is None:
+        raise HTTPException(
+            status_code=503,
+            detail="WhatsApp is off: set WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN",
+        )
+    return settings
+
+
+Settings = Annotated[WhatsAppSettings, Depends(whatsapp_settings)]
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 413, 503)}
+
+router = APIRouter(tags=["whatsapp"], responses=ERRORS)
+
+
+@router.get(WEBHOOK_PATH, response_class=PlainTextResponse)
+async def verify_subscription(
+    settings: Settings,
+    mode: Annotated[str | None, Query(alias="hub.mode", max_length=100)] = None,
+    verify_token: Annotated[str | None, Query(alias="hub.verify_token", max_length=500)] = None,
+    challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=500)] = None,
+) -> PlainTextResponse:
+    """Meta's subscription handshake: the challenge back when the token matches."""
+    if mode != "subscribe" or not same_secret(verify_token, settings.verify_token):
+        raise HTTPException(status_code=403, detail="the verify token does not match")
+    return PlainTextResponse(challenge or "")
+
+
+class WebhookReceipt(BaseModel):
+    stored: int
+    duplicates: int
+    statuses: int
+    unknown_numbers: list[str]
+
+
+@router.post(WEBHOOK_PATH, response_model=WebhookReceipt)
+async def receive_webhook(request: Request, settings: Settings) -> WebhookReceipt:
+    """Messages and status reports from Meta, signed with X-Hub-Signature-256.
+    Answered after the transaction commits: acknowledged means stored."""
+    body = await request.body()
+    if not signed_by(body, request.headers.get("x-hub-signature-256"), settings.app_secret):
+        raise HTTPException(status_code=401, detail="X-Hub-Signature-256 is missing or wrong")
+    try:
+        messages, statuses = read_payload(json.loads(body))
+    except (UnicodeDecodeError, json.JSONDecodeError, PayloadError) as error:
+        # The payload's size, never its content, goes to the log.
+        log.warning("signed WhatsApp payload refused (%d bytes)", len(body))
+        reason = str(error) if isinstance(error, PayloadError) else "body is not valid JSON"
+        raise DomainError(reason) from None  # 400 in the error shape
+    receipt = await inbound.receive(messages, statuses)
+    return WebhookReceipt(**receipt.__dict__)
+
+
+class WhatsAppNumberOut(BaseModel):
+    id: int
+    phone_number_id: str
+    display_phone_number: str
+
+
+def numbers_router(caller_workspace) -> APIRouter:
+    """The token's workspace's numbers (managed in the admin)."""
+    numbers = APIRouter(tags=["whatsapp"])
+
+    @numbers.get("/integrations/whatsapp/numbers", response_model=list[WhatsAppNumberOut])
+    async def list_numbers(workspace_id: Annotated[int, Depends(caller_workspace)]) -> list:
+        return (
+            await WhatsAppNumber.select(
+                WhatsAppNumber.id,
+                WhatsAppNumber.phone_number_id,
+                WhatsAppNumber.display_phone_number,
+            )
+            .where(WhatsAppNumber.workspace_id == workspace_id)
+            .order_by(WhatsAppNumber.id)
+        )
+
+    return numbers
