@@ -1,0 +1,71 @@
+"""The yardstick for the webhook benchmark: a minimal Starlette + asyncpg app that
+checks the signature and runs the same SQL as app/whatsapp/inbound.py, nothing else.
+
+    DATABASE_URL=... WHATSAPP_APP_SECRET=... uvicorn --app-dir bench minimal_webhook_app:app
+"""
+
+import contextlib
+import json
+import os
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app.phone_numbers import normalized_external_id
+from app.whatsapp import inbound
+from app.whatsapp.payload import read_payload
+from app.whatsapp.signature import signed_by
+
+SECRET = os.environ["WHATSAPP_APP_SECRET"]
+pool: asyncpg.Pool | None = None
+
+
+async def webhook(request: Request) -> JSONResponse:
+    body = await request.body()
+    if not signed_by(body, request.headers.get("x-hub-signature-256"), SECRET):
+        return JSONResponse({"error": "signature"}, status_code=401)
+    messages, _ = read_payload(json.loads(body))
+    stored = 0
+    assert pool is not None
+    async with pool.acquire() as connection, connection.transaction():
+        for message in messages:
+            route = await connection.fetchrow(inbound.ROUTE, message.phone_number_id)
+            workspace_id = route["workspace_id"]
+            lead_id = await connection.fetchval(
+                inbound.LEAD,
+                workspace_id,
+                normalized_external_id(message.sender),
+                message.sender_name,
+            )
+            thread_id = await connection.fetchval(
+                inbound.OPEN_THREAD, lead_id
+            ) or await connection.fetchval(inbound.NEW_THREAD, workspace_id, lead_id)
+            message_id = await connection.fetchval(
+                inbound.MESSAGE,
+                thread_id,
+                message.content,
+                message.platform_message_id,
+                json.dumps(message.raw),
+                message.sent_at,
+            )
+            if message_id is not None:
+                await connection.execute(inbound.LEAD_EFFECTS, lead_id, False)
+                stored += 1
+    return JSONResponse({"stored": stored})
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette):
+    global pool
+    pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=4, max_size=10)
+    yield
+    await pool.close()
+
+
+app = Starlette(
+    routes=[Route("/api/v1/integrations/whatsapp/webhook", webhook, methods=["POST"])],
+    lifespan=lifespan,
+)
