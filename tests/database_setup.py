@@ -5,6 +5,7 @@ names start with ``masterplan_test``; the database it names is never touched),
 or the embedded one.
 """
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -131,3 +132,18 @@ async def public_tables(url: str) -> set[str]:
     """The tables in a database's public schema."""
     rows = await fetch_rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     return {row["tablename"] for row in rows}
+
+
+async def until_waiting_for_locks(connection: asyncpg.Connection, count: int) -> None:
+    """Return once ``count`` sessions of this database wait for a lock (a race test's
+    proof that its contenders overlap); fail after ten seconds."""
+    waiting = 0
+    for _ in range(500):
+        waiting = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"only {waiting} of {count} contenders reached the lock")

@@ -13,6 +13,7 @@ from app.enums import SendKind
 from app.policy import engine
 from tests import factories
 from tests.api_client import client_for
+from tests.database_setup import until_waiting_for_locks
 from tests.policy_setup import (
     WEDNESDAY_NOON_LONDON,
     inbound,
@@ -168,7 +169,7 @@ async def test_twenty_workers_asking_at_once_get_one_permit(connection, fresh_da
         asyncio.create_task(engine.request_permit(acme, lead_id, SendKind.FOLLOWUP, at=AT))
         for _ in range(20)
     ]
-    await _until_waiting_for_locks(connection, 20)
+    await until_waiting_for_locks(connection, 20)
     await transaction.rollback()
     results = await asyncio.gather(*requests)
     await blocker.close()
@@ -179,18 +180,6 @@ async def test_twenty_workers_asking_at_once_get_one_permit(connection, fresh_da
     assert {r["reason_code"] for r in refused} == {"OUTBOUND_CAP_24H"}
     assert all(r["next_allowed_at"] >= allowed[0]["created_at"] + 24 * HOUR for r in refused)
     assert len(await decisions_of(connection, lead_id)) == 20
-
-
-async def _until_waiting_for_locks(connection: asyncpg.Connection, count: int) -> None:
-    for _ in range(500):
-        waiting = await connection.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        if waiting >= count:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"only {waiting} of {count} requests reached the lead lock")
 
 
 # --- simulate, replay, schedule ----------------------------------------------------------------
