@@ -9,7 +9,10 @@ from app.errors import Conflict, InvalidValue, NotFound
 from app.tables import ChatMessage
 
 THREAD_COLUMNS = "id, workspace_id, lead_id, status, created_at"
-MESSAGE_COLUMNS = "id, thread_id, role, content, tool_calls, permit_id, created_at"
+MESSAGE_COLUMNS = (
+    "id, thread_id, role, content, tool_calls, permit_id, platform_message_id, "
+    "delivery_status, delivery_status_at, created_at"
+)
 
 
 async def start_thread(workspace_id: int, lead_id: int) -> dict[str, Any]:
@@ -27,8 +30,8 @@ async def start_thread(workspace_id: int, lead_id: int) -> dict[str, Any]:
 
 
 APPEND_MESSAGE = f"""
-INSERT INTO chat_message (thread_id, role, content, tool_calls, permit_id)
-SELECT id, {{}}, {{}}, {{}}::jsonb, {{}} FROM conversation_thread
+INSERT INTO chat_message (thread_id, role, content, tool_calls, permit_id, platform_message_id)
+SELECT id, {{}}, {{}}, {{}}::jsonb, {{}}, {{}} FROM conversation_thread
 WHERE id = {{}} AND workspace_id = {{}}
 RETURNING {MESSAGE_COLUMNS}
 """
@@ -41,11 +44,13 @@ async def append_message(
     content: str,
     tool_calls: list[Any] | None = None,
     permit_id: int | None = None,
+    platform_message_id: str | None = None,
 ) -> dict[str, Any]:
     """Add a message to a thread of the workspace (one statement).
 
     A `model` message names its send permit; the database refuses it without a
-    valid one (see the migration "send policy rules")."""
+    valid one (see the migration "send policy rules"). ``platform_message_id`` is
+    the id WhatsApp gave the sent message: its delivery reports land on it."""
     role = ChatRole(role)
     if role is ChatRole.MODEL and permit_id is None:
         raise Conflict(
@@ -60,6 +65,7 @@ async def append_message(
         content,
         None if tool_calls is None else json.dumps(tool_calls),
         permit_id,
+        platform_message_id,
         thread_id,
         workspace_id,
     )

@@ -408,3 +408,72 @@ async def test_imports_and_the_admin_keep_phone_numbers_in_one_form(connection, 
         await connection.fetchval("SELECT count(*) FROM lead WHERE external_id = '+60123456789'")
         == 1
     )
+
+
+async def test_a_sent_message_recorded_through_the_api_gets_its_delivery_reports(
+    meta, connection, acme
+):
+    from datetime import timedelta
+
+    from app.enums import SendKind
+    from app.policy import engine
+
+    lead_id = await factories.lead(connection, acme, "+60123456789")
+    thread_id = await factories.thread(connection, acme, lead_id)
+    await factories.chat_message(
+        connection, thread_id, role="user", created_at=datetime.now(UTC) - timedelta(minutes=5)
+    )
+    await factories.attestation(connection, acme, timestamp=datetime.now(UTC) - timedelta(days=1))
+    permit = await engine.request_permit(acme, lead_id, SendKind.REPLY)
+    client = await client_for(acme)
+    body = {
+        "role": "model",
+        "content": "Yes!",
+        "permit_id": permit["id"],
+        "platform_message_id": "wamid.SENT",
+    }
+    sent = await client.post(f"/threads/{thread_id}/messages", body)
+    again = await client.post(f"/threads/{thread_id}/messages", {**body, "permit_id": None})
+    await client.http.aclose()
+    assert sent.status_code == 201, sent.text
+    assert (sent.json()["platform_message_id"], sent.json()["delivery_status"]) == (
+        "wamid.SENT",
+        None,
+    )
+    assert again.status_code == 409
+    report = [{"id": "wamid.SENT", "status": "delivered", "timestamp": str(SENT_AT)}]
+    assert (await deliver(meta, payload(statuses=report))).json()["statuses"] == 1
+    assert (
+        await connection.fetchval(
+            "SELECT delivery_status FROM chat_message WHERE platform_message_id = 'wamid.SENT'"
+        )
+        == "delivered"
+    )
+
+
+@pytest.mark.parametrize("stage", ["NEW", "CONTACTED"])
+async def test_a_reply_engages_a_new_or_contacted_lead(meta, connection, acme, stage):
+    await factories.lead(connection, acme, "+60123456789", stage=stage, tags=["NO_RESPONSE"])
+    await deliver(meta, payload(text("yes, interested")))
+    row = await connection.fetchrow("SELECT stage, tags FROM lead")
+    assert (row["stage"], json.loads(row["tags"])) == ("ENGAGED", [])
+
+
+async def test_operators_route_numbers_and_edit_leads_in_the_admin(connection, acme):
+    from tests.admin_client import logged_in_operator
+
+    operator = await logged_in_operator()
+    added = await operator.create(
+        "whatsapp_number", workspace_id=acme, phone_number_id="777", display_phone_number="+1 555"
+    )
+    twice = await operator.create("whatsapp_number", workspace_id=acme, phone_number_id="777")
+    lead_id = await factories.lead(connection, acme, "crm:1")
+    edited = await operator.edit("lead", lead_id, external_id="0060 12 345 6789")
+    national = await operator.create("lead", workspace_id=acme, external_id="012-345 6789")
+    await operator.http.aclose()
+    assert (added.status_code, twice.status_code, edited.status_code) == (201, 422, 200)
+    assert national.status_code == 201
+    assert await connection.fetchval("SELECT count(*) FROM whatsapp_number") == 2
+    ids = await connection.fetch("SELECT external_id FROM lead ORDER BY id")
+    # A national number names no country: kept as typed.
+    assert [row["external_id"] for row in ids] == ["+60123456789", "012-345 6789"]

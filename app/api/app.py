@@ -338,7 +338,13 @@ async def append_message(thread_id: RowId, body: MessageCreate, workspace_id: Wo
     """A `model` message needs ``permit_id``: an allowed send permit for the thread's
     lead, at most 15 minutes old and not used by another message (409 otherwise)."""
     return await conversations.append_message(
-        workspace_id, thread_id, body.role, body.content, body.tool_calls, body.permit_id
+        workspace_id,
+        thread_id,
+        body.role,
+        body.content,
+        body.tool_calls,
+        body.permit_id,
+        body.platform_message_id,
     )
 
 

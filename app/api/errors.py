@@ -21,6 +21,7 @@ RULES_IN_WORDS = {
     "chat_message_permit_id_key": "this send permit was already used by another message",
     "chat_message_model_has_permit": "a model message needs a send permit, other messages none",
     "chat_message_permit_id_fkey": "permit_id names no policy decision",
+    "chat_message_platform_message_id_key": "a message with this platform_message_id is stored",
 }
 
 

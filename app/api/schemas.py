@@ -16,6 +16,7 @@ from pydantic import (
 from app.enums import (
     BudgetTier,
     ChatRole,
+    DeliveryStatus,
     FollowUpPreset,
     LeadStage,
     LeadTag,
@@ -224,6 +225,9 @@ class MessageCreate(Strict):
     permit_id: int | None = Field(
         default=None, gt=0, le=MAX_ID, description="required for model messages: a send permit"
     )
+    platform_message_id: Text255 | None = Field(
+        default=None, description="the messaging platform's id of a sent message (wamid...)"
+    )
 
 
 class MessageOut(BaseModel):
@@ -233,6 +237,9 @@ class MessageOut(BaseModel):
     content: str
     tool_calls: Annotated[list[Any] | None, FromJson]
     permit_id: int | None
+    platform_message_id: str | None
+    delivery_status: DeliveryStatus | None
+    delivery_status_at: datetime | None
     created_at: datetime
 
 
