@@ -61,6 +61,9 @@ def port_number(text: str) -> int:
 
 def run(host: str, port: int) -> None:
     """Install, migrate, seed, then serve app.main:app until stopped."""
+    from app.settings import WhatsAppSettings  # standard library only
+
+    WhatsAppSettings.from_environment()  # one readable line when half set
     install(extra=None)
     step("Applying migrations", "piccolo", "migrations", "forwards", "all")
     step("Seeding", "piccolo", "masterplan", "seed")

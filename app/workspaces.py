@@ -94,6 +94,8 @@ async def update_workspace(workspace_id: int, fields: dict) -> dict:
     if "timezone" in checked:
         timezone_name("timezone", checked["timezone"])
     if "budget_tier" in checked:
+        if checked["budget_tier"] is None:
+            raise InvalidValue("budget_tier", f"must be one of {[t.value for t in BudgetTier]}")
         checked["budget_tier"] = BudgetTier(checked["budget_tier"]).value
     if not checked:
         return await get_workspace(workspace_id)

@@ -73,6 +73,14 @@ async def test_the_openapi_schema_describes_every_endpoint(api):
 # --- workspace ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("body", [{"budget_tier": None}, {"timezone": None}, {"name": None}])
+async def test_nulling_a_workspace_field_is_422_and_changes_nothing(api, connection, body):
+    before = dict(await connection.fetchrow("SELECT * FROM workspace"))
+    response = await api.patch("/workspace", body)
+    assert response.status_code == 422, response.text
+    assert dict(await connection.fetchrow("SELECT * FROM workspace")) == before
+
+
 async def test_workspace_read_and_change(api, acme):
     assert (await api.get("/workspace")).json()["name"] == "Acme"
     changed = await api.patch("/workspace", {"timezone": "Europe/Lisbon", "budget_tier": "RED"})

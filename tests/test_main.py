@@ -63,6 +63,14 @@ def test_run_refuses_a_bad_port_environment_variable():
     assert "not a port number: '99999'" in result.stderr
 
 
+def test_run_refuses_half_the_whatsapp_settings_with_one_readable_line():
+    result = bootstrap("run", WHATSAPP_APP_SECRET="secret", WHATSAPP_VERIFY_TOKEN="")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "masterplan: WHATSAPP_VERIFY_TOKEN must be set as well to turn WhatsApp on"
+    )
+
+
 def test_an_unknown_command_is_refused_with_usage():
     result = bootstrap("serve")
     assert result.returncode == 2
