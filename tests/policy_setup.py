@@ -69,3 +69,13 @@ async def acme(connection) -> int:
 
 async def lead_row(connection: asyncpg.Connection, lead_id: int) -> dict:
     return dict(await connection.fetchrow("SELECT * FROM lead WHERE id = $1", lead_id))
+
+
+@pytest.fixture
+async def api(acme):
+    """An API client holding a token of the ``acme`` workspace."""
+    from tests.api_client import client_for
+
+    client = await client_for(acme)
+    yield client
+    await client.http.aclose()

@@ -12,7 +12,6 @@ import pytest
 from app.enums import SendKind
 from app.policy import engine
 from tests import factories
-from tests.api_client import client_for
 from tests.database_setup import until_waiting_for_locks
 from tests.policy_setup import (
     WEDNESDAY_NOON_LONDON,
@@ -26,13 +25,6 @@ HOUR = timedelta(hours=1)
 
 
 pytestmark = pytest.mark.usefixtures("replayed_decisions")
-
-
-@pytest.fixture
-async def api(acme):
-    client = await client_for(acme)
-    yield client
-    await client.http.aclose()
 
 
 async def decisions_of(connection, lead_id: int) -> list[dict]:

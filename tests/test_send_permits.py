@@ -9,20 +9,12 @@ import pytest
 from app.enums import SendKind
 from app.policy import engine
 from tests import factories
-from tests.api_client import client_for
 from tests.policy_setup import inbound, london_lead
 
 NOW = datetime.now(UTC)
 
 
 pytestmark = pytest.mark.usefixtures("replayed_decisions")
-
-
-@pytest.fixture
-async def api(acme):
-    client = await client_for(acme)
-    yield client
-    await client.http.aclose()
 
 
 @pytest.fixture

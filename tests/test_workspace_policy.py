@@ -23,13 +23,6 @@ FLORIDA = {
 pytestmark = pytest.mark.usefixtures("replayed_decisions")
 
 
-@pytest.fixture
-async def api(acme):
-    client = await client_for(acme)
-    yield client
-    await client.http.aclose()
-
-
 async def policy_row(connection, workspace_id: int) -> dict:
     row = await connection.fetchrow(
         "SELECT send_window_start, send_window_end, send_days::text, blocked_dates::text, "

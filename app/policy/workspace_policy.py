@@ -7,10 +7,9 @@ from typing import Any
 
 from app.enums import FLOOR_SEND_DAYS, FLOOR_SEND_WINDOW, Weekday
 from app.errors import InvalidValue, NotFound
-from app.tables import Workspace
+from app.tables import WINDOW_CLOSES, WINDOW_OPENS, Workspace
 from app.validation import decoded_json
 
-FLOOR_OPENS, FLOOR_CLOSES = (time.fromisoformat(edge) for edge in FLOOR_SEND_WINDOW)
 POLICY_FIELDS = ("send_window_start", "send_window_end", "send_days", "blocked_dates")
 MAX_BLOCKED_DATES = 400
 POLICY_COLUMNS = "id, " + ", ".join(POLICY_FIELDS) + ", policy_version"
@@ -27,7 +26,7 @@ def window_edge(field: str, value: Any) -> time:
         raise InvalidValue(field, "must be a local time such as '09:30'")
     if value.second or value.microsecond:
         raise InvalidValue(field, "whole minutes only, such as '09:30'")
-    if not FLOOR_OPENS <= value <= FLOOR_CLOSES:
+    if not WINDOW_OPENS <= value <= WINDOW_CLOSES:
         raise InvalidValue(
             field,
             f"{value:%H:%M} is outside {FLOOR_SEND_WINDOW[0]}-{FLOOR_SEND_WINDOW[1]}: "
