@@ -69,9 +69,9 @@ def run(host: str, port: int) -> None:
     step("Seeding", "piccolo", "masterplan", "seed")
     step("Checking operator accounts", "piccolo", "masterplan", "create_first_admin")
     print(f"Serving on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
-    uvicorn = str(BIN / "uvicorn")
+    python = str(BIN / "python")
     os.chdir(ROOT)
-    os.execv(uvicorn, [uvicorn, "app.main:app", "--host", host, "--port", str(port)])
+    os.execv(python, [python, "-m", "app.serve", "--host", host, "--port", str(port)])
 
 
 def test(pytest_args: list[str]) -> None:

@@ -31,6 +31,7 @@ from app.attestations import record_attestation
 from app.enums import LeadStage, SendKind, StrategyStatus
 from app.errors import Conflict, DomainError, InvalidValue, NotFound
 from app.legacy.tables import LegacyMapping
+from app.outage import answer_outages_with_503
 from app.phone_numbers import normalized_external_id
 from app.policy import engine, workspace_policy
 from app.settings import AdminSettings
@@ -702,6 +703,7 @@ def fastapi_apps(app: Any) -> list[FastAPI]:
 def answer_bad_input_with_4xx(admin: FastAPI) -> None:
     """Bad filters and values the database refuses end in a 4xx, not a 500."""
     for app in [admin, *fastapi_apps(admin)]:
+        answer_outages_with_503(app)
         app.add_exception_handler(pydantic.ValidationError, invalid_filter)
         app.add_exception_handler(ValueError, malformed_query)
         app.add_exception_handler(asyncpg.DataError, value_refused_by_database)

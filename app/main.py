@@ -16,7 +16,13 @@ from app.api.app import create_api
 from app.api.errors import error_body as api_error_body
 from app.api.whatsapp import WEBHOOK_PATH
 from app.database import stop_embedded_server
-from app.request_guards import JSONBodyGuard
+from app.outage import OUTAGES, RETRY_AFTER_SECONDS, DatabaseOutageGuard, pool_settings
+from app.request_guards import (
+    ADMIN_SECURITY_HEADERS,
+    API_SECURITY_HEADERS,
+    JSONBodyGuard,
+    SecurityHeaders,
+)
 from app.settings import AdminSettings, WhatsAppSettings
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
@@ -31,16 +37,24 @@ def database_engine() -> PostgresEngine:
     return engine
 
 
+async def database_answers() -> None:
+    """Raises unless the database answers ``SELECT 1`` within the health check's bound."""
+    async with asyncio.timeout(HEALTH_CHECK_TIMEOUT_SECONDS):
+        await database_engine().run_ddl("SELECT 1")
+
+
 async def healthz(request: Request) -> JSONResponse:
     """200 when the database answers, 503 when it does not."""
     try:
-        async with asyncio.timeout(HEALTH_CHECK_TIMEOUT_SECONDS):
-            await database_engine().run_ddl("SELECT 1")
+        await database_answers()
     except Exception as error:  # any failure means "not healthy", never a 500
+        await OUTAGES.failed(error)
         return JSONResponse(
             {"status": "unavailable", "database": type(error).__name__},
             status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+    OUTAGES.answered()
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
@@ -54,7 +68,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             flush=True,
         )
     engine = database_engine()
-    await engine.start_connection_pool()
+    await engine.start_connection_pool(**pool_settings())
     try:
         yield
     finally:
@@ -62,16 +76,31 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop_embedded_server()
 
 
-app = Starlette(
-    routes=[
-        Route("/healthz", healthz, methods=["GET"]),
-        Mount("/admin/", JSONBodyGuard(create_operator_admin(AdminSettings.from_environment()))),
-        Mount(
-            "/api/v1",
-            JSONBodyGuard(
-                create_api(), API_MAX_BODY_BYTES, api_error_body, raw_body_paths=(WEBHOOK_PATH,)
+app = DatabaseOutageGuard(
+    Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Mount(
+                "/admin/",
+                SecurityHeaders(
+                    JSONBodyGuard(create_operator_admin(AdminSettings.from_environment())),
+                    ADMIN_SECURITY_HEADERS,
+                ),
             ),
-        ),
-    ],
-    lifespan=lifespan,
+            Mount(
+                "/api/v1",
+                SecurityHeaders(
+                    JSONBodyGuard(
+                        create_api(),
+                        API_MAX_BODY_BYTES,
+                        api_error_body,
+                        raw_body_paths=(WEBHOOK_PATH,),
+                    ),
+                    API_SECURITY_HEADERS,
+                ),
+            ),
+        ],
+        lifespan=lifespan,
+    ),
+    probe=database_answers,
 )

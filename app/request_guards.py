@@ -89,3 +89,36 @@ class JSONBodyGuard:
             return await receive()
 
         return replay
+
+
+ADMIN_SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+API_SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+class SecurityHeaders:
+    """Adds fixed headers to every response of the wrapped app."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.raw_headers = [
+            (name.lower().encode(), value.encode()) for name, value in headers.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name for name, _ in message.get("headers", [])}
+                extra = [header for header in self.raw_headers if header[0] not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

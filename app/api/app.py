@@ -53,6 +53,7 @@ from app.api.schemas import (
 )
 from app.enums import LeadStage, LeadTag
 from app.errors import InvalidValue
+from app.outage import answer_outages_with_503
 from app.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from app.policy import engine, workspace_policy
 from app.tokens import workspace_of_token
@@ -411,4 +412,5 @@ def create_api() -> FastAPI:
     api.include_router(whatsapp.router)
     api.include_router(whatsapp.numbers_router(caller_workspace))
     install_error_handlers(api)
+    answer_outages_with_503(api)
     return api
