@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from app.database import fetch
 from app.enums import ChatRole
 from app.errors import Conflict, InvalidValue, NotFound
 from app.tables import ChatMessage
@@ -59,7 +60,7 @@ async def append_message(
         )
     if role is not ChatRole.MODEL and permit_id is not None:
         raise InvalidValue("permit_id", f"only model messages carry a send permit, not {role}")
-    rows = await ChatMessage.raw(
+    rows = await fetch(
         APPEND_MESSAGE,
         role.value,
         content,
@@ -93,9 +94,7 @@ async def message_page(
 ) -> list[dict[str, Any]]:
     """Messages newest first, older than ``before`` (created_at, id)."""
     created_at, message_id = before or NEWEST
-    rows = await ChatMessage.raw(
-        MESSAGE_PAGE, thread_id, workspace_id, created_at, message_id, limit
-    )
+    rows = await fetch(MESSAGE_PAGE, thread_id, workspace_id, created_at, message_id, limit)
     if not rows:
         await _ensure_thread(workspace_id, thread_id)
     return rows

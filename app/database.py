@@ -7,6 +7,7 @@ share it; it stops when the last one exits (normal exit, Ctrl-C or SIGTERM).
 """
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from piccolo.querystring import QueryString
 
 from app.settings import ConfigurationError
 
@@ -33,6 +35,33 @@ def positional(sql: str) -> str:
     """A statement written with Piccolo's ``{}`` placeholders, with asyncpg's ``$1, $2, ...``."""
     parts = sql.split("{}")
     return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
+@functools.cache
+def _engine() -> Any:
+    from piccolo.engine import engine_finder
+
+    return engine_finder()
+
+
+@functools.lru_cache(maxsize=256)
+def _positional_cached(sql: str) -> str:
+    return positional(sql)
+
+
+async def fetch(sql: str, *arguments: Any) -> list[dict[str, Any]]:
+    """Rows of a statement written with Piccolo's ``{}`` placeholders, as dicts.
+
+    Inside a Piccolo transaction (or without a pool) it runs exactly like
+    ``Table.raw``; otherwise straight on the engine's asyncpg pool, which saves
+    the query builder's per-call cost on the API's hot paths.
+    """
+    engine = _engine()
+    if engine.pool is None or engine.current_transaction.get() is not None:
+        records = await engine.run_querystring(QueryString(sql, *arguments))
+        return [dict(record) for record in records]
+    records = await engine.pool.fetch(_positional_cached(sql), *arguments)
+    return [dict(record) for record in records]
 
 
 def with_database(url: str, database: str) -> str:

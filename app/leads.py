@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app.database import fetch
 from app.enums import FOLLOW_UP_STAGES, LeadStage
 from app.errors import Conflict, InvalidValue, NotFound
 from app.phone_numbers import normalized_external_id
@@ -167,12 +168,11 @@ def _stage_kept_in_takeover(field: str, source: str) -> str:
     return f"{field} = {source}"
 
 
+LEAD_BY_ID = f"SELECT {LEAD_COLUMNS} FROM lead WHERE id = {{}} AND workspace_id = {{}}"
+
+
 async def get_lead(workspace_id: int, lead_id: int) -> dict[str, Any]:
-    rows = await Lead.raw(
-        f"SELECT {LEAD_COLUMNS} FROM lead WHERE id = {{}} AND workspace_id = {{}}",
-        lead_id,
-        workspace_id,
-    )
+    rows = await fetch(LEAD_BY_ID, lead_id, workspace_id)
     if not rows:
         raise NotFound(f"lead {lead_id} does not exist")
     return rows[0]
@@ -184,7 +184,7 @@ LEAD_BY_EXTERNAL_ID = (
 
 
 async def lead_by_external_id(workspace_id: int, external_id: str) -> dict[str, Any]:
-    rows = await Lead.raw(LEAD_BY_EXTERNAL_ID, workspace_id, normalized_external_id(external_id))
+    rows = await fetch(LEAD_BY_EXTERNAL_ID, workspace_id, normalized_external_id(external_id))
     if not rows:
         raise NotFound(f"lead {external_id!r} does not exist")
     return rows[0]
@@ -214,7 +214,7 @@ async def upsert_lead(
     """Create or update by external id in one statement; (lead, created)."""
     checked = checked_fields(fields)
     external_id = normalized_external_id(external_id)
-    rows = await Lead.raw(
+    rows = await fetch(
         upsert_statement(list(checked)), workspace_id, external_id, *checked.values()
     )
     row = rows[0]
@@ -267,6 +267,19 @@ async def list_leads(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Leads in id order, filtered; keyset pagination after ``after_id``."""
+    sql, arguments = lead_list_query(workspace_id, stage, tags, due_before, after_id, limit)
+    return await fetch(sql, *arguments)
+
+
+def lead_list_query(
+    workspace_id: int,
+    stage: LeadStage | None,
+    tags: list[str] | None,
+    due_before: datetime | None,
+    after_id: int | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The statement of a lead list page and its arguments."""
     conditions, arguments = ["workspace_id = {}"], [workspace_id]
     if stage is not None:
         conditions.append("stage = {}")
@@ -280,11 +293,8 @@ async def list_leads(
     if after_id is not None:
         conditions.append("id > {}")
         arguments.append(after_id)
-    return await Lead.raw(
-        f"SELECT {LEAD_COLUMNS} FROM lead WHERE {' AND '.join(conditions)} ORDER BY id LIMIT {{}}",
-        *arguments,
-        limit,
-    )
+    sql = f"SELECT {LEAD_COLUMNS} FROM lead WHERE {' AND '.join(conditions)} ORDER BY id LIMIT {{}}"
+    return sql, [*arguments, limit]
 
 
 # Due leads in a follow-up stage without a live lease, oldest due first, locked for
@@ -312,7 +322,7 @@ RETURNING {", ".join(f"lead.{column.strip()}" for column in LEAD_COLUMNS.split("
 async def claim_due_followups(workspace_id: int, limit: int, lease_seconds: int) -> list[dict]:
     """Leads due for a follow-up, leased to the caller: no other claimer gets them
     until the lease ends. Rows another claimer is taking are skipped, not waited for."""
-    return await Lead.raw(CLAIM_DUE, None, workspace_id, limit, lease_seconds)
+    return await fetch(CLAIM_DUE, None, workspace_id, limit, lease_seconds)
 
 
 # --- bulk import ----------------------------------------------------------------------

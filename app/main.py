@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from app.admin import create_operator_admin
 from app.api.app import create_api
 from app.api.errors import error_body as api_error_body
+from app.api.fast_lane import FastLane
 from app.api.whatsapp import WEBHOOK_PATH
 from app.database import stop_embedded_server
 from app.outage import OUTAGES, RETRY_AFTER_SECONDS, DatabaseOutageGuard, pool_settings
@@ -26,6 +27,7 @@ from app.request_guards import (
 from app.settings import AdminSettings, WhatsAppSettings
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
+API_PREFIX = "/api/v1"
 API_MAX_BODY_BYTES = 8 * 1024 * 1024  # an import of 10,000 leads fits
 
 
@@ -76,31 +78,36 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop_embedded_server()
 
 
+# Every route: FastAPI declares and validates the API, piccolo-admin serves the admin.
+site = Starlette(
+    routes=[
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount(
+            "/admin/",
+            SecurityHeaders(
+                JSONBodyGuard(create_operator_admin(AdminSettings.from_environment())),
+                ADMIN_SECURITY_HEADERS,
+            ),
+        ),
+        Mount(
+            API_PREFIX,
+            SecurityHeaders(
+                JSONBodyGuard(
+                    create_api(),
+                    API_MAX_BODY_BYTES,
+                    api_error_body,
+                    raw_body_paths=(WEBHOOK_PATH,),
+                ),
+                API_SECURITY_HEADERS,
+            ),
+        ),
+    ],
+    lifespan=lifespan,
+)
+
+# What is served: valid hot-path API requests answered before the framework's layers
+# (app/api/fast_lane.py), and a database outage anywhere answered 503 (app/outage.py).
 app = DatabaseOutageGuard(
-    Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Mount(
-                "/admin/",
-                SecurityHeaders(
-                    JSONBodyGuard(create_operator_admin(AdminSettings.from_environment())),
-                    ADMIN_SECURITY_HEADERS,
-                ),
-            ),
-            Mount(
-                "/api/v1",
-                SecurityHeaders(
-                    JSONBodyGuard(
-                        create_api(),
-                        API_MAX_BODY_BYTES,
-                        api_error_body,
-                        raw_body_paths=(WEBHOOK_PATH,),
-                    ),
-                    API_SECURITY_HEADERS,
-                ),
-            ),
-        ],
-        lifespan=lifespan,
-    ),
+    FastLane(site, API_PREFIX, API_MAX_BODY_BYTES, API_SECURITY_HEADERS),
     probe=database_answers,
 )

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +64,29 @@ async def revoke_token(token_id: int) -> bool:
     return False
 
 
+# A live token's workspace is remembered for at most this long by each server
+# process, so a revocation (from any process: CLI, admin, psql) takes effect
+# within it; unknown and revoked tokens are never remembered.
+TOKEN_CACHE_SECONDS = 0.5
+TOKEN_CACHE_SIZE = 10_000
+_live_tokens: dict[str, tuple[int, float]] = {}
+
+
 async def workspace_of_token(token: str) -> int | None:
     """The workspace a live token belongs to, or None."""
+    digest = token_hash(token)
+    remembered = _live_tokens.get(digest)
+    now = time.monotonic()
+    if remembered is not None and now - remembered[1] < TOKEN_CACHE_SECONDS:
+        return remembered[0]
     rows = await ApiToken.raw(
         "SELECT workspace_id FROM api_token WHERE token_hash = {} AND revoked_at IS NULL",
-        token_hash(token),
+        digest,
     )
-    return rows[0]["workspace_id"] if rows else None
+    if not rows:
+        _live_tokens.pop(digest, None)
+        return None
+    if len(_live_tokens) >= TOKEN_CACHE_SIZE:
+        _live_tokens.clear()
+    _live_tokens[digest] = (rows[0]["workspace_id"], now)
+    return rows[0]["workspace_id"]

@@ -133,7 +133,8 @@ async def prepare(reuse: bool) -> str:
     try:
         exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
         if exists and reuse:
-            print(f"Reusing the filled database {DATABASE}", flush=True)
+            print(f"Reusing the filled database {DATABASE} (migrated forwards)", flush=True)
+            await asyncio.to_thread(run_piccolo, url, "migrations", "forwards", "all")
             return url
         await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{DATABASE}"')

@@ -50,6 +50,7 @@ from app.api.schemas import (
     WorkspacePatch,
     WorkspacePolicy,
     WorkspacePolicyOut,
+    encoded,
 )
 from app.enums import LeadStage, LeadTag
 from app.errors import InvalidValue
@@ -76,6 +77,7 @@ async def caller_workspace(authorization: Annotated[str | None, Header()] = None
 
 Workspace = Annotated[int, Depends(caller_workspace)]
 RowId = Annotated[int, Path(gt=0, le=MAX_ID)]
+ExternalId = Annotated[str, Path(min_length=1, max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[str | None, Query(max_length=500)]
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -124,19 +126,23 @@ async def create_lead(body: LeadCreate, workspace_id: Workspace) -> dict:
     return await leads.create_lead(workspace_id, fields.pop("external_id"), fields)
 
 
+@router.get("/leads/by-external-id/{external_id}", response_model=LeadOut, tags=["leads"])
+async def read_lead_by_external_id(external_id: ExternalId, workspace_id: Workspace) -> Response:
+    """The lead with this external id; a phone number matches in any written form."""
+    return encoded(LeadOut, await leads.lead_by_external_id(workspace_id, external_id))
+
+
 @router.put("/leads/by-external-id/{external_id}", response_model=LeadOut, tags=["leads"])
 async def upsert_lead(
-    external_id: Annotated[str, Path(min_length=1, max_length=255)],
+    external_id: ExternalId,
     body: LeadFields,
     workspace_id: Workspace,
-    response: Response,
-) -> dict:
+) -> Response:
     """Create or update by external id; 201 when created, 200 when updated."""
     if not external_id.strip():
         raise InvalidValue("external_id", "must not be blank")
     lead, created = await leads.upsert_lead(workspace_id, external_id, fields_of(body))
-    response.status_code = 201 if created else 200
-    return lead
+    return encoded(LeadOut, lead, 201 if created else 200)
 
 
 @router.post("/leads/import", response_model=ImportOut, tags=["leads"])
@@ -178,18 +184,18 @@ async def list_leads(
     due_before: datetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> LeadPage:
+) -> Response:
     after_id = decode_cursor(cursor, int)[0] if cursor else None
     rows = await leads.list_leads(
         workspace_id, stage=stage, tags=tag, due_before=due_before, after_id=after_id, limit=limit
     )
     next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
-    return LeadPage(items=rows, next_cursor=next_cursor)
+    return encoded(LeadPage, {"items": rows, "next_cursor": next_cursor})
 
 
 @router.get("/leads/{lead_id}", response_model=LeadOut, tags=["leads"])
-async def read_lead(lead_id: RowId, workspace_id: Workspace) -> dict:
-    return await leads.get_lead(workspace_id, lead_id)
+async def read_lead(lead_id: RowId, workspace_id: Workspace) -> Response:
+    return encoded(LeadOut, await leads.get_lead(workspace_id, lead_id))
 
 
 @router.patch("/leads/{lead_id}", response_model=LeadOut, tags=["leads"])
@@ -218,11 +224,11 @@ async def release_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChan
 
 
 @router.post("/followups/claim", response_model=ClaimOut, tags=["follow-ups"])
-async def claim_followups(body: ClaimRequest, workspace_id: Workspace) -> ClaimOut:
+async def claim_followups(body: ClaimRequest, workspace_id: Workspace) -> Response:
     """Due leads in follow-up stages (NEW, CONTACTED, ENGAGED, QUALIFIED), leased to
     the caller for lease_seconds: concurrent claimers never get the same lead."""
     rows = await leads.claim_due_followups(workspace_id, body.limit, body.lease_seconds)
-    return ClaimOut(items=rows)
+    return encoded(ClaimOut, {"items": rows})
 
 
 @router.post("/followups/dispatch", response_model=DispatchOut, tags=["follow-ups", "policy"])
@@ -240,10 +246,11 @@ async def dispatch_followups(body: DispatchRequest, workspace_id: Workspace) -> 
 @router.post(
     "/leads/{lead_id}/send-permits", status_code=201, response_model=DecisionOut, tags=["policy"]
 )
-async def request_permit(lead_id: RowId, body: PermitRequest, workspace_id: Workspace) -> dict:
+async def request_permit(lead_id: RowId, body: PermitRequest, workspace_id: Workspace) -> Response:
     """Decide and record whether the lead may be sent a message now. An allowed
     decision is a permit: name it as ``permit_id`` of the model message."""
-    return await engine.request_permit(workspace_id, lead_id, body.kind)
+    decision = await engine.request_permit(workspace_id, lead_id, body.kind)
+    return encoded(DecisionOut, decision, 201)
 
 
 @router.post("/policy/simulate", response_model=SimulatedDecisionOut, tags=["policy"])
@@ -320,13 +327,13 @@ async def start_thread(lead_id: RowId, workspace_id: Workspace) -> dict:
 @router.get("/threads/{thread_id}/messages", response_model=MessagePage, tags=["conversations"])
 async def list_messages(
     thread_id: RowId, workspace_id: Workspace, cursor: Cursor = None, limit: Limit = 50
-) -> MessagePage:
+) -> Response:
     """Newest first."""
     before = decode_cursor(cursor, datetime, int) if cursor else None
     rows = await conversations.message_page(workspace_id, thread_id, before, limit)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
-    return MessagePage(items=rows, next_cursor=next_cursor)
+    return encoded(MessagePage, {"items": rows, "next_cursor": next_cursor})
 
 
 @router.post(
@@ -335,10 +342,12 @@ async def list_messages(
     response_model=MessageOut,
     tags=["conversations"],
 )
-async def append_message(thread_id: RowId, body: MessageCreate, workspace_id: Workspace) -> dict:
+async def append_message(
+    thread_id: RowId, body: MessageCreate, workspace_id: Workspace
+) -> Response:
     """A `model` message needs ``permit_id``: an allowed send permit for the thread's
     lead, at most 15 minutes old and not used by another message (409 otherwise)."""
-    return await conversations.append_message(
+    message = await conversations.append_message(
         workspace_id,
         thread_id,
         body.role,
@@ -347,6 +356,7 @@ async def append_message(thread_id: RowId, body: MessageCreate, workspace_id: Wo
         body.permit_id,
         body.platform_message_id,
     )
+    return encoded(MessageOut, message, 201)
 
 
 # --- audit ------------------------------------------------------------------------------------

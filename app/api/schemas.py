@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+from starlette.responses import Response
 
 from app.enums import (
     BudgetTier,
@@ -28,6 +29,13 @@ from app.enums import (
 )
 
 MAX_ID = 2**31 - 1
+
+
+def encoded(model: type[BaseModel], data: Any, status_code: int = 200) -> Response:
+    """A response body typed and encoded by ``model`` in one pass (pydantic-core), not
+    FastAPI's validate-then-jsonable_encoder; ``model`` is the route's response_model."""
+    body = model.model_validate(data).model_dump_json()
+    return Response(body, status_code, media_type="application/json")
 
 
 def _json_text(value: Any) -> Any:

@@ -312,13 +312,23 @@ async def request_permit(
     sent a message of this kind; record the decision (an allowed one is the permit a
     `model` message names)."""
     async with Lead._meta.db.transaction() as transaction:
-        connection = transaction.connection
-        if not await connection.fetch(SQL["lock"], lead_id, workspace_id):
-            raise NotFound(f"lead {lead_id} does not exist")
-        [inputs] = await load_inputs(connection, workspace_id, [lead_id], SendKind(kind), at)
-        decision = decide(inputs)
-        effect = effect_of(decision)
-        recorded = await _record(connection, workspace_id, [decision], [effect] if effect else [])
+        return await permit_on(transaction.connection, workspace_id, lead_id, kind, at)
+
+
+async def permit_on(
+    connection: asyncpg.Connection,
+    workspace_id: int,
+    lead_id: int,
+    kind: SendKind,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """``request_permit`` inside the caller's transaction on ``connection``."""
+    if not await connection.fetch(SQL["lock"], lead_id, workspace_id):
+        raise NotFound(f"lead {lead_id} does not exist")
+    [inputs] = await load_inputs(connection, workspace_id, [lead_id], SendKind(kind), at)
+    decision = decide(inputs)
+    effect = effect_of(decision)
+    recorded = await _record(connection, workspace_id, [decision], [effect] if effect else [])
     return recorded[0]
 
 

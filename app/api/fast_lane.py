@@ -1,0 +1,268 @@
+"""The API's hot paths without the framework's per-request cost.
+
+FastAPI (app/api/app.py) declares every endpoint: its OpenAPI document, its
+validation and every refusal. For the hot paths measured in docs/benchmarks.md a
+request that is plainly valid is answered here instead, before FastAPI's
+middleware, routing and dependency machinery: the same token check, the same
+request models, the same domain function and the same response model. Anything
+this lane is not sure of (an unknown or missing token, a value its parsers do not
+accept, a refusal by the domain or the database) is handed to FastAPI unchanged,
+so every error still comes from one place. Outages propagate to the outage guard.
+
+A refused write changed nothing (each domain call is one statement or one
+transaction), so FastAPI repeating it gives the same refusal.
+"""
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+import asyncpg
+import pydantic
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import conversations, leads
+from app.api.schemas import (
+    MAX_ID,
+    ClaimOut,
+    ClaimRequest,
+    DecisionOut,
+    LeadFields,
+    LeadOut,
+    LeadPage,
+    MessageCreate,
+    MessageOut,
+    MessagePage,
+    PermitRequest,
+    encoded,
+)
+from app.enums import LeadStage
+from app.errors import DomainError
+from app.outage import outage_kind
+from app.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from app.policy import engine
+from app.tokens import workspace_of_token
+
+
+class Decline(Exception):
+    """This lane does not answer the request; FastAPI does."""
+
+
+@dataclass(frozen=True)
+class Call:
+    workspace_id: int
+    path: dict[str, str]
+    query: dict[str, str]
+    body: bytes
+
+
+def row_id(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        raise Decline
+    return int(text)
+
+
+def page_size(query: dict[str, str], default: int = 50) -> int:
+    text = query.get("limit", str(default))
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
+        raise Decline
+    return int(text)
+
+
+def cursor_key(query: dict[str, str], *types: type) -> tuple | None:
+    cursor = query.get("cursor")
+    if cursor is None:
+        return None
+    if len(cursor) > 500:
+        raise Decline
+    return decode_cursor(cursor, *types)  # InvalidValue: FastAPI answers it
+
+
+def only(query: dict[str, str], *names: str) -> None:
+    if not set(query) <= set(names):
+        raise Decline
+
+
+def external_id(call: Call) -> str:
+    value = call.path["external_id"]
+    if not 1 <= len(value) <= 255 or not value.strip():
+        raise Decline
+    return value
+
+
+async def read_lead(call: Call) -> Response:
+    only(call.query)
+    return encoded(LeadOut, await leads.get_lead(call.workspace_id, row_id(call.path["id"])))
+
+
+async def read_lead_by_external_id(call: Call) -> Response:
+    only(call.query)
+    lead = await leads.lead_by_external_id(call.workspace_id, external_id(call))
+    return encoded(LeadOut, lead)
+
+
+async def upsert_lead(call: Call) -> Response:
+    only(call.query)
+    fields = LeadFields.model_validate_json(call.body).model_dump(exclude_unset=True)
+    lead, created = await leads.upsert_lead(call.workspace_id, external_id(call), fields)
+    return encoded(LeadOut, lead, 201 if created else 200)
+
+
+async def list_leads(call: Call) -> Response:
+    only(call.query, "stage", "cursor", "limit")  # tag and due_before: FastAPI
+    limit = page_size(call.query)
+    stage = LeadStage(call.query["stage"]) if "stage" in call.query else None
+    after = cursor_key(call.query, int)
+    rows = await leads.list_leads(
+        call.workspace_id, stage=stage, after_id=after[0] if after else None, limit=limit
+    )
+    next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
+    return encoded(LeadPage, {"items": rows, "next_cursor": next_cursor})
+
+
+async def claim_followups(call: Call) -> Response:
+    only(call.query)
+    body = ClaimRequest.model_validate_json(call.body)
+    rows = await leads.claim_due_followups(call.workspace_id, body.limit, body.lease_seconds)
+    return encoded(ClaimOut, {"items": rows})
+
+
+async def append_message(call: Call) -> Response:
+    only(call.query)
+    body = MessageCreate.model_validate_json(call.body)
+    message = await conversations.append_message(
+        call.workspace_id,
+        row_id(call.path["id"]),
+        body.role,
+        body.content,
+        body.tool_calls,
+        body.permit_id,
+        body.platform_message_id,
+    )
+    return encoded(MessageOut, message, 201)
+
+
+async def list_messages(call: Call) -> Response:
+    only(call.query, "cursor", "limit")
+    limit = page_size(call.query)
+    before = cursor_key(call.query, datetime, int)
+    rows = await conversations.message_page(
+        call.workspace_id, row_id(call.path["id"]), before, limit
+    )
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
+    return encoded(MessagePage, {"items": rows, "next_cursor": next_cursor})
+
+
+async def request_permit(call: Call) -> Response:
+    only(call.query)
+    body = PermitRequest.model_validate_json(call.body)
+    decision = await engine.request_permit(call.workspace_id, row_id(call.path["id"]), body.kind)
+    return encoded(DecisionOut, decision, 201)
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/leads/(?P<id>[^/]+)", read_lead),
+    ("GET", "/leads/by-external-id/(?P<external_id>[^/]+)", read_lead_by_external_id),
+    ("PUT", "/leads/by-external-id/(?P<external_id>[^/]+)", upsert_lead),
+    ("GET", "/leads", list_leads),
+    ("POST", "/followups/claim", claim_followups),
+    ("POST", "/threads/(?P<id>[^/]+)/messages", append_message),
+    ("GET", "/threads/(?P<id>[^/]+)/messages", list_messages),
+    ("POST", "/leads/(?P<id>[^/]+)/send-permits", request_permit),
+]
+# What this lane leaves to FastAPI: its answer is the documented refusal.
+DECLINED = (Decline, DomainError, pydantic.ValidationError, ValueError, asyncpg.PostgresError)
+
+
+class FastLane:
+    """ASGI middleware in front of the whole site; serves ``ROUTES`` under ``prefix``."""
+
+    def __init__(
+        self, app: ASGIApp, prefix: str, max_body_bytes: int, headers: dict[str, str]
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.raw_headers = [
+            (name.lower().encode(), value.encode()) for name, value in headers.items()
+        ]
+        self.routes = [
+            (method, re.compile(f"{re.escape(prefix)}{pattern}$"), handler)
+            for method, pattern, handler in ROUTES
+        ]
+
+    def _route(self, scope: Scope) -> tuple[Handler, dict[str, str]] | None:
+        for method, pattern, handler in self.routes:
+            if method == scope["method"] and (match := pattern.match(scope["path"])):
+                return handler, match.groupdict()
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._route(scope) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        body, complete = await self._read_body(receive)
+        response = await self._answer(scope, *route, body) if complete else None
+        if response is None:
+            await self.app(scope, _replay(body, complete, receive), send)
+            return
+        response.raw_headers.extend(self.raw_headers)
+        await response(scope, receive, send)
+
+    async def _answer(
+        self, scope: Scope, handler: Handler, path: dict[str, str], body: bytes
+    ) -> Response | None:
+        headers = Headers(scope=scope)
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        content_type = headers.get("content-type", "application/json").split(";")[0].strip()
+        if body and not content_type.lower().endswith(("/json", "+json")):
+            return None
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        query = dict(pairs)
+        if len(query) != len(pairs):
+            return None  # a repeated parameter: FastAPI reads those
+        try:
+            workspace_id = await workspace_of_token(token.strip())
+            if workspace_id is None:
+                return None
+            return await handler(Call(workspace_id, path, query, body))
+        except DECLINED as error:
+            if outage_kind(error) is not None:
+                raise
+            return None
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes, bool]:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"".join(chunks), False
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return b"".join(chunks), False  # FastAPI's guard answers 413
+            if not message.get("more_body", False):
+                return b"".join(chunks), True
+
+
+def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
+    """``receive`` as if nothing had been read yet."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return replay

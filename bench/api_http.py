@@ -1,0 +1,259 @@
+"""Benchmark: the API's hot paths over HTTP against a minimal Starlette + asyncpg app
+serving the same SQL and JSON (bench/minimal_api_app.py), one uvicorn worker each,
+same PostgreSQL, same 1,000,000 leads, in one run. Load from wrk (Debian package),
+8 connections, each request picking a random row of the app's own workspace.
+
+    .venv/bin/python bench/api_http.py [--reuse] [--seconds 5] [--rounds 3]
+
+Rounds alternate the two apps path by path; the table gives each app's median
+requests per second and the ratio this API / minimal app.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.chdir(ROOT)
+
+from bench.api_hot_paths import LEADS_PER_WORKSPACE, prepare  # noqa: E402
+
+CONNECTIONS = 8
+SAMPLE = 500  # rows per path written into the wrk script
+WORKSPACE = {"api": 7, "minimal": 507}  # one workspace per app, so writes never meet
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(name: str, url: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    app = "app.main:app" if name == "api" else "minimal_api_app:app"
+    command = [
+        str(ROOT / ".venv/bin/uvicorn"),
+        app,
+        "--app-dir",
+        str(ROOT / "bench"),
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    environment = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, env=environment, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{name} did not start")
+
+
+async def setup(url: str) -> dict:
+    """A token per app's workspace, and sample rows for each path."""
+    import asyncpg
+
+    from app.tokens import token_hash
+
+    connection = await asyncpg.connect(url)
+    try:
+        setup = {}
+        for name, workspace_id in WORKSPACE.items():
+            token = f"mp_bench_{name}_{random.randrange(10**12)}"
+            await connection.execute(
+                "INSERT INTO api_token (workspace_id, name, token_hash) VALUES ($1, $2, $3)",
+                workspace_id,
+                f"bench {name}",
+                token_hash(token),
+            )
+            await connection.execute(
+                "UPDATE lead SET timezone = 'Europe/London', stage = 'CONTACTED' "
+                "WHERE workspace_id = $1 AND stage IN ('TAKE_OVER', 'SUPPRESSED')",
+                workspace_id,
+            )
+            lead_ids = [
+                r["id"]
+                for r in await connection.fetch(
+                    "SELECT id FROM lead WHERE workspace_id = $1 ORDER BY random() LIMIT $2",
+                    workspace_id,
+                    SAMPLE,
+                )
+            ]
+            thread_ids = [
+                r["id"]
+                for r in await connection.fetch(
+                    "SELECT id FROM conversation_thread WHERE workspace_id = $1 "
+                    "ORDER BY random() LIMIT $2",
+                    workspace_id,
+                    SAMPLE,
+                )
+            ]
+            external_ids = [
+                f"+1{workspace_id:04d}{n:06d}"
+                for n in random.sample(range(1, LEADS_PER_WORKSPACE + 1), SAMPLE)
+            ]
+            setup[name] = {
+                "token": token,
+                "leads": lead_ids,
+                "threads": thread_ids,
+                "external_ids": external_ids,
+            }
+        return setup
+    finally:
+        await connection.close()
+
+
+# (name, method, path with %s for the sampled value, sample key, body)
+PATHS = [
+    ("GET a lead by id", "GET", "/api/v1/leads/%s", "leads", None),
+    ("GET a lead by external id", "GET", "/api/v1/leads/by-external-id/%s", "external_ids", None),
+    (
+        "PUT upsert by external id",
+        "PUT",
+        "/api/v1/leads/by-external-id/%s",
+        "external_ids",
+        {"name": "Ana"},
+    ),
+    ("GET list 50 leads of a stage", "GET", "/api/v1/leads?stage=CONTACTED&limit=50%s", None, None),
+    (
+        "POST due claim (10, lease 1 s)",
+        "POST",
+        "/api/v1/followups/claim%s",
+        None,
+        {"limit": 10, "lease_seconds": 1},
+    ),
+    (
+        "POST message append",
+        "POST",
+        "/api/v1/threads/%s/messages",
+        "threads",
+        {"role": "user", "content": "hello"},
+    ),
+    ("GET history page (50)", "GET", "/api/v1/threads/%s/messages?limit=50", "threads", None),
+    ("POST send permit", "POST", "/api/v1/leads/%s/send-permits", "leads", {"kind": "followup"}),
+]
+
+
+def wrk_script(token: str, method: str, path: str, values: list | None, body: dict | None) -> str:
+    items = ", ".join(json.dumps(str(v).replace("+", "%2B")) for v in values or [""])
+    return f"""
+local values = {{{items}}}
+wrk.method = "{method}"
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "application/json"
+{f"wrk.body = {json.dumps(json.dumps(body))}" if body else ""}
+request = function()
+  local value = values[math.random(#values)]
+  return wrk.format(nil, string.format("{path}", value))
+end
+local statuses = {{}}
+response = function(status, headers, body)
+  if status >= 400 then statuses[status] = (statuses[status] or 0) + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %f %d %d\\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(95)))
+  io.write(string.format("ERRORS %d\\n", summary.errors.status + summary.errors.connect
+    + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def run_wrk(base_url: str, script: str, seconds: float) -> tuple[float, int, int, int]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        output = subprocess.run(
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", "-s", handle.name, base_url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    result = next(line for line in output.splitlines() if line.startswith("RESULT"))
+    errors = next(line for line in output.splitlines() if line.startswith("ERRORS"))
+    rate, p50, p95 = result.split()[1:]
+    return float(rate), int(p50), int(p95), int(errors.split()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reuse", action="store_true", help="reuse a filled database")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", help="paths whose name contains this text")
+    arguments = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is required: apt-get install -y wrk")
+    url = asyncio.run(prepare(arguments.reuse))
+    samples = asyncio.run(setup(url))
+    servers = {name: serve(name, url) for name in WORKSPACE}
+    rows = []
+    try:
+        for name, method, path, key, body in PATHS:
+            if arguments.only and arguments.only not in name:
+                continue
+            measured: dict[str, list[tuple]] = {app: [] for app in servers}
+            for _ in range(arguments.rounds):
+                for app, (_, base_url) in servers.items():
+                    sample = samples[app]
+                    script = wrk_script(
+                        sample["token"], method, path, sample[key] if key else None, body
+                    )
+                    measured[app].append(run_wrk(base_url, script, arguments.seconds))
+            rates = {app: statistics.median(m[0] for m in runs) for app, runs in measured.items()}
+            p50 = {app: statistics.median(m[1] for m in runs) for app, runs in measured.items()}
+            errors = {app: sum(m[3] for m in runs) for app, runs in measured.items()}
+            ratio = rates["api"] / rates["minimal"]
+            rows.append((name, rates, p50, errors, ratio))
+            print(
+                f"  {name:<32} api {rates['api']:7.0f} req/s  minimal {rates['minimal']:7.0f} "
+                f"req/s  ratio {ratio:.2f}  errors {errors['api']}/{errors['minimal']}",
+                flush=True,
+            )
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+    print()
+    print(
+        "| hot path | this API | minimal Starlette + asyncpg | ratio "
+        "| p50 latency (API / minimal) |"
+    )
+    print("|---|---|---|---|---|")
+    for name, rates, p50, _, ratio in rows:
+        print(
+            f"| {name} | {rates['api']:,.0f} req/s | {rates['minimal']:,.0f} req/s | "
+            f"{ratio:.2f}x | {p50['api'] / 1000:.1f} / {p50['minimal'] / 1000:.1f} ms |"
+        )
+    failed = [name for name, _, _, errors, _ in rows if any(errors.values())]
+    if failed:
+        raise SystemExit(f"non-2xx answers or socket errors on: {', '.join(failed)}")
+    print(
+        f"\n{len(rows)} paths, {arguments.rounds} rounds of {arguments.seconds:g} s each, "
+        f"{CONNECTIONS} connections, one uvicorn worker per app"
+    )
+
+
+if __name__ == "__main__":
+    main()

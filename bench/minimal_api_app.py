@@ -1,0 +1,156 @@
+"""The yardstick for the HTTP benchmark: a minimal Starlette + asyncpg app serving the
+API's hot paths with the same SQL (imported from the project) and the same JSON,
+nothing else: a bearer token checked against the hashes loaded at start-up, path and
+body read as they come, rows encoded with the API's response models.
+
+    DATABASE_URL=... uvicorn --app-dir bench minimal_api_app:app
+"""
+
+import contextlib
+import json
+import os
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app import conversations, leads
+from app.api.schemas import ClaimOut, DecisionOut, LeadOut, LeadPage, MessageOut, MessagePage
+from app.database import positional
+from app.enums import LeadStage
+from app.pagination import encode_cursor
+from app.phone_numbers import normalized_external_id
+from app.policy import engine
+from app.tokens import token_hash
+
+pool: asyncpg.Pool | None = None
+tokens: dict[str, int] = {}
+SQL = {
+    "by_id": positional(leads.LEAD_BY_ID),
+    "by_external_id": positional(leads.LEAD_BY_EXTERNAL_ID),
+    "claim": positional(leads.CLAIM_DUE),
+    "append": positional(conversations.APPEND_MESSAGE),
+    "history": positional(conversations.MESSAGE_PAGE),
+}
+
+
+def workspace(request: Request) -> int | None:
+    _, _, token = request.headers.get("authorization", "").partition(" ")
+    return tokens.get(token_hash(token))
+
+
+def json_response(body: bytes, status: int = 200) -> Response:
+    return Response(body, status, media_type="application/json")
+
+
+def lead(row: asyncpg.Record) -> bytes:
+    return LeadOut.model_validate(dict(row)).model_dump_json().encode()
+
+
+async def lead_by_id(request: Request) -> Response:
+    workspace_id = workspace(request)
+    row = await pool.fetchrow(SQL["by_id"], int(request.path_params["id"]), workspace_id)
+    return json_response(lead(row)) if row else json_response(b"{}", 404)
+
+
+async def lead_by_external_id(request: Request) -> Response:
+    workspace_id = workspace(request)
+    external_id = normalized_external_id(request.path_params["external_id"])
+    row = await pool.fetchrow(SQL["by_external_id"], workspace_id, external_id)
+    return json_response(lead(row)) if row else json_response(b"{}", 404)
+
+
+async def upsert(request: Request) -> Response:
+    workspace_id = workspace(request)
+    fields = leads.checked_fields(json.loads(await request.body()))
+    external_id = normalized_external_id(request.path_params["external_id"])
+    sql = positional(leads.upsert_statement(list(fields)))
+    row = dict(await pool.fetchrow(sql, workspace_id, external_id, *fields.values()))
+    created = row.pop("created")
+    return json_response(
+        LeadOut.model_validate(row).model_dump_json().encode(), 201 if created else 200
+    )
+
+
+async def lead_list(request: Request) -> Response:
+    workspace_id = workspace(request)
+    limit = int(request.query_params.get("limit", 50))
+    stage = LeadStage(request.query_params["stage"]) if "stage" in request.query_params else None
+    sql, arguments = leads.lead_list_query(workspace_id, stage, None, None, None, limit)
+    rows = [dict(row) for row in await pool.fetch(positional(sql), *arguments)]
+    cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
+    return json_response(LeadPage(items=rows, next_cursor=cursor).model_dump_json().encode())
+
+
+async def claim(request: Request) -> Response:
+    workspace_id = workspace(request)
+    body = json.loads(await request.body())
+    rows = await pool.fetch(SQL["claim"], None, workspace_id, body["limit"], body["lease_seconds"])
+    return json_response(ClaimOut(items=[dict(row) for row in rows]).model_dump_json().encode())
+
+
+async def append(request: Request) -> Response:
+    workspace_id = workspace(request)
+    body = json.loads(await request.body())
+    row = await pool.fetchrow(
+        SQL["append"],
+        body["role"],
+        body["content"],
+        None,
+        None,
+        None,
+        int(request.path_params["id"]),
+        workspace_id,
+    )
+    return json_response(MessageOut.model_validate(dict(row)).model_dump_json().encode(), 201)
+
+
+async def history(request: Request) -> Response:
+    workspace_id = workspace(request)
+    limit = int(request.query_params.get("limit", 50))
+    created_at, message_id = conversations.NEWEST
+    rows = await pool.fetch(
+        SQL["history"], int(request.path_params["id"]), workspace_id, created_at, message_id, limit
+    )
+    items = [dict(row) for row in rows]
+    last: dict | None = items[-1] if len(items) == limit else None
+    cursor = encode_cursor(last["created_at"], last["id"]) if last else None
+    page = MessagePage(items=items, next_cursor=cursor)
+    return json_response(page.model_dump_json().encode())
+
+
+async def send_permit(request: Request) -> Response:
+    workspace_id = workspace(request)
+    body = json.loads(await request.body())
+    async with pool.acquire() as connection, connection.transaction():
+        decision = await engine.permit_on(
+            connection, workspace_id, int(request.path_params["id"]), body["kind"]
+        )
+    return json_response(DecisionOut.model_validate(decision).model_dump_json().encode(), 201)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette):
+    global pool
+    pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=0, max_size=10)
+    for row in await pool.fetch("SELECT token_hash, workspace_id FROM api_token"):
+        tokens[row["token_hash"]] = row["workspace_id"]
+    yield
+    await pool.close()
+
+
+app = Starlette(
+    routes=[
+        Route("/api/v1/leads/{id:int}", lead_by_id, methods=["GET"]),
+        Route("/api/v1/leads/by-external-id/{external_id}", lead_by_external_id, methods=["GET"]),
+        Route("/api/v1/leads/by-external-id/{external_id}", upsert, methods=["PUT"]),
+        Route("/api/v1/leads", lead_list, methods=["GET"]),
+        Route("/api/v1/followups/claim", claim, methods=["POST"]),
+        Route("/api/v1/threads/{id:int}/messages", append, methods=["POST"]),
+        Route("/api/v1/threads/{id:int}/messages", history, methods=["GET"]),
+        Route("/api/v1/leads/{id:int}/send-permits", send_permit, methods=["POST"]),
+    ],
+    lifespan=lifespan,
+)
