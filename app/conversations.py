@@ -6,7 +6,7 @@ from typing import Any
 
 from app.database import fetch
 from app.enums import ChatRole
-from app.errors import Conflict, InvalidValue, NotFound
+from app.errors import Conflict, NotFound, RuleBroken
 from app.tables import ChatMessage
 
 THREAD_COLUMNS = "id, workspace_id, lead_id, status, created_at"
@@ -59,7 +59,7 @@ async def append_message(
             "then pass its id as permit_id"
         )
     if role is not ChatRole.MODEL and permit_id is not None:
-        raise InvalidValue("permit_id", f"only model messages carry a send permit, not {role}")
+        raise RuleBroken("permit_id", f"only model messages carry a send permit, not {role}")
     rows = await fetch(
         APPEND_MESSAGE,
         role.value,

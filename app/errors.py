@@ -20,3 +20,8 @@ class InvalidValue(DomainError, ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class RuleBroken(InvalidValue):
+    """A value each field's own schema allows, refused by a rule across fields or
+    rows (a window that ends before it starts; a permit on a user's message)."""

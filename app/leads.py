@@ -286,7 +286,7 @@ def lead_list_query(
         arguments.append(LeadStage(stage).value)
     if tags:
         conditions.append("tags @> {}::jsonb")
-        arguments.append(json.dumps(lead_tags("tag", tags)))
+        arguments.append(json.dumps(lead_tags("tag", list(dict.fromkeys(tags)))))
     if due_before is not None:
         conditions.append("next_followup_at <= {}")
         arguments.append(due_before)

@@ -5,6 +5,8 @@ from typing import Any
 
 import asyncpg
 
+from app.tokens import token_hash
+
 
 async def insert(connection: asyncpg.Connection, table: str, **values: Any) -> int:
     """INSERT one row; JSON-able dicts and lists are sent as jsonb. Returns its id."""
@@ -24,6 +26,19 @@ async def insert(connection: asyncpg.Connection, table: str, **values: Any) -> i
 
 async def workspace(connection: asyncpg.Connection, name: str = "Acme", **values: Any) -> int:
     return await insert(connection, "workspace", name=name, **values)
+
+
+async def workspace_with_token(connection: asyncpg.Connection, name: str, secret: str) -> int:
+    """A workspace and an API token whose secret the caller chose."""
+    workspace_id = await workspace(connection, name)
+    await insert(
+        connection,
+        "api_token",
+        workspace_id=workspace_id,
+        name="tests",
+        token_hash=token_hash(secret),
+    )
+    return workspace_id
 
 
 async def lead(

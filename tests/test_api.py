@@ -1,6 +1,7 @@
 """The JSON API, endpoint by endpoint, with one error shape everywhere."""
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -485,10 +486,18 @@ async def test_two_simultaneous_drafts_get_distinct_numbers(api):
         ("POST", "/attestations", {"operator_id": "ops\x00"}),
     ],
 )
-async def test_text_the_database_cannot_store_is_422(api, method, path, body):
+async def test_text_the_database_cannot_store_is_422_as_the_schema_says(
+    api, connection, method, path, body
+):
     response = await api.request(method, path, json=body)
     assert response.status_code == 422
-    assert "refused by the database" in error_of(response)["message"]
+    [field] = body
+    assert [item["field"] for item in error_of(response)["fields"]] == [field]
+    schema = (await api.get("/openapi.json")).json()
+    assert "\\x00" in json.dumps(schema["components"]["schemas"])  # the pattern is stated
+    assert await connection.fetchval("SELECT count(*) FROM lead") == 0
+    assert await connection.fetchval("SELECT count(*) FROM outreach_attestation") == 0
+    assert await connection.fetchval("SELECT name FROM workspace") == "Acme"
 
 
 async def test_strategy_text_cannot_be_nulled(api, connection):

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.tokens import token_hash
+from tests import factories
 from tests.database_setup import piccolo
 from tests.server import served_app
 from tests.throwaway_cluster import ThrowawayCluster
@@ -36,14 +36,7 @@ def cluster() -> Iterator[ThrowawayCluster]:
 async def _workspace_with_token(url: str) -> None:
     connection = await asyncpg.connect(url)
     try:
-        workspace_id = await connection.fetchval(
-            "INSERT INTO workspace (name) VALUES ('Outage') RETURNING id"
-        )
-        await connection.execute(
-            "INSERT INTO api_token (workspace_id, name, token_hash) VALUES ($1, 'load', $2)",
-            workspace_id,
-            token_hash(TOKEN),
-        )
+        await factories.workspace_with_token(connection, "Outage", TOKEN)
     finally:
         await connection.close()
 

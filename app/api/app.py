@@ -27,6 +27,7 @@ from app.api.schemas import (
     ErrorBody,
     ImportOut,
     ImportRowOut,
+    Instant,
     LeadCreate,
     LeadFields,
     LeadImport,
@@ -55,7 +56,13 @@ from app.api.schemas import (
 from app.enums import LeadStage, LeadTag
 from app.errors import InvalidValue
 from app.outage import answer_outages_with_503
-from app.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from app.pagination import (
+    ID_CURSOR_PATTERN,
+    MAX_PAGE_SIZE,
+    TIME_CURSOR_PATTERN,
+    decode_cursor,
+    encode_cursor,
+)
 from app.policy import engine, workspace_policy
 from app.tokens import workspace_of_token
 
@@ -79,9 +86,14 @@ Workspace = Annotated[int, Depends(caller_workspace)]
 RowId = Annotated[int, Path(gt=0, le=MAX_ID)]
 ExternalId = Annotated[str, Path(min_length=1, max_length=255)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-Cursor = Annotated[str | None, Query(max_length=500)]
+IdCursor = Annotated[
+    str | None, Query(pattern=ID_CURSOR_PATTERN, description="next_cursor of the previous page")
+]
+TimeCursor = Annotated[
+    str | None, Query(pattern=TIME_CURSOR_PATTERN, description="next_cursor of the previous page")
+]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (401, 404, 409, 413, 422)
+    status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413, 422, 503)
 }
 
 router = APIRouter(responses=ERRORS)
@@ -132,7 +144,12 @@ async def read_lead_by_external_id(external_id: ExternalId, workspace_id: Worksp
     return encoded(LeadOut, await leads.lead_by_external_id(workspace_id, external_id))
 
 
-@router.put("/leads/by-external-id/{external_id}", response_model=LeadOut, tags=["leads"])
+@router.put(
+    "/leads/by-external-id/{external_id}",
+    response_model=LeadOut,
+    responses={201: {"model": LeadOut, "description": "Created"}},
+    tags=["leads"],
+)
 async def upsert_lead(
     external_id: ExternalId,
     body: LeadFields,
@@ -180,9 +197,11 @@ async def import_leads(body: LeadImport, workspace_id: Workspace) -> ImportOut:
 async def list_leads(
     workspace_id: Workspace,
     stage: LeadStage | None = None,
-    tag: Annotated[list[LeadTag] | None, Query(description="all of these tags")] = None,
-    due_before: datetime | None = None,
-    cursor: Cursor = None,
+    tag: Annotated[
+        list[LeadTag] | None, Query(description="all of these tags (repeats ignored)")
+    ] = None,
+    due_before: Annotated[Instant | None, Query()] = None,
+    cursor: IdCursor = None,
     limit: Limit = 50,
 ) -> Response:
     after_id = decode_cursor(cursor, int)[0] if cursor else None
@@ -193,12 +212,12 @@ async def list_leads(
     return encoded(LeadPage, {"items": rows, "next_cursor": next_cursor})
 
 
-@router.get("/leads/{lead_id}", response_model=LeadOut, tags=["leads"])
+@router.get("/leads/{lead_id:int}", response_model=LeadOut, tags=["leads"])
 async def read_lead(lead_id: RowId, workspace_id: Workspace) -> Response:
     return encoded(LeadOut, await leads.get_lead(workspace_id, lead_id))
 
 
-@router.patch("/leads/{lead_id}", response_model=LeadOut, tags=["leads"])
+@router.patch("/leads/{lead_id:int}", response_model=LeadOut, tags=["leads"])
 async def change_lead(lead_id: RowId, body: LeadFields, workspace_id: Workspace) -> dict:
     return await leads.update_lead(workspace_id, lead_id, fields_of(body))
 
@@ -208,17 +227,17 @@ async def _stage_change(workspace_id: int, change: leads.LeadStageChange) -> Lea
     return LeadStageChangeOut(lead=lead, stage_before=change.stage_before, changed=change.changed)
 
 
-@router.post("/leads/{lead_id}/suppress", response_model=LeadStageChangeOut, tags=["leads"])
+@router.post("/leads/{lead_id:int}/suppress", response_model=LeadStageChangeOut, tags=["leads"])
 async def suppress_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
     return await _stage_change(workspace_id, await leads.suppress_lead(workspace_id, lead_id))
 
 
-@router.post("/leads/{lead_id}/takeover", response_model=LeadStageChangeOut, tags=["leads"])
+@router.post("/leads/{lead_id:int}/takeover", response_model=LeadStageChangeOut, tags=["leads"])
 async def take_over_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
     return await _stage_change(workspace_id, await leads.take_over_lead(workspace_id, lead_id))
 
 
-@router.post("/leads/{lead_id}/release", response_model=LeadStageChangeOut, tags=["leads"])
+@router.post("/leads/{lead_id:int}/release", response_model=LeadStageChangeOut, tags=["leads"])
 async def release_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
     return await _stage_change(workspace_id, await leads.release_lead(workspace_id, lead_id))
 
@@ -244,7 +263,10 @@ async def dispatch_followups(body: DispatchRequest, workspace_id: Workspace) -> 
 
 
 @router.post(
-    "/leads/{lead_id}/send-permits", status_code=201, response_model=DecisionOut, tags=["policy"]
+    "/leads/{lead_id:int}/send-permits",
+    status_code=201,
+    response_model=DecisionOut,
+    tags=["policy"],
 )
 async def request_permit(lead_id: RowId, body: PermitRequest, workspace_id: Workspace) -> Response:
     """Decide and record whether the lead may be sent a message now. An allowed
@@ -259,7 +281,7 @@ async def simulate_decision(body: SimulateRequest, workspace_id: Workspace) -> d
     return await engine.simulate(workspace_id, body.lead_id, body.kind, body.at)
 
 
-@router.get("/leads/{lead_id}/schedule", response_model=ScheduleOut, tags=["policy"])
+@router.get("/leads/{lead_id:int}/schedule", response_model=ScheduleOut, tags=["policy"])
 async def followup_schedule(
     lead_id: RowId, workspace_id: Workspace, count: Annotated[int, Query(ge=1, le=50)] = 5
 ) -> dict:
@@ -284,11 +306,14 @@ async def active_strategy(workspace_id: Workspace) -> dict:
 async def create_strategy(body: StrategyCreate, workspace_id: Workspace) -> dict:
     fields = fields_of(body)
     overrides = fields.pop("interval_overrides", None)
-    content = {key: value for key, value in fields.items() if value is not None}
+    nulls = [key for key, value in fields.items() if value is None]
+    if nulls:
+        raise InvalidValue(nulls[0], "must not be null")
+    content = fields
     return await strategies.create_draft(workspace_id, overrides=overrides, **content)
 
 
-@router.patch("/strategies/{version_id}", response_model=StrategyOut, tags=["strategies"])
+@router.patch("/strategies/{version_id:int}", response_model=StrategyOut, tags=["strategies"])
 async def change_strategy(
     version_id: RowId, body: StrategyContent, workspace_id: Workspace
 ) -> dict:
@@ -301,7 +326,7 @@ async def _strategy_change(change: strategies.StrategyChange) -> StrategyChangeO
 
 
 @router.post(
-    "/strategies/{version_id}/activate", response_model=StrategyChangeOut, tags=["strategies"]
+    "/strategies/{version_id:int}/activate", response_model=StrategyChangeOut, tags=["strategies"]
 )
 async def activate_strategy(version_id: RowId, workspace_id: Workspace) -> StrategyChangeOut:
     return await _strategy_change(
@@ -318,15 +343,18 @@ async def roll_back_strategy(workspace_id: Workspace) -> StrategyChangeOut:
 
 
 @router.post(
-    "/leads/{lead_id}/threads", status_code=201, response_model=ThreadOut, tags=["conversations"]
+    "/leads/{lead_id:int}/threads",
+    status_code=201,
+    response_model=ThreadOut,
+    tags=["conversations"],
 )
 async def start_thread(lead_id: RowId, workspace_id: Workspace) -> dict:
     return await conversations.start_thread(workspace_id, lead_id)
 
 
-@router.get("/threads/{thread_id}/messages", response_model=MessagePage, tags=["conversations"])
+@router.get("/threads/{thread_id:int}/messages", response_model=MessagePage, tags=["conversations"])
 async def list_messages(
-    thread_id: RowId, workspace_id: Workspace, cursor: Cursor = None, limit: Limit = 50
+    thread_id: RowId, workspace_id: Workspace, cursor: TimeCursor = None, limit: Limit = 50
 ) -> Response:
     """Newest first."""
     before = decode_cursor(cursor, datetime, int) if cursor else None
@@ -337,7 +365,7 @@ async def list_messages(
 
 
 @router.post(
-    "/threads/{thread_id}/messages",
+    "/threads/{thread_id:int}/messages",
     status_code=201,
     response_model=MessageOut,
     tags=["conversations"],
@@ -366,8 +394,8 @@ async def append_message(
 async def list_decisions(
     workspace_id: Workspace,
     lead_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
-    since: datetime | None = None,
-    cursor: Cursor = None,
+    since: Annotated[Instant | None, Query()] = None,
+    cursor: TimeCursor = None,
     limit: Limit = 50,
 ) -> DecisionPage:
     """Oldest first from ``since``."""
@@ -378,7 +406,7 @@ async def list_decisions(
     return DecisionPage(items=rows, next_cursor=next_cursor)
 
 
-@router.get("/policy-decisions/{decision_id}/replay", response_model=ReplayOut, tags=["policy"])
+@router.get("/policy-decisions/{decision_id:int}/replay", response_model=ReplayOut, tags=["policy"])
 async def replay_decision(decision_id: RowId, workspace_id: Workspace) -> dict:
     """Re-run the policy on a decision's recorded inputs; ``same`` says whether it agrees."""
     return await engine.replay(workspace_id, decision_id)
@@ -392,7 +420,7 @@ async def record_attestation(body: AttestationCreate, workspace_id: Workspace) -
 
 @router.get("/attestations", response_model=AttestationPage, tags=["audit"])
 async def list_attestations(
-    workspace_id: Workspace, cursor: Cursor = None, limit: Limit = 50
+    workspace_id: Workspace, cursor: TimeCursor = None, limit: Limit = 50
 ) -> AttestationPage:
     """Newest first."""
     before = decode_cursor(cursor, datetime, int) if cursor else None

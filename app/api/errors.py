@@ -4,9 +4,10 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from app.errors import Conflict, DomainError, InvalidValue, NotFound
+from app.errors import Conflict, DomainError, InvalidValue, NotFound, RuleBroken
 
 # The database's rules, in words, for the constraint that refused a write.
 RULES_IN_WORDS = {
@@ -51,6 +52,9 @@ async def invalid_request(request: Request, error: Exception) -> JSONResponse:
 async def domain_refusal(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, NotFound):
         return error_response(404, "not_found", str(error))
+    if isinstance(error, RuleBroken):
+        fields = [{"field": error.field, "message": error.message}]
+        return error_response(409, "conflict", str(error), fields)
     if isinstance(error, InvalidValue):
         fields = [{"field": error.field, "message": error.message}]
         return error_response(422, "validation_error", str(error), fields)
@@ -81,7 +85,22 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
     response = error_response(error.status_code, code, str(error.detail))
     if error.headers:
         response.headers.update(error.headers)
+    if error.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
     return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (the router names only the first)."""
+    path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+    return sorted(
+        {
+            method
+            for route in request.app.router.routes
+            if isinstance(route, APIRoute) and route.path_regex.match(path)
+            for method in route.methods
+        }
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,8 +1,10 @@
 """Request and response bodies of the API, derived from the domain enums."""
 
 import json
+import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
 from pydantic import (
     AwareDatetime,
@@ -10,11 +12,18 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
+    WithJsonSchema,
 )
 from starlette.responses import Response
 
 from app.enums import (
+    FLOOR_SEND_DAYS,
+    FLOOR_SEND_WINDOW,
+    FOLLOW_UP_STAGES,
+    INTERVAL_OVERRIDE_MAX_HOURS,
+    INTERVAL_OVERRIDE_MIN_HOURS,
     BudgetTier,
     ChatRole,
     DeliveryStatus,
@@ -43,9 +52,59 @@ def _json_text(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-Text255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-LongText = Annotated[str, StringConstraints(max_length=100_000)]
+# PostgreSQL text cannot hold the NUL character; the schema says so.
+NO_NUL = r"^[^\x00]*$"
+Text255 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=NO_NUL)
+]
+LongText = Annotated[str, StringConstraints(max_length=100_000, pattern=NO_NUL)]
 FromJson = BeforeValidator(_json_text)
+
+
+def _iso_text(value: Any) -> Any:
+    if not isinstance(value, str | datetime) or (
+        isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9.]+\s*", value)
+    ):
+        raise ValueError("must be an ISO 8601 date-time with its offset")
+    return value
+
+
+# A lead enters and leaves TAKE_OVER through the actions (POST .../takeover, /release).
+WritableStage = Annotated[
+    LeadStage,
+    WithJsonSchema(
+        {"type": "string", "enum": [s.value for s in LeadStage if s is not LeadStage.TAKE_OVER]}
+    ),
+]
+DistinctTags = Annotated[
+    list[LeadTag], Field(max_length=len(LeadTag), json_schema_extra={"uniqueItems": True})
+]
+# An instant, written as RFC 3339 says ("2026-03-08T07:00:00Z"); never a number.
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+# An IANA timezone name: the schema lists them (zoneinfo's own list).
+TimezoneName = Annotated[
+    str,
+    Field(json_schema_extra={"enum": sorted(available_timezones())}, examples=["Europe/Lisbon"]),
+]
+# Whole hours per follow-up stage, the rule the database also enforces.
+IntervalOverrides = dict[
+    Literal[tuple(stage.value for stage in FOLLOW_UP_STAGES)],  # type: ignore[misc]
+    Annotated[int, Field(ge=INTERVAL_OVERRIDE_MIN_HOURS, le=INTERVAL_OVERRIDE_MAX_HOURS)],
+]
+
+
+def _without_null(schema: dict[str, Any]) -> None:
+    branches = [branch for branch in schema.pop("anyOf", []) if branch != {"type": "null"}]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:
+        schema["anyOf"] = branches
+
+
+def NotNull(kind: Any) -> Any:
+    """Optional in a request, but never null: the schema does not offer null, and the
+    domain refuses it with the field's name (422)."""
+    return Annotated[kind | None, Field(json_schema_extra=_without_null)]
 
 
 class Strict(BaseModel):
@@ -84,12 +143,28 @@ class WorkspaceOut(BaseModel):
 
 
 class WorkspacePatch(Strict):
-    name: Text255 | None = None
-    timezone: Text255 | None = None
-    budget_tier: BudgetTier | None = None
+    name: NotNull(Text255) = None
+    timezone: NotNull(TimezoneName) = None
+    budget_tier: NotNull(BudgetTier) = None
 
 
-WallTime = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$", examples=["09:00"])]
+def _wall_times_within(opens: str, closes: str) -> str:
+    """A pattern for "HH:MM" from ``opens`` to ``closes`` (whole hours) inclusive."""
+    first, last = int(opens[:2]), int(closes[:2])
+    hours = "|".join(f"{hour:02d}" for hour in range(first, last))
+    return f"^(?:(?:{hours}):[0-5][0-9]|{closes})$"
+
+
+# The schema states the floor (09:00-21:00, Monday-Saturday); the domain checks it
+# with messages that say why (app/policy/workspace_policy.py).
+WallTime = Annotated[
+    str,
+    Field(
+        json_schema_extra={"pattern": _wall_times_within(*FLOOR_SEND_WINDOW)},
+        examples=["09:00"],
+    ),
+]
+FLOOR_DAYS_SCHEMA = {"type": "string", "enum": [day.value for day in FLOOR_SEND_DAYS]}
 
 
 class WorkspacePolicy(Strict):
@@ -97,8 +172,12 @@ class WorkspacePolicy(Strict):
 
     send_window_start: WallTime
     send_window_end: WallTime
-    send_days: list[Weekday] = Field(min_length=1, max_length=7)
-    blocked_dates: list[date] = Field(max_length=400)
+    send_days: list[Weekday] = Field(
+        min_length=1,
+        max_length=len(FLOOR_SEND_DAYS),
+        json_schema_extra={"items": FLOOR_DAYS_SCHEMA, "uniqueItems": True},
+    )
+    blocked_dates: list[date] = Field(max_length=400, json_schema_extra={"uniqueItems": True})
 
 
 class WorkspacePolicyOut(BaseModel):
@@ -113,13 +192,13 @@ class WorkspacePolicyOut(BaseModel):
 
 
 class LeadFields(Strict):
-    name: Annotated[str, StringConstraints(max_length=255)] | None = None
-    stage: LeadStage | None = None
-    tags: list[LeadTag] | None = Field(default=None, max_length=len(LeadTag))
-    timezone: Text255 | None = None
-    last_followup_at: AwareDatetime | None = None
-    next_followup_at: AwareDatetime | None = None
-    last_followup_review_at: AwareDatetime | None = None
+    name: Annotated[str, StringConstraints(max_length=255, pattern=NO_NUL)] | None = None
+    stage: NotNull(WritableStage) = None
+    tags: NotNull(DistinctTags) = None
+    timezone: TimezoneName | None = None
+    last_followup_at: Instant | None = None
+    next_followup_at: Instant | None = None
+    last_followup_review_at: Instant | None = None
 
 
 class LeadCreate(LeadFields):
@@ -184,12 +263,12 @@ class ClaimOut(BaseModel):
 
 
 class StrategyContent(Strict):
-    tone: LongText | None = None
-    objectives: LongText | None = None
-    objection_handling: LongText | None = None
-    cta_rules: LongText | None = None
-    followup_preset: FollowUpPreset | None = None
-    interval_overrides: dict[str, Any] | None = None
+    tone: NotNull(LongText) = None
+    objectives: NotNull(LongText) = None
+    objection_handling: NotNull(LongText) = None
+    cta_rules: NotNull(LongText) = None
+    followup_preset: NotNull(FollowUpPreset) = None
+    interval_overrides: IntervalOverrides | None = None
 
 
 class StrategyCreate(StrategyContent):
@@ -287,7 +366,7 @@ class PermitRequest(Strict):
 class SimulateRequest(Strict):
     lead_id: int = Field(gt=0, le=MAX_ID)
     kind: SendKind
-    at: AwareDatetime | None = Field(default=None, description="default: now")
+    at: Instant | None = Field(default=None, description="default: now")
 
 
 class ReplayView(BaseModel):
@@ -345,7 +424,7 @@ class DecisionPage(BaseModel):
 
 class AttestationCreate(Strict):
     operator_id: Text255
-    granted: bool = True
+    granted: StrictBool = True
 
 
 class AttestationOut(BaseModel):

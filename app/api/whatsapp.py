@@ -37,12 +37,23 @@ def whatsapp_settings() -> WhatsAppSettings:
 
 
 Settings = Annotated[WhatsAppSettings, Depends(whatsapp_settings)]
-ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 413, 503)}
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 413, 422, 503)}
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
 
 router = APIRouter(tags=["whatsapp"], responses=ERRORS)
 
 
-@router.get(WEBHOOK_PATH, response_class=PlainTextResponse)
+@router.get(
+    WEBHOOK_PATH,
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **{
+            status: {"content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}}
+            for status in (400, 401, 403, 413, 422, 503)
+        },
+    },
+)
 async def verify_subscription(
     settings: Settings,
     mode: Annotated[str | None, Query(alias="hub.mode", max_length=100)] = None,

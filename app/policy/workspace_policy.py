@@ -6,7 +6,7 @@ from datetime import date, time
 from typing import Any
 
 from app.enums import FLOOR_SEND_DAYS, FLOOR_SEND_WINDOW, Weekday
-from app.errors import InvalidValue, NotFound
+from app.errors import InvalidValue, NotFound, RuleBroken
 from app.tables import WINDOW_CLOSES, WINDOW_OPENS, Workspace
 from app.validation import decoded_json
 
@@ -93,7 +93,7 @@ def checked_policy(fields: dict[str, Any], current: dict[str, Any] | None = None
     if isinstance(closes, str):
         closes = window_edge("send_window_end", closes)
     if opens is not None and closes is not None and not opens < closes:
-        raise InvalidValue(
+        raise RuleBroken(
             "send_window_end", f"{closes:%H:%M} must be later than the start {opens:%H:%M}"
         )
     return checked
