@@ -51,14 +51,10 @@ def outage_kind(error: BaseException) -> str | None:
         error, (ConnectionRefusedError, FileNotFoundError, asyncpg.CannotConnectNowError)
     ):
         return NOT_REACHED
-    if isinstance(error, TimeoutError | asyncpg.QueryCanceledError):
-        return LOST
+    # Timeouts (connect, statement) and errors mid-request: the outcome of a write in
+    # flight is unknown to this process, so the answer says so.
     if isinstance(
-        error,
-        OSError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.OperatorInterventionError
-        | asyncpg.ConnectionDoesNotExistError,
+        error, OSError | asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError
     ):
         return LOST
     if isinstance(error, asyncpg.InterfaceError | asyncpg.InternalClientError):

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.outage import LOST, NOT_REACHED, outage_kind
 from tests import factories
 from tests.database_setup import piccolo
 from tests.server import served_app
@@ -222,3 +223,23 @@ async def _until_waiting_for_lock(connection: asyncpg.Connection) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the request never waited for the held lock")
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (ConnectionRefusedError(), NOT_REACHED),
+        (FileNotFoundError(), NOT_REACHED),  # the Unix socket is gone
+        (asyncpg.CannotConnectNowError("the database system is starting up"), NOT_REACHED),
+        (TimeoutError(), LOST),
+        (asyncpg.QueryCanceledError("canceling statement due to statement timeout"), LOST),
+        (asyncpg.AdminShutdownError("terminating connection"), LOST),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), LOST),
+        (asyncpg.InternalClientError("cannot switch to state 12; another operation"), LOST),
+        (asyncpg.UniqueViolationError("duplicate key"), None),
+        (asyncpg.InterfaceError("the server expects 2 arguments"), None),
+        (ValueError("a bug"), None),
+    ],
+)
+def test_only_an_unreachable_database_counts_as_an_outage(error, kind):
+    assert outage_kind(error) == kind
