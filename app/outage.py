@@ -78,7 +78,7 @@ class OutageLog:
     def __init__(self) -> None:
         self.down_since: float | None = None
 
-    async def failed(self, error: BaseException) -> None:
+    def failed(self, error: BaseException) -> None:
         if self.down_since is None:
             self.down_since = time.monotonic()
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -120,7 +120,7 @@ async def database_unavailable(request: Request, error: Exception) -> JSONRespon
     kind = outage_kind(error)
     if kind is None:
         raise error
-    await OUTAGES.failed(error)
+    OUTAGES.failed(error)
     return unavailable_response(kind)
 
 
@@ -170,7 +170,7 @@ class DatabaseOutageGuard:
             if kind is None or started:
                 await self._send_all(held, send)
                 raise
-            await self.outages.failed(error)
+            self.outages.failed(error)
             await unavailable_response(kind)(scope, receive, send)
             return
         await self._send_all(held, send)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Response
 from starlette.exceptions import HTTPException
 
 from app import attestations, conversations, leads, policy_decisions, strategies, workspaces
-from app.api import whatsapp
+from app.api import hot_paths, whatsapp
 from app.api.errors import install_error_handlers
 from app.api.schemas import (
     MAX_ID,
@@ -51,7 +51,6 @@ from app.api.schemas import (
     WorkspacePatch,
     WorkspacePolicy,
     WorkspacePolicyOut,
-    encoded,
 )
 from app.enums import LeadStage, LeadTag
 from app.errors import InvalidValue
@@ -141,7 +140,7 @@ async def create_lead(body: LeadCreate, workspace_id: Workspace) -> dict:
 @router.get("/leads/by-external-id/{external_id}", response_model=LeadOut, tags=["leads"])
 async def read_lead_by_external_id(external_id: ExternalId, workspace_id: Workspace) -> Response:
     """The lead with this external id; a phone number matches in any written form."""
-    return encoded(LeadOut, await leads.lead_by_external_id(workspace_id, external_id))
+    return await hot_paths.lead_by_external_id(workspace_id, external_id)
 
 
 @router.put(
@@ -158,8 +157,7 @@ async def upsert_lead(
     """Create or update by external id; 201 when created, 200 when updated."""
     if not external_id.strip():
         raise InvalidValue("external_id", "must not be blank")
-    lead, created = await leads.upsert_lead(workspace_id, external_id, fields_of(body))
-    return encoded(LeadOut, lead, 201 if created else 200)
+    return await hot_paths.upserted_lead(workspace_id, external_id, fields_of(body))
 
 
 @router.post("/leads/import", response_model=ImportOut, tags=["leads"])
@@ -205,16 +203,12 @@ async def list_leads(
     limit: Limit = 50,
 ) -> Response:
     after_id = decode_cursor(cursor, int)[0] if cursor else None
-    rows = await leads.list_leads(
-        workspace_id, stage=stage, tags=tag, due_before=due_before, after_id=after_id, limit=limit
-    )
-    next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
-    return encoded(LeadPage, {"items": rows, "next_cursor": next_cursor})
+    return await hot_paths.lead_page(workspace_id, limit, stage, tag, due_before, after_id)
 
 
 @router.get("/leads/{lead_id:int}", response_model=LeadOut, tags=["leads"])
 async def read_lead(lead_id: RowId, workspace_id: Workspace) -> Response:
-    return encoded(LeadOut, await leads.get_lead(workspace_id, lead_id))
+    return await hot_paths.lead(workspace_id, lead_id)
 
 
 @router.patch("/leads/{lead_id:int}", response_model=LeadOut, tags=["leads"])
@@ -246,8 +240,7 @@ async def release_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChan
 async def claim_followups(body: ClaimRequest, workspace_id: Workspace) -> Response:
     """Due leads in follow-up stages (NEW, CONTACTED, ENGAGED, QUALIFIED), leased to
     the caller for lease_seconds: concurrent claimers never get the same lead."""
-    rows = await leads.claim_due_followups(workspace_id, body.limit, body.lease_seconds)
-    return encoded(ClaimOut, {"items": rows})
+    return await hot_paths.claimed_followups(workspace_id, body.limit, body.lease_seconds)
 
 
 @router.post("/followups/dispatch", response_model=DispatchOut, tags=["follow-ups", "policy"])
@@ -271,8 +264,7 @@ async def dispatch_followups(body: DispatchRequest, workspace_id: Workspace) -> 
 async def request_permit(lead_id: RowId, body: PermitRequest, workspace_id: Workspace) -> Response:
     """Decide and record whether the lead may be sent a message now. An allowed
     decision is a permit: name it as ``permit_id`` of the model message."""
-    decision = await engine.request_permit(workspace_id, lead_id, body.kind)
-    return encoded(DecisionOut, decision, 201)
+    return await hot_paths.permit_decision(workspace_id, lead_id, body.kind)
 
 
 @router.post("/policy/simulate", response_model=SimulatedDecisionOut, tags=["policy"])
@@ -358,10 +350,7 @@ async def list_messages(
 ) -> Response:
     """Newest first."""
     before = decode_cursor(cursor, datetime, int) if cursor else None
-    rows = await conversations.message_page(workspace_id, thread_id, before, limit)
-    last = rows[-1] if len(rows) == limit else None
-    next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
-    return encoded(MessagePage, {"items": rows, "next_cursor": next_cursor})
+    return await hot_paths.message_page(workspace_id, thread_id, before, limit)
 
 
 @router.post(
@@ -375,16 +364,7 @@ async def append_message(
 ) -> Response:
     """A `model` message needs ``permit_id``: an allowed send permit for the thread's
     lead, at most 15 minutes old and not used by another message (409 otherwise)."""
-    message = await conversations.append_message(
-        workspace_id,
-        thread_id,
-        body.role,
-        body.content,
-        body.tool_calls,
-        body.permit_id,
-        body.platform_message_id,
-    )
-    return encoded(MessageOut, message, 201)
+    return await hot_paths.appended_message(workspace_id, thread_id, body)
 
 
 # --- audit ------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 FastAPI (app/api/app.py) declares every endpoint: its OpenAPI document, its
 validation and every refusal. For the hot paths measured in docs/benchmarks.md a
 request that is plainly valid is answered here instead, before FastAPI's
-middleware, routing and dependency machinery: the same token check, the same
-request models, the same domain function and the same response model. Anything
+middleware, routing and dependency machinery: the same token check and request
+models, then the same answer (app/api/hot_paths.py) the FastAPI route gives. Anything
 this lane is not sure of (an unknown or missing token, a value its parsers do not
 accept, a refusal by the domain or the database) is handed to FastAPI unchanged,
 so every error still comes from one place. Outages propagate to the outage guard.
@@ -25,26 +25,18 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import conversations, leads
+from app.api import hot_paths
 from app.api.schemas import (
     MAX_ID,
-    ClaimOut,
     ClaimRequest,
-    DecisionOut,
     LeadFields,
-    LeadOut,
-    LeadPage,
     MessageCreate,
-    MessageOut,
-    MessagePage,
     PermitRequest,
-    encoded,
 )
 from app.enums import LeadStage
 from app.errors import DomainError
 from app.outage import outage_kind
-from app.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
-from app.policy import engine
+from app.pagination import MAX_PAGE_SIZE, decode_cursor
 from app.tokens import workspace_of_token
 
 
@@ -94,20 +86,18 @@ def external_id(call: Call) -> str:
 
 async def read_lead(call: Call) -> Response:
     only(call.query)
-    return encoded(LeadOut, await leads.get_lead(call.workspace_id, row_id(call.path["id"])))
+    return await hot_paths.lead(call.workspace_id, row_id(call.path["id"]))
 
 
 async def read_lead_by_external_id(call: Call) -> Response:
     only(call.query)
-    lead = await leads.lead_by_external_id(call.workspace_id, external_id(call))
-    return encoded(LeadOut, lead)
+    return await hot_paths.lead_by_external_id(call.workspace_id, external_id(call))
 
 
 async def upsert_lead(call: Call) -> Response:
     only(call.query)
     fields = LeadFields.model_validate_json(call.body).model_dump(exclude_unset=True)
-    lead, created = await leads.upsert_lead(call.workspace_id, external_id(call), fields)
-    return encoded(LeadOut, lead, 201 if created else 200)
+    return await hot_paths.upserted_lead(call.workspace_id, external_id(call), fields)
 
 
 async def list_leads(call: Call) -> Response:
@@ -115,52 +105,33 @@ async def list_leads(call: Call) -> Response:
     limit = page_size(call.query)
     stage = LeadStage(call.query["stage"]) if "stage" in call.query else None
     after = cursor_key(call.query, int)
-    rows = await leads.list_leads(
-        call.workspace_id, stage=stage, after_id=after[0] if after else None, limit=limit
-    )
-    next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
-    return encoded(LeadPage, {"items": rows, "next_cursor": next_cursor})
+    after_id = after[0] if after else None
+    return await hot_paths.lead_page(call.workspace_id, limit, stage, after_id=after_id)
 
 
 async def claim_followups(call: Call) -> Response:
     only(call.query)
     body = ClaimRequest.model_validate_json(call.body)
-    rows = await leads.claim_due_followups(call.workspace_id, body.limit, body.lease_seconds)
-    return encoded(ClaimOut, {"items": rows})
+    return await hot_paths.claimed_followups(call.workspace_id, body.limit, body.lease_seconds)
 
 
 async def append_message(call: Call) -> Response:
     only(call.query)
     body = MessageCreate.model_validate_json(call.body)
-    message = await conversations.append_message(
-        call.workspace_id,
-        row_id(call.path["id"]),
-        body.role,
-        body.content,
-        body.tool_calls,
-        body.permit_id,
-        body.platform_message_id,
-    )
-    return encoded(MessageOut, message, 201)
+    return await hot_paths.appended_message(call.workspace_id, row_id(call.path["id"]), body)
 
 
 async def list_messages(call: Call) -> Response:
     only(call.query, "cursor", "limit")
     limit = page_size(call.query)
     before = cursor_key(call.query, datetime, int)
-    rows = await conversations.message_page(
-        call.workspace_id, row_id(call.path["id"]), before, limit
-    )
-    last = rows[-1] if len(rows) == limit else None
-    next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
-    return encoded(MessagePage, {"items": rows, "next_cursor": next_cursor})
+    return await hot_paths.message_page(call.workspace_id, row_id(call.path["id"]), before, limit)
 
 
 async def request_permit(call: Call) -> Response:
     only(call.query)
     body = PermitRequest.model_validate_json(call.body)
-    decision = await engine.request_permit(call.workspace_id, row_id(call.path["id"]), body.kind)
-    return encoded(DecisionOut, decision, 201)
+    return await hot_paths.permit_decision(call.workspace_id, row_id(call.path["id"]), body.kind)
 
 
 Handler = Callable[[Call], Awaitable[Response]]
