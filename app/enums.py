@@ -151,3 +151,20 @@ FOLLOW_UP_STAGES: tuple[LeadStage, ...] = (
 # interval_overrides: {"<follow-up stage>": <whole hours until the next follow-up>}
 INTERVAL_OVERRIDE_MIN_HOURS = 1
 INTERVAL_OVERRIDE_MAX_HOURS = 720  # 30 days
+
+
+class ChangeActorKind(StrEnum):
+    """Who made a change recorded in the change log."""
+
+    OPERATOR = "OPERATOR"  # an operator in the admin
+    API_TOKEN = "API_TOKEN"  # a workspace's API token
+    WEBHOOK = "WEBHOOK"  # a messaging platform's webhook
+    DATABASE = "DATABASE"  # a database user writing directly (psql, commands)
+
+
+class ChangeOperation(StrEnum):
+    """What a change did to its row."""
+
+    CREATE = "CREATE"
+    EDIT = "EDIT"
+    DELETE = "DELETE"

@@ -38,6 +38,14 @@ class LeadStageChange:
         return f"Lead {self.external_id}: {self.stage_before} -> {self.stage_after}."
 
 
+async def workspace_of_lead(lead_id: int) -> int:
+    """The workspace a lead belongs to."""
+    rows = await Lead.raw("SELECT workspace_id FROM lead WHERE id = {}", lead_id)
+    if not rows:
+        raise NotFound(f"lead #{lead_id} does not exist")
+    return rows[0]["workspace_id"]
+
+
 async def find_lead(workspace_id: int, external_id: str) -> int:
     """The id of the workspace's lead with this external id (phone numbers in any form)."""
     rows = await Lead.raw(

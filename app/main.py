@@ -16,6 +16,7 @@ from app.api.app import create_api
 from app.api.errors import error_body as api_error_body
 from app.api.fast_lane import FastLane
 from app.api.whatsapp import WEBHOOK_PATH
+from app.change_log import RecordedWrites
 from app.database import stop_embedded_server
 from app.outage import OUTAGES, RETRY_AFTER_SECONDS, DatabaseOutageGuard, pool_settings
 from app.request_guards import (
@@ -105,9 +106,18 @@ site = Starlette(
     lifespan=lifespan,
 )
 
+ADMIN_API_PREFIX = "/admin/api/"
+
 # What is served: valid hot-path API requests answered before the framework's layers
-# (app/api/fast_lane.py), and a database outage anywhere answered 503 (app/outage.py).
+# (app/api/fast_lane.py), each state-changing request one transaction that names its
+# actor in the change log (app/change_log.py), and a database outage anywhere
+# answered 503 (app/outage.py).
 app = DatabaseOutageGuard(
-    FastLane(site, API_PREFIX, API_MAX_BODY_BYTES, API_SECURITY_HEADERS),
+    FastLane(
+        RecordedWrites(site, prefixes=(f"{API_PREFIX}/", ADMIN_API_PREFIX)),
+        API_PREFIX,
+        API_MAX_BODY_BYTES,
+        API_SECURITY_HEADERS,
+    ),
     probe=database_answers,
 )

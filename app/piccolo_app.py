@@ -15,7 +15,8 @@ APP_CONFIG = AppConfig(
     app_name="masterplan",
     migrations_folder_path=str(PROJECT_ROOT / "piccolo_migrations" / "masterplan"),
     table_classes=TABLES,
-    migration_dependencies=[],
+    # The change log records operator accounts too: their table must exist first.
+    migration_dependencies=["piccolo.apps.user.piccolo_app"],
     commands=[
         Command(callable=seed),
         Command(callable=create_first_admin),

@@ -67,6 +67,16 @@ async def _version(workspace_id: int, version_id: int) -> dict[str, Any]:
     return rows[0]
 
 
+async def workspace_of_version(version_id: int) -> int:
+    """The workspace a strategy version belongs to."""
+    rows = await StrategyVersion.raw(
+        "SELECT workspace_id FROM strategy_version WHERE id = {}", version_id
+    )
+    if not rows:
+        raise NotFound(f"strategy version #{version_id} does not exist")
+    return rows[0]["workspace_id"]
+
+
 async def find_version(workspace_id: int, version_number: int) -> int:
     """The id of the workspace's version with this number."""
     rows = await StrategyVersion.raw(

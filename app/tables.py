@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from piccolo.columns import (
     JSONB,
+    BigInt,
+    BigSerial,
     Boolean,
     ForeignKey,
     Integer,
@@ -34,6 +36,8 @@ from app.enums import (
     FLOOR_SEND_DAYS,
     FLOOR_SEND_WINDOW,
     BudgetTier,
+    ChangeActorKind,
+    ChangeOperation,
     ChatRole,
     DeliveryStatus,
     FollowUpPreset,
@@ -300,6 +304,36 @@ class ApiToken(Table, tablename="api_token"):
     api_token_hash_is_sha256 = Check("token_hash ~ '^[0-9a-f]{64}$'")
 
 
+class ChangeLog(Table, tablename="change_log"):
+    """Who changed what: one row per created, edited or deleted row, written by the
+    database (trigger ``masterplan_record_change``) in the writer's transaction.
+
+    The writer names itself with transaction-local settings (app/change_log.py);
+    a write without them is recorded as the database user that made it.
+    """
+
+    id = BigSerial(primary_key=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    actor_kind = Varchar(length=16, choices=ChangeActorKind, default=ChangeActorKind.DATABASE)
+    actor = Varchar(length=255, default=None)
+    # The operator's user id or the API token's id.
+    actor_id = Integer(null=True, default=None)
+    # What the actor did, in words: "admin edit", "Suppress lead", "PATCH /api/v1/leads/{lead_id}".
+    action = Varchar(length=255, default=None)
+    operation = Varchar(length=8, choices=ChangeOperation, default=None)
+    table_name = Varchar(length=64, default=None)
+    row_id = BigInt(null=True, default=None)
+    # Kept without foreign keys: the log outlives the rows it describes.
+    workspace_id = Integer(null=True, default=None)
+    lead_id = Integer(null=True, default=None)
+    # {"column": {"old": ..., "new": ...}}; NULL for rows that are their own record.
+    changes = JSONB(null=True, default=None)
+
+    change_log_actor_kind_valid = one_of("actor_kind", ChangeActorKind)
+    change_log_operation_valid = one_of("operation", ChangeOperation)
+    change_log_changes_object = json_of_type("changes", "object", nullable=True)
+
+
 TABLES: list[type[Table]] = [
     Workspace,
     StrategyVersion,
@@ -310,4 +344,5 @@ TABLES: list[type[Table]] = [
     OutreachAttestation,
     ApiToken,
     WhatsAppNumber,
+    ChangeLog,
 ]

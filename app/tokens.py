@@ -69,18 +69,29 @@ async def revoke_token(token_id: int) -> bool:
 # within it; unknown and revoked tokens are never remembered.
 TOKEN_CACHE_SECONDS = 0.5
 TOKEN_CACHE_SIZE = 10_000
-_live_tokens: dict[str, tuple[int, float]] = {}
 
 
-async def workspace_of_token(token: str) -> int | None:
-    """The workspace a live token belongs to, or None."""
+@dataclass(frozen=True)
+class Caller:
+    """A live token's owner: its workspace, and the token itself by id and name."""
+
+    workspace_id: int
+    token_id: int
+    token_name: str
+
+
+_live_tokens: dict[str, tuple[Caller, float]] = {}
+
+
+async def caller_of_token(token: str) -> Caller | None:
+    """Who a live token speaks for, or None."""
     digest = token_hash(token)
     remembered = _live_tokens.get(digest)
     now = time.monotonic()
     if remembered is not None and now - remembered[1] < TOKEN_CACHE_SECONDS:
         return remembered[0]
     rows = await ApiToken.raw(
-        "SELECT workspace_id FROM api_token WHERE token_hash = {} AND revoked_at IS NULL",
+        "SELECT id, workspace_id, name FROM api_token WHERE token_hash = {} AND revoked_at IS NULL",
         digest,
     )
     if not rows:
@@ -88,5 +99,6 @@ async def workspace_of_token(token: str) -> int | None:
         return None
     if len(_live_tokens) >= TOKEN_CACHE_SIZE:
         _live_tokens.clear()
-    _live_tokens[digest] = (rows[0]["workspace_id"], now)
-    return rows[0]["workspace_id"]
+    caller = Caller(rows[0]["workspace_id"], rows[0]["id"], rows[0]["name"])
+    _live_tokens[digest] = (caller, now)
+    return caller

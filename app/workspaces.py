@@ -50,6 +50,13 @@ WORKSPACE_REFERENCE = re.compile(
 )
 
 
+async def existing_workspace(workspace_id: int) -> int:
+    """``workspace_id``, once it is known to exist."""
+    if not await Workspace.exists().where(Workspace.id == workspace_id):
+        raise NotFound(f"workspace #{workspace_id} does not exist")
+    return workspace_id
+
+
 async def find_workspace(reference: str) -> int:
     """The workspace an operator names: its id ("3", "#3"), as listed ("Acme (#3)"),
     or its name when no other workspace shares it."""

@@ -10,6 +10,22 @@ from piccolo.engine import engine_finder
 Step = tuple[str, str]
 
 
+def append_only(table: str) -> list[Step]:
+    """Triggers that refuse every change to ``table``'s existing rows."""
+    return [
+        (
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION masterplan_refuse_audit_change()",
+            f"DROP TRIGGER {table}_append_only ON {table}",
+        ),
+        (
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION masterplan_refuse_audit_change()",
+            f"DROP TRIGGER {table}_no_truncate ON {table}",
+        ),
+    ]
+
+
 async def run_statements(statements: list[str]) -> None:
     """Run SQL statements one by one in the migration's transaction."""
     engine = engine_finder()

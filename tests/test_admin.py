@@ -91,7 +91,7 @@ async def test_writes_without_the_csrf_header_are_refused(admin, connection):
 async def test_tables_are_grouped_in_menus(admin):
     grouped = (await admin.get("/tables/grouped/")).json()["grouped"]
     assert grouped == {
-        "Audit": ["outreach_attestation", "policy_decision"],
+        "Audit": ["change_log", "outreach_attestation", "policy_decision"],
         "Leads & conversations": ["chat_message", "conversation_thread", "lead"],
         "Operators": ["api_token", "piccolo_user"],
         "Prototype": ["legacy_mapping"],
@@ -304,41 +304,60 @@ async def statuses(connection, workspace_id):
 
 
 async def test_activate_and_roll_back_through_the_forms(admin, connection, acme):
-    await factories.strategy_version(connection, acme, 1)
-    await factories.strategy_version(connection, acme, 2)
-    first = await admin.submit("activate-strategy-version", workspace="Acme", version_number=1)
-    second = await admin.submit(
-        "activate-strategy-version", workspace=f"Acme (#{acme})", version_number=2
-    )
+    first_id = await factories.strategy_version(connection, acme, 1)
+    second_id = await factories.strategy_version(connection, acme, 2)
+    first = await admin.submit("activate-strategy-version", version=first_id)
+    second = await admin.submit("activate-strategy-version", version=second_id)
     assert first.json() == {"custom_form_success": "v1 is now ACTIVE."}
     assert second.json() == {"custom_form_success": "v2 is now ACTIVE; v1 is now ROLLED_BACK."}
     assert await statuses(connection, acme) == ["ROLLED_BACK", "ACTIVE"]
 
-    back = await admin.submit("roll-back-strategy", workspace=str(acme))
+    back = await admin.submit("roll-back-strategy", workspace=acme)
     assert back.json() == {"custom_form_success": "v1 is now ACTIVE; v2 is now ROLLED_BACK."}
     assert await statuses(connection, acme) == ["ACTIVE", "ROLLED_BACK"]
 
 
+async def test_forms_offer_pickers_of_rows_not_text_fields(admin):
+    schema = (await admin.get("/forms/suppress-lead/schema/")).json()
+    activate = (await admin.get("/forms/activate-strategy-version/schema/")).json()
+    attest = (await admin.get("/forms/record-outreach-attestation/schema/")).json()
+    assert schema["properties"]["lead"]["extra"]["foreign_key"]["to"] == "lead"
+    assert activate["properties"]["version"]["extra"]["foreign_key"]["to"] == "strategy_version"
+    assert attest["properties"]["workspace"]["extra"]["foreign_key"]["to"] == "workspace"
+
+
 async def test_a_refused_action_says_why_and_changes_nothing(admin, connection, acme):
     other = await factories.workspace(connection, "Other")
-    await factories.strategy_version(connection, other, 1)
-    response = await admin.submit("activate-strategy-version", workspace="Acme", version_number=1)
-    assert response.status_code == 422
-    assert response.json()["custom_form_error"] == (f"workspace {acme} has no strategy version v1")
-    assert await statuses(connection, other) == ["DRAFT"]
+    version_id = await factories.strategy_version(connection, other, 1)
+    await factories.strategy_version(connection, other, 2)
+    await connection.execute(
+        "UPDATE strategy_version SET status = 'ACTIVE', activated_at = now() WHERE id = $1",
+        version_id,
+    )
+    missing = await admin.submit("activate-strategy-version", version=version_id + 100)
+    assert missing.status_code == 422
+    assert (
+        missing.json()["custom_form_error"]
+        == f"strategy version #{version_id + 100} does not exist"
+    )
+    gone = await admin.submit("suppress-lead", lead=999_999)
+    assert (gone.status_code, gone.json()["custom_form_error"]) == (
+        422,
+        "lead #999999 does not exist",
+    )
+    assert await statuses(connection, other) == ["ACTIVE", "DRAFT"]
 
 
 async def test_form_input_is_validated(admin):
-    response = await admin.submit("activate-strategy-version", workspace=" ", version_number=0)
-    assert response.status_code == 422
-    assert {tuple(item["loc"]) for item in response.json()["detail"]} == {
-        ("workspace",),
-        ("version_number",),
-    }
+    response = await admin.submit("activate-strategy-version", version=0)
+    words = await admin.submit("roll-back-strategy", workspace="Acme")
+    assert (response.status_code, words.status_code) == (422, 422)
+    assert [tuple(item["loc"]) for item in response.json()["detail"]] == [("version",)]
+    assert [tuple(item["loc"]) for item in words.json()["detail"]] == [("workspace",)]
 
 
 async def test_an_attestation_is_recorded_as_the_logged_in_operator(admin, connection, acme):
-    response = await admin.submit("record-outreach-attestation", workspace="Acme", granted=True)
+    response = await admin.submit("record-outreach-attestation", workspace=acme, granted=True)
     assert response.status_code == 200, response.text
     row = await connection.fetchrow(
         "SELECT workspace_id, operator_id, granted FROM outreach_attestation"
@@ -352,16 +371,15 @@ async def test_take_over_release_and_suppress_through_the_forms(admin, connectio
     async def stage():
         return await connection.fetchval("SELECT stage FROM lead WHERE id = $1", lead_id)
 
-    lead = {"workspace": "Acme", "external_id": "+1555"}
-    taken = await admin.submit("take-over-lead", **lead)
+    taken = await admin.submit("take-over-lead", lead=lead_id)
     assert taken.json()["custom_form_success"] == "Lead +1555: QUALIFIED -> TAKE_OVER."
     assert await stage() == "TAKE_OVER"
-    released = await admin.submit("release-lead", **lead)
+    released = await admin.submit("release-lead", lead=lead_id)
     assert released.json()["custom_form_success"] == "Lead +1555: TAKE_OVER -> QUALIFIED."
-    suppressed = await admin.submit("suppress-lead", **lead)
+    suppressed = await admin.submit("suppress-lead", lead=lead_id)
     assert suppressed.json()["custom_form_success"] == "Lead +1555: QUALIFIED -> SUPPRESSED."
     assert await stage() == "SUPPRESSED"
-    again = await admin.submit("release-lead", **lead)
+    again = await admin.submit("release-lead", lead=lead_id)
     assert again.status_code == 422
     assert "is SUPPRESSED, not taken over" in again.json()["custom_form_error"]
 
@@ -474,12 +492,12 @@ async def test_junk_in_any_field_is_4xx_never_500(admin, connection, acme, table
 
 
 async def test_two_operators_activating_at_once_leave_one_active(connection, acme):
-    await factories.strategy_version(connection, acme, 1)
-    await factories.strategy_version(connection, acme, 2)
+    one = await factories.strategy_version(connection, acme, 1)
+    two = await factories.strategy_version(connection, acme, 2)
     first, second = await logged_in_operator("ana"), await logged_in_operator("rui")
     responses = await asyncio.gather(
-        first.submit("activate-strategy-version", workspace="Acme", version_number=1),
-        second.submit("activate-strategy-version", workspace="Acme", version_number=2),
+        first.submit("activate-strategy-version", version=one),
+        second.submit("activate-strategy-version", version=two),
     )
     assert [response.status_code for response in responses] == [200, 200]
     assert (await statuses(connection, acme)).count("ACTIVE") == 1

@@ -177,10 +177,8 @@ async def test_the_admin_lists_decisions_with_their_summary(admin, connection, a
 
 
 async def test_why_not_shows_every_rule_and_records_nothing(admin, connection, acme):
-    await london_lead(connection, acme, "+447700900009", tags=["DISCONNECT"])
-    response = await admin.submit(
-        "why-not,-when-next", workspace="Acme", external_id="+447700900009", kind="followup"
-    )
+    lead_id = await london_lead(connection, acme, "+447700900009", tags=["DISCONNECT"])
+    response = await admin.submit("why-not,-when-next", lead=lead_id, kind="followup")
     assert response.status_code == 200, response.text
     text = response.json()["custom_form_success"]
     assert text.startswith("followup refused, LEAD_DISCONNECTED (permanent)")
@@ -191,9 +189,9 @@ async def test_why_not_shows_every_rule_and_records_nothing(admin, connection, a
 
 
 async def test_why_not_for_an_unknown_lead_says_so(admin, acme):
-    response = await admin.submit("why-not,-when-next", workspace="Acme", external_id="+nobody")
+    response = await admin.submit("why-not,-when-next", lead=424242)
     assert response.status_code == 422
-    assert "has no lead '+nobody'" in messages(response)
+    assert "lead #424242 does not exist" in messages(response)
 
 
 async def test_the_last_inbound_time_is_not_edited_in_the_admin(admin, connection, acme):

@@ -52,6 +52,7 @@ from app.api.schemas import (
     WorkspacePolicy,
     WorkspacePolicyOut,
 )
+from app.change_log import name_actor, token_actor
 from app.enums import LeadStage, LeadTag
 from app.errors import InvalidValue
 from app.outage import answer_outages_with_503
@@ -63,22 +64,24 @@ from app.pagination import (
     encode_cursor,
 )
 from app.policy import engine, workspace_policy
-from app.tokens import workspace_of_token
+from app.tokens import caller_of_token
 
 # --- the caller's workspace -------------------------------------------------------------
 
 
 async def caller_workspace(authorization: Annotated[str | None, Header()] = None) -> int:
-    """The workspace of the bearer token; 401 without a live one."""
+    """The workspace of the bearer token; 401 without a live one. The token is
+    named as the actor of the changes the request makes (app/change_log.py)."""
     scheme, _, token = (authorization or "").partition(" ")
-    workspace_id = await workspace_of_token(token.strip()) if scheme.lower() == "bearer" else None
-    if workspace_id is None:
+    caller = await caller_of_token(token.strip()) if scheme.lower() == "bearer" else None
+    if caller is None:
         raise HTTPException(
             status_code=401,
             detail="a valid token is required: Authorization: Bearer <token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return workspace_id
+    await name_actor(token_actor(caller))
+    return caller.workspace_id
 
 
 Workspace = Annotated[int, Depends(caller_workspace)]

@@ -33,11 +33,12 @@ from app.api.schemas import (
     MessageCreate,
     PermitRequest,
 )
+from app.change_log import Undone, name_actor, recorded_request, records_changes, token_actor
 from app.enums import LeadStage
 from app.errors import DomainError
 from app.outage import outage_kind
 from app.pagination import MAX_PAGE_SIZE, decode_cursor
-from app.tokens import workspace_of_token
+from app.tokens import caller_of_token
 
 
 class Decline(Exception):
@@ -156,6 +157,7 @@ class FastLane:
         self, app: ASGIApp, prefix: str, max_body_bytes: int, headers: dict[str, str]
     ) -> None:
         self.app = app
+        self.prefix = f"{prefix}/"
         self.max_body_bytes = max_body_bytes
         self.raw_headers = [
             (name.lower().encode(), value.encode()) for name, value in headers.items()
@@ -177,12 +179,27 @@ class FastLane:
             await self.app(scope, receive, send)
             return
         body, complete = await self._read_body(receive)
-        response = await self._answer(scope, *route, body) if complete else None
+        response = await self._recorded_answer(scope, *route, body) if complete else None
         if response is None:
             await self.app(scope, _replay(body, complete, receive), send)
             return
         response.raw_headers.extend(self.raw_headers)
         await response(scope, receive, send)
+
+    async def _recorded_answer(
+        self, scope: Scope, handler: Handler, path: dict[str, str], body: bytes
+    ) -> Response | None:
+        """A state-changing answer is one transaction (app/change_log.py); a declined
+        one is rolled back, so that FastAPI starts again from nothing."""
+        if not records_changes(scope, (self.prefix,)):
+            return await self._answer(scope, handler, path, body)
+        response = None
+        async with recorded_request(scope):
+            response = await self._answer(scope, handler, path, body)
+            if response is None or response.status_code >= 400:
+                response = None
+                raise Undone
+        return response
 
     async def _answer(
         self, scope: Scope, handler: Handler, path: dict[str, str], body: bytes
@@ -199,10 +216,11 @@ class FastLane:
         if len(query) != len(pairs):
             return None  # a repeated parameter: FastAPI reads those
         try:
-            workspace_id = await workspace_of_token(token.strip())
-            if workspace_id is None:
+            caller = await caller_of_token(token.strip())
+            if caller is None:
                 return None
-            return await handler(Call(workspace_id, path, query, body))
+            await name_actor(token_actor(caller))
+            return await handler(Call(caller.workspace_id, path, query, body))
         except DECLINED as error:
             if outage_kind(error) is not None:
                 raise

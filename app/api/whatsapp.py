@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from app.api.schemas import ErrorBody
+from app.change_log import Actor, name_actor
+from app.enums import ChangeActorKind
 from app.errors import DomainError
 from app.settings import ConfigurationError, WhatsAppSettings
 from app.tables import WhatsAppNumber
@@ -18,6 +20,7 @@ from app.whatsapp import inbound
 from app.whatsapp.payload import PayloadError, read_payload
 from app.whatsapp.signature import same_secret, signed_by
 
+WEBHOOK_ACTOR = Actor(ChangeActorKind.WEBHOOK, "WhatsApp")
 WEBHOOK_PATH = "/integrations/whatsapp/webhook"
 log = logging.getLogger("masterplan.whatsapp")
 
@@ -87,6 +90,7 @@ async def receive_webhook(request: Request, settings: Settings) -> WebhookReceip
         log.warning("signed WhatsApp payload refused (%d bytes)", len(body))
         reason = str(error) if isinstance(error, PayloadError) else "body is not valid JSON"
         raise DomainError(reason) from None  # 400 in the error shape
+    await name_actor(WEBHOOK_ACTOR)
     receipt = await inbound.receive(messages, statuses)
     return WebhookReceipt(**receipt.__dict__)
 

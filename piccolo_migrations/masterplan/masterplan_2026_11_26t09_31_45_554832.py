@@ -12,7 +12,7 @@ Forwards adds, backwards removes, in reverse order:
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-from piccolo_migrations.sql_steps import Step, sql_steps_manager
+from piccolo_migrations.sql_steps import Step, append_only, sql_steps_manager
 
 ID = "2026-11-26T09:31:45:554832"
 VERSION = "1.38.0"
@@ -59,22 +59,6 @@ BEGIN
 END
 $$
 """
-
-
-def append_only(table: str) -> list[Step]:
-    """Triggers that refuse every change to ``table``'s existing rows."""
-    return [
-        (
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION masterplan_refuse_audit_change()",
-            f"DROP TRIGGER {table}_append_only ON {table}",
-        ),
-        (
-            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION masterplan_refuse_audit_change()",
-            f"DROP TRIGGER {table}_no_truncate ON {table}",
-        ),
-    ]
 
 
 # (forwards, backwards) pairs; backwards runs them in reverse order.

@@ -9,7 +9,7 @@ attestations) is read-only here.
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import pydantic
@@ -17,18 +17,26 @@ from fastapi import FastAPI
 from piccolo.apps.user.tables import BaseUser
 from piccolo.columns import Column
 from piccolo.table import Table
-from piccolo_admin.endpoints import FormConfig, TableConfig, create_admin
+from piccolo_admin.endpoints import AdminRouter, FormConfig, TableConfig, create_admin
 from piccolo_api.crud.endpoints import OrderBy, PiccoloCRUD
 from piccolo_api.crud.hooks import Hook, HookType
 from piccolo_api.crud.validators import Validators
+from piccolo_api.session_auth.middleware import SessionsAuthBackend
+from piccolo_api.session_auth.tables import SessionsBase
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from app import leads, strategies
+from app.admin.crud import COUNT_LABELS_SCRIPT, use_admin_crud
+from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
 from app.attestations import record_attestation
-from app.enums import LeadStage, SendKind, StrategyStatus
+from app.change_log import Actor, name_actor
+from app.enums import ChangeActorKind, LeadStage, SendKind, StrategyStatus
 from app.errors import Conflict, DomainError, InvalidValue, NotFound
 from app.legacy.tables import LegacyMapping
 from app.outage import answer_outages_with_503
@@ -37,6 +45,7 @@ from app.policy import engine, workspace_policy
 from app.settings import AdminSettings
 from app.tables import (
     ApiToken,
+    ChangeLog,
     ChatMessage,
     ConversationThread,
     Lead,
@@ -47,7 +56,7 @@ from app.tables import (
     Workspace,
 )
 from app.validation import interval_overrides, lead_tags, timezone_name
-from app.workspaces import find_workspace
+from app.workspaces import existing_workspace
 
 
 def refused(error: DomainError, field: str) -> HTTPException:
@@ -264,21 +273,26 @@ def validators(*, history: str | None = None) -> Validators:
 
 # --- operator actions ------------------------------------------------------------------
 
-WorkspaceReference = pydantic.constr(strip_whitespace=True, min_length=1, max_length=255)
+
+def picked(table: str, description: str) -> Any:
+    """A form field chosen with the admin's searchable picker of ``table``'s rows."""
+    extra = {"foreign_key": {"to": table, "target_column": "id"}, "nullable": False}
+    return pydantic.Field(description=description, json_schema_extra={"extra": extra})
+
+
+RowChoice = Annotated[int, pydantic.Field(gt=0, le=2**31 - 1)]
 
 
 class WorkspaceAction(pydantic.BaseModel):
-    workspace: WorkspaceReference = pydantic.Field(  # type: ignore[valid-type]
-        description="Name, id, or as listed: Acme (#3)"
-    )
+    workspace: RowChoice = picked("workspace", "Pick the workspace")
 
 
-class StrategyVersionAction(WorkspaceAction):
-    version_number: pydantic.PositiveInt
+class StrategyVersionAction(pydantic.BaseModel):
+    version: RowChoice = picked("strategy_version", "Pick the version (v1 of Acme, ...)")
 
 
-class LeadAction(WorkspaceAction):
-    external_id: pydantic.constr(strip_whitespace=True, min_length=1, max_length=255)  # type: ignore[valid-type]
+class LeadAction(pydantic.BaseModel):
+    lead: RowChoice = picked("lead", "Pick the lead: search by part of its number or name")
 
 
 class AttestationForm(WorkspaceAction):
@@ -287,6 +301,11 @@ class AttestationForm(WorkspaceAction):
 
 class WhyNotForm(LeadAction):
     kind: SendKind = SendKind.FOLLOWUP
+
+
+def operator(request: Request) -> Actor:
+    user: BaseUser = request.user.user
+    return Actor(ChangeActorKind.OPERATOR, user.username, user.id)
 
 
 async def _message(action: Callable[[], Awaitable[Any]]) -> str:
@@ -299,26 +318,23 @@ async def _message(action: Callable[[], Awaitable[Any]]) -> str:
 
 async def activate_form(request: Request, data: StrategyVersionAction) -> str:
     async def action() -> strategies.StrategyChange:
-        workspace_id = await find_workspace(data.workspace)
-        version_id = await strategies.find_version(workspace_id, data.version_number)
-        return await strategies.activate_strategy_version(workspace_id, version_id)
+        workspace_id = await strategies.workspace_of_version(data.version)
+        return await strategies.activate_strategy_version(workspace_id, data.version)
 
     return await _message(action)
 
 
 async def roll_back_form(request: Request, data: WorkspaceAction) -> str:
     async def action() -> strategies.StrategyChange:
-        return await strategies.roll_back_strategy(await find_workspace(data.workspace))
+        return await strategies.roll_back_strategy(await existing_workspace(data.workspace))
 
     return await _message(action)
 
 
 async def attestation_form(request: Request, data: AttestationForm) -> str:
-    operator: BaseUser = request.user.user
-
     async def action() -> Any:
-        workspace_id = await find_workspace(data.workspace)
-        return await record_attestation(workspace_id, operator.username, data.granted)
+        workspace_id = await existing_workspace(data.workspace)
+        return await record_attestation(workspace_id, operator(request).name, data.granted)
 
     return await _message(action)
 
@@ -326,10 +342,9 @@ async def attestation_form(request: Request, data: AttestationForm) -> str:
 async def why_not_form(request: Request, data: WhyNotForm) -> str:
     """Every rule's outcome for the lead now, and the next follow-ups; records nothing."""
     try:
-        workspace_id = await find_workspace(data.workspace)
-        lead_id = await leads.find_lead(workspace_id, data.external_id)
-        decision = await engine.simulate(workspace_id, lead_id, data.kind)
-        planned = await engine.schedule(workspace_id, lead_id, 5)
+        workspace_id = await leads.workspace_of_lead(data.lead)
+        decision = await engine.simulate(workspace_id, data.lead, data.kind)
+        planned = await engine.schedule(workspace_id, data.lead, 5)
     except DomainError as error:
         raise ValueError(str(error)) from None
     return why_not_text(decision, planned)
@@ -355,8 +370,7 @@ def why_not_text(decision: dict[str, Any], planned: dict[str, Any]) -> str:
 def lead_form(change: Callable[[int, int], Awaitable[leads.LeadStageChange]]):
     async def endpoint(request: Request, data: LeadAction) -> str:
         async def action() -> leads.LeadStageChange:
-            workspace_id = await find_workspace(data.workspace)
-            return await change(workspace_id, await leads.find_lead(workspace_id, data.external_id))
+            return await change(await leads.workspace_of_lead(data.lead), data.lead)
 
         return await _message(action)
 
@@ -367,58 +381,79 @@ STRATEGY_GROUP = "Workspaces & strategy"
 LEADS_GROUP = "Leads & conversations"
 AUDIT_GROUP = "Audit"
 
+
+def operator_form(
+    name: str,
+    model: type[pydantic.BaseModel],
+    endpoint: Callable[[Request, Any], Awaitable[str]],
+    description: str,
+    group: str,
+) -> FormConfig:
+    """A form whose changes the change log records as the operator's, by the form's name."""
+
+    async def recorded(request: Request, data: Any) -> str:
+        await name_actor(operator(request), name)
+        return await endpoint(request, data)
+
+    return FormConfig(
+        name=name,
+        pydantic_model=model,
+        endpoint=recorded,
+        description=description,
+        form_group=group,
+    )
+
+
 FORMS = [
-    FormConfig(
-        name="Activate strategy version",
-        pydantic_model=StrategyVersionAction,
-        endpoint=activate_form,
-        description="Make a version ACTIVE now; the ACTIVE one becomes ROLLED_BACK.",
-        form_group=STRATEGY_GROUP,
+    operator_form(
+        "Activate strategy version",
+        StrategyVersionAction,
+        activate_form,
+        "Make a version ACTIVE now; the ACTIVE one becomes ROLLED_BACK.",
+        STRATEGY_GROUP,
     ),
-    FormConfig(
-        name="Roll back strategy",
-        pydantic_model=WorkspaceAction,
-        endpoint=roll_back_form,
-        description="The ACTIVE version becomes ROLLED_BACK; the one it replaced is ACTIVE again.",
-        form_group=STRATEGY_GROUP,
+    operator_form(
+        "Roll back strategy",
+        WorkspaceAction,
+        roll_back_form,
+        "The ACTIVE version becomes ROLLED_BACK; the one it replaced is ACTIVE again.",
+        STRATEGY_GROUP,
     ),
-    FormConfig(
-        name="Record outreach attestation",
-        pydantic_model=AttestationForm,
-        endpoint=attestation_form,
-        description="Record, as you, that outreach is granted (or withdrawn) for a workspace.",
-        form_group=AUDIT_GROUP,
+    operator_form(
+        "Record outreach attestation",
+        AttestationForm,
+        attestation_form,
+        "Record, as you, that outreach is granted (or withdrawn) for a workspace.",
+        AUDIT_GROUP,
     ),
-    FormConfig(
-        name="Why not, when next",
-        pydantic_model=WhyNotForm,
-        endpoint=why_not_form,
-        description=(
-            "What the policy engine would decide for a lead now, rule by rule, and the next "
-            "follow-ups in the lead's local time. Records nothing."
-        ),
-        form_group=AUDIT_GROUP,
+    operator_form(
+        "Why not, when next",
+        WhyNotForm,
+        why_not_form,
+        "What the policy engine would decide for a lead now, rule by rule, and the next "
+        "follow-ups in the lead's local time. Records nothing.",
+        AUDIT_GROUP,
     ),
-    FormConfig(
-        name="Suppress lead",
-        pydantic_model=LeadAction,
-        endpoint=lead_form(leads.suppress_lead),
-        description="Stop all outreach to the lead (stage SUPPRESSED).",
-        form_group=LEADS_GROUP,
+    operator_form(
+        "Suppress lead",
+        LeadAction,
+        lead_form(leads.suppress_lead),
+        "Stop all outreach to the lead (stage SUPPRESSED).",
+        LEADS_GROUP,
     ),
-    FormConfig(
-        name="Take over lead",
-        pydantic_model=LeadAction,
-        endpoint=lead_form(leads.take_over_lead),
-        description="A human takes the conversation over (stage TAKE_OVER); its stage is kept.",
-        form_group=LEADS_GROUP,
+    operator_form(
+        "Take over lead",
+        LeadAction,
+        lead_form(leads.take_over_lead),
+        "A human takes the conversation over (stage TAKE_OVER); its stage is kept.",
+        LEADS_GROUP,
     ),
-    FormConfig(
-        name="Release lead",
-        pydantic_model=LeadAction,
-        endpoint=lead_form(leads.release_lead),
-        description="End a takeover: the lead returns to the stage it had before.",
-        form_group=LEADS_GROUP,
+    operator_form(
+        "Release lead",
+        LeadAction,
+        lead_form(leads.release_lead),
+        "End a takeover: the lead returns to the stage it had before.",
+        LEADS_GROUP,
     ),
 ]
 
@@ -649,6 +684,35 @@ TABLES = [
         ),
     ),
     TableConfig(
+        ChangeLog,
+        visible_columns=[
+            ChangeLog.created_at,
+            ChangeLog.actor_kind,
+            ChangeLog.actor,
+            ChangeLog.action,
+            ChangeLog.operation,
+            ChangeLog.table_name,
+            ChangeLog.row_id,
+            ChangeLog.changes,
+        ],
+        visible_filters=[
+            ChangeLog.table_name,
+            ChangeLog.row_id,
+            ChangeLog.actor,
+            ChangeLog.actor_kind,
+            ChangeLog.operation,
+            ChangeLog.workspace_id,
+            ChangeLog.lead_id,
+            ChangeLog.created_at,
+        ],
+        order_by=[OrderBy(ChangeLog.created_at, ascending=False)],
+        menu_group=AUDIT_GROUP,
+        validators=validators(
+            history="the change log is written by the database as rows change: it cannot be "
+            "created, edited or deleted"
+        ),
+    ),
+    TableConfig(
         BaseUser,
         visible_columns=[
             BaseUser.username,
@@ -712,6 +776,32 @@ def answer_bad_input_with_4xx(admin: FastAPI) -> None:
         )
 
 
+SESSION_INCREASE_EXPIRY = timedelta(minutes=30)
+
+
+def add_overview(admin: AdminRouter) -> None:
+    """The overview page behind the admin's own session check, linked from its sidebar."""
+    overview = Starlette(routes=[Route("/", overview_page, methods=["GET"])])
+    backend = SessionsAuthBackend(
+        auth_table=BaseUser,
+        session_table=SessionsBase,
+        admin_only=True,
+        increase_expiry=SESSION_INCREASE_EXPIRY,
+    )
+    admin.mount("/overview", AuthenticationMiddleware(overview, backend, on_error=to_login))
+
+
+def add_count_labels(admin: AdminRouter) -> None:
+    """Lists say "10,000+" or "about N" when a count is bounded or estimated."""
+
+    async def script(request: Request) -> Response:
+        return Response(COUNT_LABELS_SCRIPT, media_type="text/javascript")
+
+    admin.add_route("/extras/count-labels.js", script, methods=["GET"])
+    tag = '<script src="./extras/count-labels.js"></script>'
+    admin.template = admin.template.replace("</head>", f"  {tag}\n</head>", 1)
+
+
 def create_operator_admin(settings: AdminSettings) -> ASGIApp:
     """The admin ASGI app: session login (rate limited), CSRF, tables and actions."""
     admin = create_admin(
@@ -719,11 +809,15 @@ def create_operator_admin(settings: AdminSettings) -> ASGIApp:
         forms=FORMS,
         site_name="Masterplan admin",
         session_expiry=timedelta(hours=1),
-        increase_expiry=timedelta(minutes=30),
+        increase_expiry=SESSION_INCREASE_EXPIRY,
         max_session_expiry=timedelta(hours=12),
         production=settings.production,
         allowed_hosts=list(settings.allowed_hosts),
         auto_include_related=False,
+        sidebar_links={"Overview": OVERVIEW_PATH},
     )
     answer_bad_input_with_4xx(admin)
+    use_admin_crud(fastapi_apps(admin))
+    add_overview(admin)
+    add_count_labels(admin)
     return admin

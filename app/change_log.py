@@ -1,0 +1,122 @@
+"""Who changed what: the writer's side of the change log.
+
+The database records every created, edited or deleted row (trigger
+``masterplan_record_change``, table ``change_log``) in the same transaction as the
+change. Writers name themselves with transaction-local settings, so a name never
+outlives its transaction or leaks to the next user of a pooled connection:
+
+- ``RecordedWrites`` runs each state-changing request of the API and of the admin in
+  one transaction (committed before the response is sent, rolled back when the
+  answer is an error: a refused request changes nothing);
+- the code that knows the caller (token check, admin session, webhook signature)
+  then calls ``name_actor``.
+
+A write outside such a request (psql, commands) is recorded as its database user.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.database import fetch
+from app.enums import ChangeActorKind
+from app.tables import ChangeLog
+from app.tokens import Caller
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Set while a state-changing request runs: what it does, in words.
+_request_action: ContextVar[str | None] = ContextVar("change_log_action", default=None)
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ChangeActorKind
+    name: str
+    id: int | None = None
+
+
+def token_actor(caller: Caller) -> Actor:
+    return Actor(
+        ChangeActorKind.API_TOKEN, caller.token_name or f"token #{caller.token_id}", caller.token_id
+    )
+
+
+NAME_ACTOR = (
+    "SELECT set_config('masterplan.actor_kind', {}, true),"
+    " set_config('masterplan.actor', {}, true),"
+    " set_config('masterplan.actor_id', {}, true),"
+    " set_config('masterplan.action', {}, true)"
+)
+
+
+async def name_actor(actor: Actor, action: str | None = None) -> None:
+    """Name who makes the changes of the current state-changing request (and what it
+    does, if more telling than its method and path); a no-op outside one."""
+    request_action = _request_action.get()
+    if request_action is None:
+        return
+    actor_id = "" if actor.id is None else str(actor.id)
+    await fetch(NAME_ACTOR, actor.kind.value, actor.name, actor_id, action or request_action)
+
+
+class Undone(Exception):
+    """Raised inside ``recorded_request`` to roll its transaction back."""
+
+
+def records_changes(scope: Scope, prefixes: tuple[str, ...]) -> bool:
+    """Whether a request is a state-changing one under ``prefixes``."""
+    return (
+        scope["type"] == "http"
+        and scope["method"] not in SAFE_METHODS
+        and scope["path"].startswith(prefixes)
+    )
+
+
+@contextlib.asynccontextmanager
+async def recorded_request(scope: Scope) -> AsyncIterator[None]:
+    """One transaction for a state-changing request, its action named by method and
+    path; ``Undone`` raised inside rolls it back and is not propagated."""
+    action = _request_action.set(f"{scope['method']} {scope['path']}")
+    try:
+        async with ChangeLog._meta.db.transaction():
+            yield
+    except Undone:
+        pass
+    finally:
+        _request_action.reset(action)
+
+
+class RecordedWrites:
+    """ASGI middleware: each state-changing request under ``prefixes`` is one
+    transaction, committed before its response leaves, rolled back on a 4xx/5xx."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not records_changes(scope, self.prefixes):
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        async with recorded_request(scope):
+            await self.app(scope, receive, hold)
+            if _status(held) >= 400:
+                raise Undone
+        for message in held:
+            await send(message)
+
+
+def _status(messages: list[Message]) -> int:
+    for message in messages:
+        if message["type"] == "http.response.start":
+            return message["status"]
+    return 500

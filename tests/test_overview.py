@@ -1,0 +1,191 @@
+"""The operator overview: behind the login, numbers and charts agree with the tables."""
+
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from html import unescape
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from app.admin.overview import OVERVIEW_PATH
+from tests import factories
+from tests.admin_client import AdminClient, anonymous_client, logged_in_operator
+
+ZONE = "Asia/Jakarta"
+NOW = datetime.now(UTC)
+
+# (stage, tags, next follow-up from now in hours or None, leased)
+LEADS = [
+    ("NEW", ["POSITIVE"], -5, False),
+    ("NEW", [], -1, False),
+    ("NEW", [], 3, False),
+    ("CONTACTED", ["POSITIVE", "INTENT_PURCHASE"], -2, True),
+    ("CONTACTED", [], 30, False),
+    ("QUALIFIED", ["NEUTRAL"], 20, False),
+    ("SUPPRESSED", ["DISCONNECT"], -3, False),  # not a follow-up stage: never due
+]
+# (reason, allowed, days ago)
+DECISIONS = [
+    ("POLICY_PASSED", True, 0),
+    ("POLICY_PASSED", True, 2),
+    ("QUIET_HOURS", False, 1),
+    ("QUIET_HOURS", False, 10),  # older than the page's 7 days
+]
+MODEL_MESSAGE_DAYS_AGO = [0, 0, 3, 40]  # the last one is older than 30 days
+
+
+@pytest.fixture
+async def admin() -> AdminClient:
+    operator = await logged_in_operator("ana")
+    yield operator
+    await operator.http.aclose()
+
+
+async def seed(connection) -> int:
+    workspace_id = await factories.workspace(connection, "Acme")
+    await connection.execute("UPDATE workspace SET timezone = $1 WHERE id = $2", ZONE, workspace_id)
+    lead_ids = []
+    for n, (stage, tags, due_in, leased) in enumerate(LEADS):
+        lead_ids.append(
+            await factories.lead(
+                connection,
+                workspace_id,
+                f"+1555000{n}",
+                stage=stage,
+                tags=tags,
+                next_followup_at=None if due_in is None else NOW + timedelta(hours=due_in),
+                followup_lease_until=NOW + timedelta(minutes=5) if leased else None,
+            )
+        )
+    for reason, allowed, days_ago in DECISIONS:
+        await factories.policy_decision(
+            connection,
+            workspace_id,
+            lead_ids[0],
+            reason_code=reason,
+            allow_send=allowed,
+            kind="followup",
+            message_format="template" if allowed else None,
+            created_at=NOW - timedelta(days=days_ago),
+        )
+    thread_id = await factories.thread(connection, workspace_id, lead_ids[0])
+    for days_ago in MODEL_MESSAGE_DAYS_AGO:
+        sent_at = NOW - timedelta(days=days_ago)
+        permit_id = await factories.policy_decision(
+            connection,
+            workspace_id,
+            lead_ids[0],
+            kind="reply",
+            reason_code="POLICY_PASSED",
+            message_format="free_form",
+            created_at=sent_at - timedelta(minutes=1),
+        )
+        # History: the permit rule (checked against now() by a trigger) held when it was sent.
+        await connection.execute("SET session_replication_role = replica")
+        await factories.chat_message(
+            connection, thread_id, role="model", permit_id=permit_id, created_at=sent_at
+        )
+        await connection.execute("RESET session_replication_role")
+    await factories.strategy_version(
+        connection, workspace_id, 1, status="ACTIVE", activated_at=NOW - timedelta(days=1)
+    )
+    await factories.attestation(connection, workspace_id, operator_id="rui@example.com")
+    return workspace_id
+
+
+def chart(html: str, name: str) -> dict[str, int]:
+    """The labelled values a chart draws."""
+    svg = re.search(rf'<svg class="chart" data-chart="{name}".*?</svg>', html, re.S)
+    assert svg, f"no {name} chart"
+    pairs = re.findall(r'<g data-label="([^"]*)" data-value="(\d+)">', svg.group(0))
+    return {unescape(label): int(value) for label, value in pairs}
+
+
+def table(html: str, name: str) -> dict[str, int]:
+    """The numbers of the table beside a chart."""
+    found = re.search(rf'<table data-table="{name}">.*?</table>', html, re.S)
+    assert found, f"no {name} table"
+    pairs = re.findall(r'<th scope="row">([^<]*)</th><td data-value="(\d+)">', found.group(0))
+    return {unescape(label): int(value) for label, value in pairs}
+
+
+async def test_an_operator_who_is_not_logged_in_is_sent_to_the_login():
+    async with anonymous_client() as client:
+        response = await client.get(OVERVIEW_PATH, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin/#/login"
+
+
+async def test_the_sidebar_links_to_the_overview(admin):
+    links = (await admin.get("/links/")).json()
+    assert links == {"Overview": OVERVIEW_PATH}
+
+
+async def test_numbers_and_charts_agree_with_the_tables(admin, connection):
+    workspace_id = await seed(connection)
+    response = await admin.http.get(OVERVIEW_PATH, params={"workspace": workspace_id})
+    assert response.status_code == 200
+    html = response.text
+
+    stages = Counter(stage for stage, *_ in LEADS)
+    assert {k: v for k, v in chart(html, "funnel").items() if v} == dict(stages)
+    tags = Counter(tag for _, lead_tags, *_ in LEADS for tag in lead_tags)
+    assert chart(html, "tags") == dict(tags)
+
+    follow_up = [lead for lead in LEADS if lead[0] in ("NEW", "CONTACTED", "QUALIFIED")]
+    assert chart(html, "follow-ups") == {
+        "overdue": sum(1 for _, _, due, leased in follow_up if due < 0 and not leased),
+        "due in the next 24 h": sum(1 for _, _, due, _ in follow_up if 0 < due <= 24),
+        "leased right now": sum(1 for *_, leased in follow_up if leased),
+    }
+
+    recent = [d for d in DECISIONS if d[2] < 7]
+    permits_recent = sum(1 for days in MODEL_MESSAGE_DAYS_AGO if days < 7)
+    decisions = Counter(
+        f"{reason} ({'allowed' if allowed else 'denied'})" for reason, allowed, _ in recent
+    )
+    decisions["POLICY_PASSED (allowed)"] += permits_recent
+    assert chart(html, "decisions") == dict(decisions)
+
+    zone = ZoneInfo(ZONE)
+    per_day = Counter(
+        (NOW - timedelta(days=days)).astimezone(zone).date().isoformat()
+        for days in MODEL_MESSAGE_DAYS_AGO
+        if days < 30
+    )
+    sends = chart(html, "sends")
+    assert len(sends) == 30
+    assert {day: n for day, n in sends.items() if n} == dict(per_day)
+    assert max(sends) == NOW.astimezone(zone).date().isoformat()
+
+    for name in ("funnel", "tags", "follow-ups", "decisions", "sends"):
+        assert table(html, name) == chart(html, name)
+    assert "v1 (BALANCED)" in html
+    assert "granted by rui@example.com" in html
+    assert f"{len(LEADS):,} leads" in html
+
+
+async def test_an_empty_workspace_shows_an_empty_state(admin, connection):
+    workspace_id = await factories.workspace(connection, "Empty")
+    response = await admin.http.get(OVERVIEW_PATH, params={"workspace": workspace_id})
+    assert response.status_code == 200
+    assert 'data-empty="true"' in response.text
+    assert "none: no follow-ups are sent" in response.text
+
+
+@pytest.mark.parametrize("chosen", ["999999", "abc", "1 OR 1=1"])
+async def test_an_unknown_workspace_is_a_readable_404(admin, connection, chosen):
+    await factories.workspace(connection, "Acme")
+    response = await admin.http.get(OVERVIEW_PATH, params={"workspace": chosen})
+    assert response.status_code == 404
+    assert "pick one from the list" in response.text
+    assert "<option" in response.text
+
+
+async def test_without_a_choice_the_default_workspace_is_shown(admin, connection):
+    await factories.workspace(connection, "Acme")
+    default = await factories.workspace(connection, "Default")
+    response = await admin.http.get(OVERVIEW_PATH, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{OVERVIEW_PATH}?workspace={default}"
