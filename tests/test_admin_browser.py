@@ -61,6 +61,24 @@ async def prepare(database_url: str) -> tuple[int, int]:
     return workspace_id, version_id
 
 
+async def pick(page, field: str, typed: str, label: str) -> None:
+    """Type part of a row's name into a form field, then pick the suggestion by its label."""
+    field_input = page.locator(f"form input[name={field}][list]")
+    await field_input.click()
+    await field_input.press_sequentially(typed)
+    option = page.locator(f"datalist#picker-{field} option[label='{label}']")
+    await option.wait_for(state="attached")
+    await field_input.fill(await option.get_attribute("value"))
+
+
+async def lead_id_of(database_url: str, external_id: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetchval("SELECT id FROM lead WHERE external_id = $1", external_id)
+    finally:
+        await connection.close()
+
+
 async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scratch_database):
     from playwright.async_api import async_playwright, expect
 
@@ -116,20 +134,39 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
             screenshot: Path = ARTIFACTS / "admin-leads-list.png"
             await page.screenshot(path=str(screenshot), full_page=True)
 
-            # The "Activate strategy version" action changes the status.
+            # Searching by part of the phone number, as a new operator would.
+            await page.click("[data-uitest=filter_button]")
+            await page.fill("[data-uitest=right_sidebar] input[name=external_id]", "0000777")
+            await page.click("[data-uitest=submit_filter_button]")
+            await expect(page.locator("#result_count")).to_contain_text("of 1 result")
+            await expect(page.locator("#app").first).to_contain_text("+351910000777")
+            search: Path = ARTIFACTS / "admin-lead-search.png"
+            await page.screenshot(path=str(search), full_page=True)
+
+            # An edit, then the lead's history reached from the lead itself.
+            lead_id = await lead_id_of(migrated_scratch_database, "+351910000777")
+            await page.goto(f"{admin}#/lead/{lead_id}/")
+            await page.fill("input[name=name]", "Rita Sousa")
+            await page.click("[data-uitest=save_button]")
+            await expect(page.locator("#app").first).to_contain_text("Successfully saved")
+            await page.click("text=Show referencing tables")
+            await page.click(".related_tables >> text=change_log")
+            await expect(page.locator("#app").first).to_contain_text("admin edit")
+            await expect(page.locator("#app").first).to_contain_text("Rita Sousa")
+            await expect(page.locator("#app").first).to_contain_text(USERNAME)
+
+            # "Activate strategy version": the version is picked, not typed.
             await page.goto(f"{admin}#/forms/activate-strategy-version")
-            await page.fill("input[name=workspace]", f"Acme (#{workspace_id})")
-            await page.fill("input[name=version_number]", "1")
+            await pick(page, "version", "v1 of", "v1 of Acme")
             await page.click("[data-uitest=submit_custom_form_button]")
             await expect(page.locator("#app").first).to_contain_text("v1 is now ACTIVE.")
             await page.goto(f"{admin}#/strategy_version")
             # The list shows statuses by their display names.
             await expect(page.locator("#app").first).to_contain_text("Active")
 
-            # "Why not, when next" explains, rule by rule, why the lead gets no follow-up.
+            # "Why not, when next": the lead is found by part of its number.
             await page.goto(f"{admin}#/forms/why-not,-when-next")
-            await page.fill("input[name=workspace]", "Acme")
-            await page.fill("input[name=external_id]", "+351910000777")
+            await pick(page, "lead", "0000777", "+351910000777 (Rita Sousa)")
             await page.click("[data-uitest=submit_custom_form_button]")
             await expect(page.locator("#app").first).to_contain_text(
                 "followup refused, ATTESTATION_MISSING"
@@ -137,17 +174,28 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
             await expect(page.locator("#app").first).to_contain_text("[ok] LEAD_SUPPRESSED")
             why_not: Path = ARTIFACTS / "admin-why-not.png"
             await page.screenshot(path=str(why_not), full_page=True)
+
+            # The overview, from the sidebar link, with the workspace's numbers.
+            await page.goto(admin)
+            await page.click("a:has-text('Overview')")
+            await page.select_option("select[name=workspace]", str(workspace_id))
+            await expect(page.locator("#funnel")).to_contain_text("NEW")
+            await expect(page.locator("main")).to_contain_text("1 lead")
+            await expect(page.locator("#strategy")).to_contain_text("v1 (GENTLE)")
+            overview: Path = ARTIFACTS / "admin-overview.png"
+            await page.screenshot(path=str(overview), full_page=True)
             await browser.close()
 
     connection = await asyncpg.connect(migrated_scratch_database)
     try:
-        lead = await connection.fetchrow("SELECT external_id, timezone FROM lead")
+        lead = await connection.fetchrow("SELECT external_id, timezone, name FROM lead")
         status = await connection.fetchval(
             "SELECT status FROM strategy_version WHERE id = $1", version_id
         )
     finally:
         await connection.close()
-    assert tuple(lead) == ("+351910000777", "Europe/Lisbon")
+    assert tuple(lead) == ("+351910000777", "Europe/Lisbon", "Rita Sousa")
     assert status == "ACTIVE"
-    assert screenshot.stat().st_size > 10_000 and why_not.stat().st_size > 10_000
+    for picture in (screenshot, search, why_not, overview):
+        assert picture.stat().st_size > 10_000, picture
     assert server_errors == []

@@ -9,6 +9,7 @@ attestations) is read-only here.
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
@@ -32,7 +33,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from app import leads, strategies
-from app.admin.crud import COUNT_LABELS_SCRIPT, use_admin_crud
+from app.admin.crud import use_admin_crud
 from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
 from app.attestations import record_attestation
 from app.change_log import Actor, name_actor
@@ -275,9 +276,12 @@ def validators(*, history: str | None = None) -> Validators:
 
 
 def picked(table: str, description: str) -> Any:
-    """A form field chosen with the admin's searchable picker of ``table``'s rows."""
+    """A form field whose value is a row of ``table``: typed as text in the form, where
+    the admin's extras script (extras.js) suggests rows as the operator types."""
     extra = {"foreign_key": {"to": table, "target_column": "id"}, "nullable": False}
-    return pydantic.Field(description=description, json_schema_extra={"extra": extra})
+    return pydantic.Field(
+        description=description, json_schema_extra={"type": "string", "extra": extra}
+    )
 
 
 RowChoice = Annotated[int, pydantic.Field(gt=0, le=2**31 - 1)]
@@ -791,14 +795,18 @@ def add_overview(admin: AdminRouter) -> None:
     admin.mount("/overview", AuthenticationMiddleware(overview, backend, on_error=to_login))
 
 
-def add_count_labels(admin: AdminRouter) -> None:
-    """Lists say "10,000+" or "about N" when a count is bounded or estimated."""
+EXTRAS_SCRIPT = (Path(__file__).parent / "extras.js").read_text()
+
+
+def add_admin_extras(admin: AdminRouter) -> None:
+    """A script with the admin's page: lists say "10,000+" or "about N" when a count
+    is bounded or estimated; form fields naming a table suggest its rows."""
 
     async def script(request: Request) -> Response:
-        return Response(COUNT_LABELS_SCRIPT, media_type="text/javascript")
+        return Response(EXTRAS_SCRIPT, media_type="text/javascript")
 
-    admin.add_route("/extras/count-labels.js", script, methods=["GET"])
-    tag = '<script src="./extras/count-labels.js"></script>'
+    admin.add_route("/extras/admin-extras.js", script, methods=["GET"])
+    tag = '<script src="./extras/admin-extras.js"></script>'
     admin.template = admin.template.replace("</head>", f"  {tag}\n</head>", 1)
 
 
@@ -819,5 +827,5 @@ def create_operator_admin(settings: AdminSettings) -> ASGIApp:
     answer_bad_input_with_4xx(admin)
     use_admin_crud(fastapi_apps(admin))
     add_overview(admin)
-    add_count_labels(admin)
+    add_admin_extras(admin)
     return admin

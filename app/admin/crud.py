@@ -200,37 +200,3 @@ def use_admin_crud(apps: list[Any]) -> None:
                 contents = cell.cell_contents
                 if type(contents) is PiccoloCRUD:
                     contents.__class__ = AdminCRUD
-
-
-# Served with the admin's page: the row count under a list says "10,000+" or
-# "about 1,000,000" when the count endpoint answered with a bound or an estimate.
-COUNT_LABELS_SCRIPT = """
-(function () {
-  var answer = null;
-  var open = XMLHttpRequest.prototype.open;
-  XMLHttpRequest.prototype.open = function () {
-    this.addEventListener("load", function () {
-      if (!/\\/count\\/(\\?|$)/.test(this.responseURL) || this.status !== 200) return;
-      try {
-        answer = {count: JSON.parse(this.responseText).count,
-                  kind: this.getResponseHeader("__HEADER__") || "exact"};
-      } catch (error) { answer = null; }
-      relabel();
-    });
-    return open.apply(this, arguments);
-  };
-  function relabel() {
-    var shown = document.getElementById("result_count");
-    if (!shown || !answer || answer.kind === "exact") return;
-    var plain = " " + answer.count + " ";
-    var label = answer.kind === "estimate"
-      ? " about " + answer.count.toLocaleString("en") + " "
-      : " " + answer.count.toLocaleString("en") + "+ ";
-    var text = shown.textContent;
-    var at = text.lastIndexOf(plain);
-    if (at >= 0) shown.textContent = text.slice(0, at) + label + text.slice(at + plain.length);
-  }
-  new MutationObserver(relabel).observe(document.documentElement,
-    {childList: true, subtree: true, characterData: true});
-})();
-""".replace("__HEADER__", COUNT_KIND_HEADER)

@@ -177,7 +177,7 @@ def overview_html(overview: Overview) -> str:
     permits = [(day.isoformat(), overview.permits_per_day.get(day, 0)) for day in overview.days]
     return "".join(
         [
-            f'<p class="total">{overview.leads:,} leads</p>',
+            f'<p class="total">{overview.leads:,} lead{"" if overview.leads == 1 else "s"}</p>',
             section("funnel", "Leads per stage", bar_chart("funnel", overview.stages)),
             section("tags", "Leads per tag", bar_chart("tags", overview.tags)),
             section("follow-ups", "Follow-ups", bar_chart("follow-ups", follow_ups)),

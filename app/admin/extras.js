@@ -1,0 +1,93 @@
+// Served with the operator admin's page (app/admin/__init__.py: add_admin_extras).
+(function () {
+  "use strict";
+
+  // Counts: the row count under a list says "10,000+" or "about 1,000,000" when the
+  // count endpoint answered with a bound or an estimate (header X-Count-Kind).
+  var answer = null;
+  var open = XMLHttpRequest.prototype.open;
+  XMLHttpRequest.prototype.open = function () {
+    this.addEventListener("load", function () {
+      if (!/\/count\/(\?|$)/.test(this.responseURL) || this.status !== 200) return;
+      try {
+        answer = {count: JSON.parse(this.responseText).count,
+                  kind: this.getResponseHeader("X-Count-Kind") || "exact"};
+      } catch (error) { answer = null; }
+      relabel();
+    });
+    return open.apply(this, arguments);
+  };
+
+  function relabel() {
+    var shown = document.getElementById("result_count");
+    if (!shown || !answer || answer.kind === "exact") return;
+    var plain = " " + answer.count + " ";
+    var label = answer.kind === "estimate"
+      ? " about " + answer.count.toLocaleString("en") + " "
+      : " " + answer.count.toLocaleString("en") + "+ ";
+    var text = shown.textContent;
+    var at = text.lastIndexOf(plain);
+    if (at >= 0) shown.textContent = text.slice(0, at) + label + text.slice(at + plain.length);
+  }
+
+  // Pickers: a form field whose schema names a table (extra.foreign_key) suggests
+  // that table's rows as the operator types part of a name or number.
+  var schemas = {};
+
+  function formSlug() {
+    var match = location.hash.match(/^#\/forms\/([^/?]+)/);
+    return match ? match[1] : null;
+  }
+
+  function enhanceForm() {
+    var slug = formSlug();
+    if (!slug) return;
+    if (!schemas[slug]) {
+      schemas[slug] = fetch("./api/forms/" + slug + "/schema/", {credentials: "same-origin"})
+        .then(function (response) { return response.json(); });
+    }
+    schemas[slug].then(function (schema) {
+      Object.keys(schema.properties || {}).forEach(function (name) {
+        var extra = schema.properties[name].extra;
+        var input = document.querySelector("form input[name='" + name + "']");
+        if (extra && extra.foreign_key && input && !input.dataset.picker) {
+          attachPicker(input, extra.foreign_key.to);
+        }
+      });
+    });
+  }
+
+  function attachPicker(input, table) {
+    input.dataset.picker = table;
+    input.placeholder = "Type part of a name or number, then pick";
+    input.autocomplete = "off";
+    var list = document.createElement("datalist");
+    list.id = "picker-" + input.name;
+    input.after(list);
+    input.setAttribute("list", list.id);
+    var timer = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { suggest(input, table, list); }, 200);
+    });
+    suggest(input, table, list);
+  }
+
+  function suggest(input, table, list) {
+    var url = "./api/tables/" + table + "/ids/?limit=20&search=" + encodeURIComponent(input.value);
+    fetch(url, {credentials: "same-origin"})
+      .then(function (response) { return response.json(); })
+      .then(function (rows) {
+        list.replaceChildren.apply(list, Object.keys(rows).map(function (id) {
+          var option = document.createElement("option");
+          option.value = id;
+          option.label = rows[id];
+          option.textContent = rows[id];
+          return option;
+        }));
+      });
+  }
+
+  new MutationObserver(function () { relabel(); enhanceForm(); })
+    .observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+})();
