@@ -21,9 +21,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.database import fetch
+from app.database import fetch, transaction
 from app.enums import ChangeActorKind
-from app.tables import ChangeLog
 from app.tokens import Caller
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -82,7 +81,7 @@ async def recorded_request(scope: Scope) -> AsyncIterator[None]:
     path; ``Undone`` raised inside rolls it back and is not propagated."""
     action = _request_action.set(f"{scope['method']} {scope['path']}")
     try:
-        async with ChangeLog._meta.db.transaction():
+        async with transaction():
             yield
     except Undone:
         pass

@@ -7,12 +7,14 @@ share it; it stops when the last one exits (normal exit, Ctrl-C or SIGTERM).
 """
 
 import asyncio
+import contextlib
 import functools
 import os
 import signal
 import subprocess
 import threading
 import warnings
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -62,6 +64,52 @@ async def fetch(sql: str, *arguments: Any) -> list[dict[str, Any]]:
         return [dict(record) for record in records]
     records = await engine.pool.fetch(_positional_cached(sql), *arguments)
     return [dict(record) for record in records]
+
+
+def start_without_transaction() -> None:
+    """A request starts outside any transaction: asyncio may hand a new task the
+    context of the task that was running when it was scheduled (cpython#140947;
+    uvicorn schedules a keep-alive connection's next request from the previous
+    one's last send), Piccolo's current transaction included."""
+    _engine().current_transaction.set(None)
+
+
+class _HeldConnection:
+    """A connection held for one transaction, standing where Piccolo keeps its current
+    transaction: Piccolo's queries, and ``transaction()`` blocks nested inside, use it."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[None]:
+    """One transaction on one connection, for everything awaited inside.
+
+    Unlike Piccolo's own transaction, the connection goes back to the pool (or is
+    closed) whatever happens, a failed BEGIN, COMMIT or ROLLBACK included.
+    """
+    engine = _engine()
+    if engine.pool is not None:
+        async with engine.pool.acquire() as connection, _transaction_on(engine, connection):
+            yield
+        return
+    connection = await engine.get_new_connection()
+    try:
+        async with _transaction_on(engine, connection):
+            yield
+    finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def _transaction_on(engine: Any, connection: Any) -> AsyncIterator[None]:
+    async with connection.transaction():
+        held = engine.current_transaction.set(_HeldConnection(connection))
+        try:
+            yield
+        finally:
+            engine.current_transaction.reset(held)
 
 
 def with_database(url: str, database: str) -> str:

@@ -46,18 +46,6 @@ async def workspace_of_lead(lead_id: int) -> int:
     return rows[0]["workspace_id"]
 
 
-async def find_lead(workspace_id: int, external_id: str) -> int:
-    """The id of the workspace's lead with this external id (phone numbers in any form)."""
-    rows = await Lead.raw(
-        "SELECT id FROM lead WHERE workspace_id = {} AND external_id = {}",
-        workspace_id,
-        normalized_external_id(external_id),
-    )
-    if not rows:
-        raise NotFound(f"workspace {workspace_id} has no lead {external_id.strip()!r}")
-    return rows[0]["id"]
-
-
 async def _current(workspace_id: int, lead_id: int) -> dict:
     rows = await Lead.raw(
         "SELECT id, external_id, stage FROM lead WHERE id = {} AND workspace_id = {}",

@@ -8,12 +8,13 @@ from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from app.admin import create_operator_admin
 from app.api.app import create_api
 from app.api.errors import error_body as api_error_body
+from app.api.errors import error_response
 from app.api.fast_lane import FastLane
 from app.api.whatsapp import WEBHOOK_PATH
 from app.change_log import RecordedWrites
@@ -79,8 +80,17 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop_embedded_server()
 
 
+async def not_found(request: Request, error: Exception) -> Response:
+    """A path no route matches (a control character in it, say): under the API, in the
+    API's error shape."""
+    if request.url.path.startswith(f"{API_PREFIX}/"):
+        return error_response(404, "not_found", "no such path in this API")
+    return PlainTextResponse("Not Found", status_code=404)
+
+
 # Every route: FastAPI declares and validates the API, piccolo-admin serves the admin.
 site = Starlette(
+    exception_handlers={404: not_found},
     routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Mount(

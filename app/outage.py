@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.database import start_without_transaction
+
 logger = logging.getLogger("masterplan.database")
 
 # The server pool's bounds: a request waits at most this long for the database.
@@ -152,6 +154,7 @@ class DatabaseOutageGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        start_without_transaction()
         held: list[Message] = []
         started = False
 

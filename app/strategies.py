@@ -77,18 +77,6 @@ async def workspace_of_version(version_id: int) -> int:
     return rows[0]["workspace_id"]
 
 
-async def find_version(workspace_id: int, version_number: int) -> int:
-    """The id of the workspace's version with this number."""
-    rows = await StrategyVersion.raw(
-        "SELECT id FROM strategy_version WHERE workspace_id = {} AND version_number = {}",
-        workspace_id,
-        version_number,
-    )
-    if not rows:
-        raise NotFound(f"workspace {workspace_id} has no strategy version v{version_number}")
-    return rows[0]["id"]
-
-
 async def _active_version(workspace_id: int) -> dict[str, Any] | None:
     rows = await StrategyVersion.raw(
         "SELECT id, version_number, previous_active_version_id FROM strategy_version "

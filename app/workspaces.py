@@ -1,6 +1,5 @@
 """Workspace behaviour that spans rows: the default workspace, finding a workspace."""
 
-import re
 from dataclasses import dataclass
 
 from app.enums import BudgetTier
@@ -45,37 +44,11 @@ async def default_workspace_id() -> int | None:
     return None if row is None else row["id"]
 
 
-WORKSPACE_REFERENCE = re.compile(
-    r"^\s*(?:(?P<name>.*?)\s*\(#(?P<bracketed>\d+)\)|#?(?P<id>\d+))\s*$"
-)
-
-
 async def existing_workspace(workspace_id: int) -> int:
     """``workspace_id``, once it is known to exist."""
     if not await Workspace.exists().where(Workspace.id == workspace_id):
         raise NotFound(f"workspace #{workspace_id} does not exist")
     return workspace_id
-
-
-async def find_workspace(reference: str) -> int:
-    """The workspace an operator names: its id ("3", "#3"), as listed ("Acme (#3)"),
-    or its name when no other workspace shares it."""
-    match = WORKSPACE_REFERENCE.match(reference)
-    if match:
-        workspace_id = int(match["bracketed"] or match["id"])
-        if not await Workspace.exists().where(Workspace.id == workspace_id):
-            raise NotFound(f"workspace {reference.strip()!r} does not exist")
-        return workspace_id
-    rows = await Workspace.select(Workspace.id).where(Workspace.name == reference.strip())
-    if not rows:
-        raise NotFound(f"no workspace is named {reference.strip()!r}")
-    if len(rows) > 1:
-        ids = ", ".join(f"#{row['id']}" for row in rows)
-        raise InvalidValue(
-            "workspace",
-            f"{len(rows)} workspaces are named {reference.strip()!r} ({ids}); give the id",
-        )
-    return rows[0]["id"]
 
 
 WORKSPACE_COLUMNS = "id, name, timezone, budget_tier, created_at"

@@ -40,8 +40,10 @@ FILL_STEPS = [
     ),
     (
         "leads",
-        """INSERT INTO lead (workspace_id, external_id, stage, tags, next_followup_at)
+        """INSERT INTO lead (workspace_id, external_id, name, stage, tags, next_followup_at)
         SELECT w, '+1' || lpad(w::text, 4, '0') || lpad(n::text, 6, '0'),
+               (ARRAY['Ana','Rui','Maria','Joao','Ines','Tiago','Sofia','Pedro'])[1 + n % 8]
+                   || ' ' || w || '-' || n,
                (ARRAY['NEW','CONTACTED','ENGAGED','QUALIFIED','CLOSED_LOST'])[1 + (n % 5)],
                CASE WHEN n % 4 = 0 THEN '["POSITIVE"]'::jsonb ELSE '[]'::jsonb END,
                now() + ((n % 200) - 100) * interval '1 hour'

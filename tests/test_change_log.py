@@ -193,3 +193,13 @@ async def test_a_lead_links_to_its_history_and_the_history_filters_by_lead(admin
         ("CREATE", lead_id),
     ]
     assert other_id not in {r["row_id"] for r in history}
+
+
+async def test_a_long_api_path_is_recorded_cut_to_the_columns_length(connection, acme):
+    api = await client_for(acme)
+    external_id = "x" * 255
+    response = await api.put(f"/leads/by-external-id/{external_id}", {"name": "Long"})
+    assert response.status_code == 201, response.text
+    [row] = await log(connection, table_name="lead")
+    assert row["action"] == f"PUT /api/v1/leads/by-external-id/{external_id}"[:255]
+    await api.http.aclose()

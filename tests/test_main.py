@@ -110,3 +110,17 @@ async def test_admin_pages_forbid_framing_and_sniffing_and_the_api_forbids_sniff
     assert api_answer.status_code == 401
     assert api_answer.headers["x-content-type-options"] == "nosniff"
     assert "x-frame-options" not in api_answer.headers
+
+
+async def test_an_api_path_no_route_matches_is_a_404_in_the_error_shape():
+    import httpx
+
+    from app.main import app
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        api = await client.get("/api/v1/leads/by-external-id/a%0Ab")
+        elsewhere = await client.get("/nowhere")
+    assert (api.status_code, api.json()["error"]["code"]) == (404, "not_found")
+    assert (elsewhere.status_code, elsewhere.text) == (404, "Not Found")

@@ -13,7 +13,6 @@ from tests import factories
 from tests.admin_client import AdminClient, anonymous_client, logged_in_operator
 
 ZONE = "Asia/Jakarta"
-NOW = datetime.now(UTC)
 
 # (stage, tags, next follow-up from now in hours or None, leased)
 LEADS = [
@@ -42,7 +41,7 @@ async def admin() -> AdminClient:
     await operator.http.aclose()
 
 
-async def seed(connection) -> int:
+async def seed(connection, now: datetime) -> int:
     workspace_id = await factories.workspace(connection, "Acme")
     await connection.execute("UPDATE workspace SET timezone = $1 WHERE id = $2", ZONE, workspace_id)
     lead_ids = []
@@ -54,8 +53,8 @@ async def seed(connection) -> int:
                 f"+1555000{n}",
                 stage=stage,
                 tags=tags,
-                next_followup_at=None if due_in is None else NOW + timedelta(hours=due_in),
-                followup_lease_until=NOW + timedelta(minutes=5) if leased else None,
+                next_followup_at=None if due_in is None else now + timedelta(hours=due_in),
+                followup_lease_until=now + timedelta(minutes=5) if leased else None,
             )
         )
     for reason, allowed, days_ago in DECISIONS:
@@ -67,11 +66,11 @@ async def seed(connection) -> int:
             allow_send=allowed,
             kind="followup",
             message_format="template" if allowed else None,
-            created_at=NOW - timedelta(days=days_ago),
+            created_at=now - timedelta(days=days_ago),
         )
     thread_id = await factories.thread(connection, workspace_id, lead_ids[0])
     for days_ago in MODEL_MESSAGE_DAYS_AGO:
-        sent_at = NOW - timedelta(days=days_ago)
+        sent_at = now - timedelta(days=days_ago)
         permit_id = await factories.policy_decision(
             connection,
             workspace_id,
@@ -88,7 +87,7 @@ async def seed(connection) -> int:
         )
         await connection.execute("RESET session_replication_role")
     await factories.strategy_version(
-        connection, workspace_id, 1, status="ACTIVE", activated_at=NOW - timedelta(days=1)
+        connection, workspace_id, 1, status="ACTIVE", activated_at=now - timedelta(days=1)
     )
     await factories.attestation(connection, workspace_id, operator_id="rui@example.com")
     return workspace_id
@@ -123,7 +122,8 @@ async def test_the_sidebar_links_to_the_overview(admin):
 
 
 async def test_numbers_and_charts_agree_with_the_tables(admin, connection):
-    workspace_id = await seed(connection)
+    now = datetime.now(UTC)
+    workspace_id = await seed(connection, now)
     response = await admin.http.get(OVERVIEW_PATH, params={"workspace": workspace_id})
     assert response.status_code == 200
     html = response.text
@@ -150,14 +150,14 @@ async def test_numbers_and_charts_agree_with_the_tables(admin, connection):
 
     zone = ZoneInfo(ZONE)
     per_day = Counter(
-        (NOW - timedelta(days=days)).astimezone(zone).date().isoformat()
+        (now - timedelta(days=days)).astimezone(zone).date().isoformat()
         for days in MODEL_MESSAGE_DAYS_AGO
         if days < 30
     )
     sends = chart(html, "sends")
     assert len(sends) == 30
     assert {day: n for day, n in sends.items() if n} == dict(per_day)
-    assert max(sends) == NOW.astimezone(zone).date().isoformat()
+    assert max(sends) == now.astimezone(zone).date().isoformat()
 
     for name in ("funnel", "tags", "follow-ups", "decisions", "sends"):
         assert table(html, name) == chart(html, name)

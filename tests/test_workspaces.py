@@ -5,13 +5,13 @@ import asyncio
 import asyncpg
 import pytest
 
-from app.errors import InvalidValue, NotFound
+from app.errors import NotFound
 from app.tables import Workspace
 from app.workspaces import (
     DEFAULT_WORKSPACE_NAME,
     default_workspace_id,
     ensure_default_workspace,
-    find_workspace,
+    existing_workspace,
 )
 from tests.database_setup import fetch_rows, piccolo, piccolo_at_once
 
@@ -63,6 +63,13 @@ async def test_seed_command_says_what_it_did_and_a_rerun_changes_nothing(
     assert await default_workspaces(migrated_scratch_database) == rows_after_first
 
 
+async def test_an_existing_workspace_is_confirmed_and_an_unknown_one_refused(connection):
+    acme = await connection.fetchval("INSERT INTO workspace (name) VALUES ('Acme') RETURNING id")
+    assert await existing_workspace(acme) == acme
+    with pytest.raises(NotFound, match=f"workspace #{acme + 1} does not exist"):
+        await existing_workspace(acme + 1)
+
+
 async def test_eight_seed_commands_at_once_leave_one_default_workspace(
     migrated_scratch_database,
 ):
@@ -73,20 +80,3 @@ async def test_eight_seed_commands_at_once_leave_one_default_workspace(
     assert sum("Created the default workspace" in out for out in stdouts) == 1
     assert sum("already exists" in out for out in stdouts) == 7
     assert len(await default_workspaces(migrated_scratch_database)) == 1
-
-
-@pytest.mark.parametrize("reference", ["{id}", "#{id}", "Acme (#{id})", "Acme", "  Acme  "])
-async def test_find_workspace_accepts_what_operators_see(connection, reference):
-    acme = await connection.fetchval("INSERT INTO workspace (name) VALUES ('Acme') RETURNING id")
-    await connection.execute("INSERT INTO workspace (name) VALUES ('Globex')")
-    assert await find_workspace(reference.format(id=acme)) == acme
-
-
-async def test_find_workspace_refuses_unknown_and_ambiguous_names(connection):
-    await connection.execute("INSERT INTO workspace (name) VALUES ('Twin'), ('Twin')")
-    with pytest.raises(NotFound, match="no workspace is named 'Nobody'"):
-        await find_workspace("Nobody")
-    with pytest.raises(NotFound, match="workspace '#999' does not exist"):
-        await find_workspace("#999")
-    with pytest.raises(InvalidValue, match="2 workspaces are named 'Twin'"):
-        await find_workspace("Twin")

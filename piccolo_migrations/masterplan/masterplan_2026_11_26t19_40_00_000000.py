@@ -62,9 +62,9 @@ BEGIN
                             workspace_id, lead_id, changes)
     VALUES (
         coalesce(nullif(current_setting('masterplan.actor_kind', true), ''), 'DATABASE'),
-        coalesce(nullif(current_setting('masterplan.actor', true), ''), session_user),
+        left(coalesce(nullif(current_setting('masterplan.actor', true), ''), session_user), 255),
         nullif(current_setting('masterplan.actor_id', true), '')::integer,
-        coalesce(nullif(current_setting('masterplan.action', true), ''), 'direct SQL'),
+        left(coalesce(nullif(current_setting('masterplan.action', true), ''), 'direct SQL'), 255),
         CASE TG_OP WHEN 'INSERT' THEN 'CREATE' WHEN 'UPDATE' THEN 'EDIT' ELSE 'DELETE' END,
         TG_TABLE_NAME,
         (row_data ->> 'id')::bigint,
