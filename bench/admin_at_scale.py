@@ -115,7 +115,9 @@ async def ensure_names(url: str) -> None:
         if await connection.fetchval("SELECT EXISTS (SELECT 1 FROM lead WHERE name IS NULL)"):
             print("Naming the leads ...", flush=True)
             started = time.monotonic()
-            await connection.execute(NAME_LEADS)
+            for statement in NAME_LEADS.split(";"):
+                if statement.strip():
+                    await connection.execute(statement)
             print(f"  named in {time.monotonic() - started:.1f} s", flush=True)
     finally:
         await connection.close()

@@ -224,3 +224,15 @@ def test_which_patterns_the_trigram_index_can_serve(value, match, pattern, index
 )
 def test_an_enum_search_becomes_the_choices_it_keeps(pattern, chosen):
     assert matching_choices(Lead.stage, pattern) == chosen
+
+
+async def test_a_reason_code_search_finds_engine_and_older_decisions(admin, connection):
+    workspace_id = await factories.workspace(connection, "Acme")
+    lead_id = await factories.lead(connection, workspace_id)
+    for reason in ("QUIET_HOURS", "WITHIN_WINDOW", "SUNDAY_HOLD", "QUIET_HOURS"):
+        await factories.policy_decision(connection, workspace_id, lead_id, reason_code=reason)
+    query = {"reason_code": "quiet", "reason_code__match": "contains"}
+    rows = (await admin.get("/tables/policy_decision/", **query)).json()["rows"]
+    older = await admin.get("/tables/policy_decision/count/", reason_code="within_w")
+    assert [row["reason_code"] for row in rows] == ["QUIET_HOURS", "QUIET_HOURS"]
+    assert older.json()["count"] == 1

@@ -20,11 +20,11 @@ from starlette.responses import JSONResponse, Response
 
 from app.change_log import SAFE_METHODS, Actor, name_actor
 from app.enums import ChangeActorKind
-from app.tables import Lead
+from app.tables import Lead, PolicyDecision
 
 # Text columns with a GIN index on masterplan_search_trigrams(column)
-# (migration 2026-11-26T19:41:00): their searches get the index's condition.
-SEARCHED_COLUMNS: tuple[Column, ...] = (Lead.external_id, Lead.name)
+# (migrations 2026-11-26T19:41:00 and T21:40:00): their searches get the index's condition.
+SEARCHED_COLUMNS: tuple[Column, ...] = (Lead.external_id, Lead.name, PolicyDecision.reason_code)
 
 # Counts stop here; past it the admin shows "10,000+" (or an estimate when nothing
 # is filtered), so that no count reads more than this many rows.
