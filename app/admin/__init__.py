@@ -33,11 +33,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from app import leads, strategies
-from app.admin.crud import use_admin_crud
+from app.admin.crud import operator_actor, use_admin_crud
 from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
 from app.attestations import record_attestation
-from app.change_log import Actor, name_actor
-from app.enums import ChangeActorKind, LeadStage, SendKind, StrategyStatus
+from app.change_log import name_actor
+from app.enums import LeadStage, SendKind, StrategyStatus
 from app.errors import Conflict, DomainError, InvalidValue, NotFound
 from app.legacy.tables import LegacyMapping
 from app.outage import answer_outages_with_503
@@ -307,11 +307,6 @@ class WhyNotForm(LeadAction):
     kind: SendKind = SendKind.FOLLOWUP
 
 
-def operator(request: Request) -> Actor:
-    user: BaseUser = request.user.user
-    return Actor(ChangeActorKind.OPERATOR, user.username, user.id)
-
-
 async def _message(action: Callable[[], Awaitable[Any]]) -> str:
     """Run a domain action; its refusal becomes the form's error message."""
     try:
@@ -338,7 +333,7 @@ async def roll_back_form(request: Request, data: WorkspaceAction) -> str:
 async def attestation_form(request: Request, data: AttestationForm) -> str:
     async def action() -> Any:
         workspace_id = await existing_workspace(data.workspace)
-        return await record_attestation(workspace_id, operator(request).name, data.granted)
+        return await record_attestation(workspace_id, operator_actor(request).name, data.granted)
 
     return await _message(action)
 
@@ -396,7 +391,7 @@ def operator_form(
     """A form whose changes the change log records as the operator's, by the form's name."""
 
     async def recorded(request: Request, data: Any) -> str:
-        await name_actor(operator(request), name)
+        await name_actor(operator_actor(request), name)
         return await endpoint(request, data)
 
     return FormConfig(

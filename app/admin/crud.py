@@ -12,6 +12,7 @@ from typing import Any
 from piccolo.columns import Column, Text, Varchar
 from piccolo.columns.combination import WhereRaw
 from piccolo.querystring import QueryString
+from piccolo.table import Table
 from piccolo_api.crud.endpoints import ParamException, PiccoloCRUD
 from piccolo_api.crud.exceptions import MalformedQuery
 from piccolo_api.crud.validators import apply_validators
@@ -112,7 +113,7 @@ class AdminCRUD(PiccoloCRUD):
         kind = "exact"
         if count > COUNT_LIMIT:
             filtered = bool(split_params.fields)
-            estimate = None if filtered else await estimated_rows(self.table._meta.tablename)
+            estimate = None if filtered else await estimated_rows(self.table)
             kind, count = ("estimate", estimate) if estimate else ("at-least", COUNT_LIMIT)
         return JSONResponse(
             {"count": count, "page_size": self.page_size}, headers={COUNT_KIND_HEADER: kind}
@@ -168,24 +169,29 @@ async def bounded_count(query: Any) -> int:
     return rows[0]["count"]
 
 
-async def estimated_rows(table_name: str) -> int | None:
+async def estimated_rows(table: type[Table]) -> int | None:
     """The planner's row count for a table (None before its first ANALYZE)."""
-    rows = await Lead._meta.db.run_querystring(
+    rows = await table._meta.db.run_querystring(
         QueryString(
             "SELECT reltuples::bigint AS rows FROM pg_class WHERE oid = to_regclass({})",
-            table_name,
+            table._meta.tablename,
         )
     )
     return rows[0]["rows"] if rows and rows[0]["rows"] > COUNT_LIMIT else None
+
+
+def operator_actor(request: Request) -> Actor:
+    """The logged-in operator, as the change log names them."""
+    user = request.user.user
+    return Actor(ChangeActorKind.OPERATOR, user.username, user.id)
 
 
 async def name_operator(request: Request) -> None:
     """A state-changing admin request's changes are recorded as the operator's."""
     if request.method in SAFE_METHODS:
         return
-    user = request.user.user
     action = ADMIN_ACTIONS.get(request.method, "admin delete")
-    await name_actor(Actor(ChangeActorKind.OPERATOR, user.username, user.id), action)
+    await name_actor(operator_actor(request), action)
 
 
 def use_admin_crud(apps: list[Any]) -> None:
