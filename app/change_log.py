@@ -11,17 +11,22 @@ outlives its transaction or leaks to the next user of a pooled connection:
 - the code that knows the caller (token check, admin session, webhook signature)
   then calls ``name_actor``.
 
+The API's fast lane (app/api/fast_lane.py) serves writes that are one statement
+each, or one transaction of the domain's own: ``statements_named`` lets each of
+those statements name its actor itself, in the same round trip, so these hot paths
+pay no extra ``BEGIN``, ``set_config`` and ``COMMIT``.
+
 A write outside such a request (psql, commands) is recorded as its database user.
 """
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.database import fetch, transaction
+from app.database import fetch, settings_for_statements, transaction
 from app.enums import ChangeActorKind
 from app.tokens import Caller
 
@@ -44,12 +49,17 @@ def token_actor(caller: Caller) -> Actor:
     )
 
 
-NAME_ACTOR = (
-    "SELECT set_config('masterplan.actor_kind', {}, true),"
-    " set_config('masterplan.actor', {}, true),"
-    " set_config('masterplan.actor_id', {}, true),"
-    " set_config('masterplan.action', {}, true)"
-)
+def actor_settings(actor: Actor, action: str) -> dict[str, str]:
+    """The transaction-local settings the change log trigger reads."""
+    return {
+        "masterplan.actor_kind": actor.kind.value,
+        "masterplan.actor": actor.name,
+        "masterplan.actor_id": "" if actor.id is None else str(actor.id),
+        "masterplan.action": action,
+    }
+
+
+NAME_ACTOR = "SELECT " + ", ".join(["set_config({}, {}, true)"] * 4)
 
 
 async def name_actor(actor: Actor, action: str | None = None) -> None:
@@ -58,12 +68,26 @@ async def name_actor(actor: Actor, action: str | None = None) -> None:
     request_action = _request_action.get()
     if request_action is None:
         return
-    actor_id = "" if actor.id is None else str(actor.id)
-    await fetch(NAME_ACTOR, actor.kind.value, actor.name, actor_id, action or request_action)
+    settings = actor_settings(actor, action or request_action)
+    await fetch(NAME_ACTOR, *(part for pair in settings.items() for part in pair))
 
 
-class Undone(Exception):
-    """Raised inside ``recorded_request`` to roll its transaction back."""
+@contextlib.contextmanager
+def statements_named(actor: Actor, scope: Scope) -> Iterator[None]:
+    """Every statement run inside through ``app.database.fetch``/``fetch_on`` names
+    the actor and the request itself, in its own round trip. For a state-changing
+    request whose writes are each one statement, or one transaction of the domain's
+    own (whose first statement names it): it needs no request transaction."""
+    with settings_for_statements(actor_settings(actor, _action(scope))):
+        yield
+
+
+def _action(scope: Scope) -> str:
+    return f"{scope['method']} {scope['path']}"
+
+
+class _Refused(Exception):
+    """Raised inside ``_recorded_request`` to roll its transaction back."""
 
 
 def records_changes(scope: Scope, prefixes: tuple[str, ...]) -> bool:
@@ -76,14 +100,14 @@ def records_changes(scope: Scope, prefixes: tuple[str, ...]) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def recorded_request(scope: Scope) -> AsyncIterator[None]:
+async def _recorded_request(scope: Scope) -> AsyncIterator[None]:
     """One transaction for a state-changing request, its action named by method and
-    path; ``Undone`` raised inside rolls it back and is not propagated."""
-    action = _request_action.set(f"{scope['method']} {scope['path']}")
+    path; ``_Refused`` raised inside rolls it back and is not propagated."""
+    action = _request_action.set(_action(scope))
     try:
         async with transaction():
             yield
-    except Undone:
+    except _Refused:
         pass
     finally:
         _request_action.reset(action)
@@ -106,10 +130,10 @@ class RecordedWrites:
         async def hold(message: Message) -> None:
             held.append(message)
 
-        async with recorded_request(scope):
+        async with _recorded_request(scope):
             await self.app(scope, receive, hold)
             if _status(held) >= 400:
-                raise Undone
+                raise _Refused
         for message in held:
             await send(message)
 

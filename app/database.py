@@ -14,7 +14,8 @@ import signal
 import subprocess
 import threading
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -51,27 +52,100 @@ def _positional_cached(sql: str) -> str:
     return positional(sql)
 
 
+# Settings (name, value pairs) that each statement of the current task sent through
+# ``fetch`` or ``fetch_on`` sets for its own transaction, in its own round trip.
+_statement_settings: ContextVar[tuple[str, ...]] = ContextVar("statement_settings", default=())
+
+
+@contextlib.contextmanager
+def settings_for_statements(settings: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, every statement run through ``fetch`` or ``fetch_on`` first
+    sets these transaction-local settings, in the same statement: a single statement
+    needs no explicit transaction (``BEGIN``, ``set_config``, ``COMMIT``) to carry them."""
+    pairs = tuple(part for pair in settings.items() for part in pair)
+    token = _statement_settings.set(pairs)
+    try:
+        yield
+    finally:
+        _statement_settings.reset(token)
+
+
+@functools.lru_cache(maxsize=256)
+def _with_settings(sql: str, arguments: int, settings: int) -> str:
+    """``sql`` (``$n`` placeholders) as the data of a statement that first sets
+    ``settings`` name/value pairs given as the arguments after ``sql``'s own. The
+    settings are an InitPlan of a one-time filter: set before any row is read, so
+    before the row triggers that read them fire at the end of the statement."""
+    calls = ", ".join(
+        f"set_config(${arguments + n}, ${arguments + n + 1}, true)" for n in range(1, settings, 2)
+    )
+    return (
+        f"WITH masterplan_statement AS (\n{sql.strip().rstrip(';')}\n)\n"
+        f"SELECT * FROM masterplan_statement WHERE (SELECT concat({calls})) IS NOT NULL"
+    )
+
+
+async def fetch_on(connection: Any, sql: str, *arguments: Any) -> list[Any]:
+    """``connection.fetch`` of a ``$n`` statement, with the task's statement settings."""
+    settings = _statement_settings.get()
+    if settings:
+        return await connection.fetch(
+            _with_settings(sql, len(arguments), len(settings)), *arguments, *settings
+        )
+    return await connection.fetch(sql, *arguments)
+
+
 async def fetch(sql: str, *arguments: Any) -> list[dict[str, Any]]:
     """Rows of a statement written with Piccolo's ``{}`` placeholders, as dicts.
 
     Inside a Piccolo transaction (or without a pool) it runs exactly like
     ``Table.raw``; otherwise straight on the engine's asyncpg pool, which saves
-    the query builder's per-call cost on the API's hot paths.
+    the query builder's per-call cost on the API's hot paths. Statement settings
+    (``settings_for_statements``) travel with it either way.
     """
     engine = _engine()
-    if engine.pool is None or engine.current_transaction.get() is not None:
+    if _statement_settings.get():
+        async with _connection(engine) as connection:
+            records = await fetch_on(connection, _positional_cached(sql), *arguments)
+    elif engine.pool is None or engine.current_transaction.get() is not None:
         records = await engine.run_querystring(QueryString(sql, *arguments))
-        return [dict(record) for record in records]
-    records = await engine.pool.fetch(_positional_cached(sql), *arguments)
+    else:
+        records = await engine.pool.fetch(_positional_cached(sql), *arguments)
     return [dict(record) for record in records]
 
 
-def start_without_transaction() -> None:
-    """A request starts outside any transaction: asyncio may hand a new task the
-    context of the task that was running when it was scheduled (cpython#140947;
-    uvicorn schedules a keep-alive connection's next request from the previous
-    one's last send), Piccolo's current transaction included."""
+@contextlib.asynccontextmanager
+async def _connection(engine: Any) -> AsyncIterator[Any]:
+    """The current transaction's connection, else a connection of its own."""
+    current = engine.current_transaction.get()
+    if current is not None:
+        yield current.connection
+        return
+    async with _own_connection(engine) as connection:
+        yield connection
+
+
+@contextlib.asynccontextmanager
+async def _own_connection(engine: Any) -> AsyncIterator[Any]:
+    """A connection from the pool, or a new one without a pool; always given back."""
+    if engine.pool is not None:
+        async with engine.pool.acquire() as connection:
+            yield connection
+        return
+    connection = await engine.get_new_connection()
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def start_afresh() -> None:
+    """A request starts outside any transaction and with no statement settings:
+    asyncio may hand a new task the context of the task that was running when it
+    was scheduled (cpython#140947; uvicorn schedules a keep-alive connection's next
+    request from the previous one's last send), Piccolo's current transaction included."""
     _engine().current_transaction.set(None)
+    _statement_settings.set(())
 
 
 class _HeldConnection:
@@ -83,23 +157,20 @@ class _HeldConnection:
 
 
 @contextlib.asynccontextmanager
-async def transaction() -> AsyncIterator[None]:
-    """One transaction on one connection, for everything awaited inside.
+async def transaction() -> AsyncIterator[Any]:
+    """One transaction on one connection, for everything awaited inside; yields the
+    connection. Inside another transaction it joins that one, as Piccolo's do.
 
     Unlike Piccolo's own transaction, the connection goes back to the pool (or is
     closed) whatever happens, a failed BEGIN, COMMIT or ROLLBACK included.
     """
     engine = _engine()
-    if engine.pool is not None:
-        async with engine.pool.acquire() as connection, _transaction_on(engine, connection):
-            yield
+    current = engine.current_transaction.get()
+    if current is not None:
+        yield current.connection
         return
-    connection = await engine.get_new_connection()
-    try:
-        async with _transaction_on(engine, connection):
-            yield
-    finally:
-        await connection.close()
+    async with _own_connection(engine) as connection, _transaction_on(engine, connection):
+        yield connection
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.database import fetch
+from app.database import fetch, transaction
 from app.enums import FOLLOW_UP_STAGES, LeadStage
 from app.errors import Conflict, InvalidValue, NotFound
 from app.phone_numbers import normalized_external_id
@@ -410,7 +410,7 @@ async def import_leads(
     updated: set[str] = set()
     created: set[str] = set()
     if accepted:
-        async with Lead._meta.db.transaction():
+        async with transaction():
             updated |= await _import_pass(_import_update_sql, workspace_id, accepted)
             remaining = {key: value for key, value in accepted.items() if key not in updated}
             if remaining:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.database import start_without_transaction
+from app.database import start_afresh
 
 logger = logging.getLogger("masterplan.database")
 
@@ -154,7 +154,7 @@ class DatabaseOutageGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start_without_transaction()
+        start_afresh()
         held: list[Message] = []
         started = False
 

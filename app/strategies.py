@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from app.database import transaction
 from app.enums import FollowUpPreset, StrategyStatus
 from app.errors import Conflict, InvalidValue, NotFound
 from app.tables import StrategyVersion, Workspace
@@ -97,7 +98,7 @@ async def _set_status(version_id: int, status: StrategyStatus) -> None:
 
 async def activate_strategy_version(workspace_id: int, version_id: int) -> StrategyChange:
     """Make a version ACTIVE now; the workspace's ACTIVE version becomes ROLLED_BACK."""
-    async with StrategyVersion._meta.db.transaction():
+    async with transaction():
         await lock_workspace(workspace_id)
         target = await _version(workspace_id, version_id)
         if target["status"] == StrategyStatus.ACTIVE:
@@ -120,7 +121,7 @@ async def activate_strategy_version(workspace_id: int, version_id: int) -> Strat
 
 async def roll_back_strategy(workspace_id: int) -> StrategyChange:
     """The ACTIVE version becomes ROLLED_BACK; the one it replaced is ACTIVE again."""
-    async with StrategyVersion._meta.db.transaction():
+    async with transaction():
         await lock_workspace(workspace_id)
         current = await _active_version(workspace_id)
         if current is None:
@@ -227,7 +228,7 @@ async def update_draft(workspace_id: int, version_id: int, fields: dict[str, Any
     if "interval_overrides" in checked:
         overrides = interval_overrides("interval_overrides", checked["interval_overrides"])
         checked["interval_overrides"] = None if overrides is None else json.dumps(overrides)
-    async with StrategyVersion._meta.db.transaction():
+    async with transaction():
         await ensure_editable(workspace_id, version_id)
         if not checked:
             return await get_version(workspace_id, version_id)

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from app.database import database_name, redacted, with_database
+from app.database import (
+    database_name,
+    fetch,
+    fetch_on,
+    redacted,
+    settings_for_statements,
+    transaction,
+    with_database,
+)
 from tests.database_setup import PROJECT_ROOT
 from tests.server import free_port
 
@@ -140,3 +148,61 @@ def test_the_embedded_server_stops_on_sigterm_and_ctrl_c(embedded_data_dir, stop
     finally:
         holder.kill()
     assert wait_until(lambda: not postmaster_running(embedded_data_dir))
+
+
+class Refused(Exception):
+    pass
+
+
+async def test_a_transaction_inside_another_joins_it(connection):
+    workspace_id = await connection.fetchval(
+        "INSERT INTO workspace (name) VALUES ('Acme') RETURNING id"
+    )
+    with pytest.raises(Refused):
+        async with transaction() as outer:
+            await fetch("UPDATE workspace SET name = 'Outer' WHERE id = {}", workspace_id)
+            async with transaction() as inner:
+                assert inner is outer
+                await fetch("UPDATE workspace SET budget_tier = 'RED' WHERE id = {}", workspace_id)
+            [seen] = await fetch(
+                "SELECT name, budget_tier FROM workspace WHERE id = {}", workspace_id
+            )
+            assert (seen["name"], seen["budget_tier"]) == ("Outer", "RED")
+            raise Refused
+    row = await connection.fetchrow(
+        "SELECT name, budget_tier FROM workspace WHERE id = $1", workspace_id
+    )
+    assert (row["name"], row["budget_tier"]) == ("Acme", "GREEN")
+
+
+async def test_statement_settings_travel_with_each_statement_and_end_with_it(connection):
+    read = (
+        "SELECT current_setting('masterplan.actor', true) AS actor, g FROM generate_series(1, 3) g"
+    )
+    with settings_for_statements({"masterplan.actor": "ana"}):
+        rows = await fetch_on(connection, read)
+        through_fetch = await fetch(read)
+    assert [(r["actor"], r["g"]) for r in rows] == [("ana", 1), ("ana", 2), ("ana", 3)]
+    assert [(r["actor"], r["g"]) for r in through_fetch] == [("ana", 1), ("ana", 2), ("ana", 3)]
+    # Transaction-local: the same connection's next statement does not see it.
+    assert await connection.fetchval("SELECT current_setting('masterplan.actor', true)") in (
+        "",
+        None,
+    )
+    assert [r["actor"] for r in await fetch_on(connection, read)] in ([""] * 3, [None] * 3)
+
+
+async def test_statement_settings_reach_the_triggers_of_a_write_that_changes_no_row_first(
+    connection,
+):
+    """The settings are set before the statement's rows are read, so an UPDATE that
+    returns nothing still leaves them for its transaction."""
+    async with connection.transaction():
+        with settings_for_statements({"masterplan.actor": "rui"}):
+            rows = await fetch_on(
+                connection, "UPDATE workspace SET name = 'x' WHERE false RETURNING id"
+            )
+        assert rows == []
+        assert (
+            await connection.fetchval("SELECT current_setting('masterplan.actor', true)") == "rui"
+        )

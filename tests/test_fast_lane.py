@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from app.api.fast_lane import FastLane
+from app.database import fetch
 from app.main import API_MAX_BODY_BYTES, API_PREFIX, site
 from app.request_guards import API_SECURITY_HEADERS
 from tests import factories
@@ -86,10 +87,8 @@ async def test_valid_reads_are_answered_as_fastapi_answers_them(setting):
             assert fast.headers["x-content-type-options"] == "nosniff"
 
 
-async def test_valid_hot_path_requests_never_reach_the_framework(setting):
-    recorder = Recorder()
-    lane, _ = clients(setting["token"], recorder)
-    writes = [
+def writes(setting: dict) -> list[tuple[str, str, dict]]:
+    return [
         ("PUT", "/api/v1/leads/by-external-id/+447700900999", {"name": "Ana"}),
         ("POST", "/api/v1/followups/claim", {"limit": 5, "lease_seconds": 60}),
         (
@@ -99,11 +98,47 @@ async def test_valid_hot_path_requests_never_reach_the_framework(setting):
         ),
         ("POST", f"/api/v1/leads/{setting['lead']}/send-permits", {"kind": "followup"}),
     ]
+
+
+async def test_valid_hot_path_requests_never_reach_the_framework(setting):
+    recorder = Recorder()
+    lane, _ = clients(setting["token"], recorder)
     async with lane:
         statuses = [(await lane.request(m, p)).status_code for m, p in reads(setting)]
-        statuses += [(await lane.request(m, p, json=b)).status_code for m, p, b in writes]
+        statuses += [(await lane.request(m, p, json=b)).status_code for m, p, b in writes(setting)]
     assert recorder.seen == []
     assert statuses == [200, 200, 200, 200, 201, 200, 201, 201]
+
+
+async def test_the_lanes_writes_name_their_token_in_the_change_log(setting, connection):
+    """No request transaction here: each statement names the caller itself, and the
+    name ends with the statement's own transaction."""
+    recorder = Recorder()
+    lane, _ = clients(setting["token"], recorder)
+    token = await connection.fetchrow("SELECT id, name FROM api_token")
+    before = await connection.fetchval("SELECT coalesce(max(id), 0) FROM change_log")
+    async with lane:
+        for method, path, body in writes(setting):
+            assert (await lane.request(method, path, json=body)).status_code < 300
+    await fetch("UPDATE lead SET name = 'after' WHERE id = {}", setting["lead"])
+    assert recorder.seen == []
+
+    rows = await connection.fetch(
+        "SELECT actor_kind, actor, actor_id, action, table_name FROM change_log "
+        "WHERE id > $1 ORDER BY id",
+        before,
+    )
+    by_token = [r for r in rows if r["actor_kind"] == "API_TOKEN"]
+    assert {(r["actor"], r["actor_id"]) for r in by_token} == {(token["name"], token["id"])}
+    # The lease is not a change; the upsert, the message and the decision are.
+    assert [(r["table_name"], r["action"]) for r in by_token if r["table_name"] != "lead"] == [
+        ("chat_message", f"POST /api/v1/threads/{setting['thread']}/messages"),
+        ("policy_decision", f"POST /api/v1/leads/{setting['lead']}/send-permits"),
+    ]
+    assert by_token[0]["action"] == "PUT /api/v1/leads/by-external-id/+447700900999"
+    assert [(r["actor_kind"], r["table_name"]) for r in rows[len(by_token) :]] == [
+        ("DATABASE", "lead")
+    ]
 
 
 async def test_anything_doubtful_goes_to_the_framework_with_its_body(setting):

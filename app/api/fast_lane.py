@@ -10,9 +10,12 @@ accept, a refusal by the domain or the database) is handed to FastAPI unchanged,
 so every error still comes from one place. Outages propagate to the outage guard.
 
 A refused write changed nothing (each domain call is one statement or one
-transaction), so FastAPI repeating it gives the same refusal.
+transaction), so FastAPI repeating it gives the same refusal. For the same reason
+a write needs no request transaction: its statements name the caller for the
+change log themselves (``statements_named``, app/change_log.py).
 """
 
+import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,12 +36,12 @@ from app.api.schemas import (
     MessageCreate,
     PermitRequest,
 )
-from app.change_log import Undone, name_actor, recorded_request, records_changes, token_actor
+from app.change_log import records_changes, statements_named, token_actor
 from app.enums import LeadStage
 from app.errors import DomainError
 from app.outage import outage_kind
 from app.pagination import MAX_PAGE_SIZE, decode_cursor
-from app.tokens import caller_of_token
+from app.tokens import Caller, caller_of_token
 
 
 class Decline(Exception):
@@ -179,27 +182,12 @@ class FastLane:
             await self.app(scope, receive, send)
             return
         body, complete = await self._read_body(receive)
-        response = await self._recorded_answer(scope, *route, body) if complete else None
+        response = await self._answer(scope, *route, body) if complete else None
         if response is None:
             await self.app(scope, _replay(body, complete, receive), send)
             return
         response.raw_headers.extend(self.raw_headers)
         await response(scope, receive, send)
-
-    async def _recorded_answer(
-        self, scope: Scope, handler: Handler, path: dict[str, str], body: bytes
-    ) -> Response | None:
-        """A state-changing answer is one transaction (app/change_log.py); a declined
-        one is rolled back, so that FastAPI starts again from nothing."""
-        if not records_changes(scope, (self.prefix,)):
-            return await self._answer(scope, handler, path, body)
-        response = None
-        async with recorded_request(scope):
-            response = await self._answer(scope, handler, path, body)
-            if response is None or response.status_code >= 400:
-                response = None
-                raise Undone
-        return response
 
     async def _answer(
         self, scope: Scope, handler: Handler, path: dict[str, str], body: bytes
@@ -219,12 +207,18 @@ class FastLane:
             caller = await caller_of_token(token.strip())
             if caller is None:
                 return None
-            await name_actor(token_actor(caller))
-            return await handler(Call(caller.workspace_id, path, query, body))
+            with self._named(scope, caller):
+                return await handler(Call(caller.workspace_id, path, query, body))
         except DECLINED as error:
             if outage_kind(error) is not None:
                 raise
             return None
+
+    def _named(self, scope: Scope, caller: Caller) -> contextlib.AbstractContextManager:
+        """A write's statements name the token for the change log (app/change_log.py)."""
+        if records_changes(scope, (self.prefix,)):
+            return statements_named(token_actor(caller), scope)
+        return contextlib.nullcontext()
 
     async def _read_body(self, receive: Receive) -> tuple[bytes, bool]:
         chunks, size = [], 0

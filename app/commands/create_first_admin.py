@@ -5,6 +5,7 @@ import secrets
 
 from piccolo.apps.user.tables import BaseUser
 
+from app.database import transaction
 from app.settings import ConfigurationError
 
 DEFAULT_ADMIN_USERNAME = "admin"
@@ -26,7 +27,7 @@ async def create_first_admin() -> None:
     except ValueError as error:
         raise ConfigurationError(f"ADMIN_PASSWORD: {error}") from None
 
-    async with BaseUser._meta.db.transaction():
+    async with transaction():
         # Serialise concurrent runs: only the first creates an account.
         await BaseUser.raw("SELECT pg_advisory_xact_lock(hashtext('masterplan.first_admin'))")
         if await BaseUser.exists().where(BaseUser.admin.eq(True)):

@@ -10,6 +10,7 @@ same batch.
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from app.database import transaction
 from app.legacy.tables import LegacyMapping
 from app.strategies import lock_workspace
 
@@ -111,7 +112,7 @@ async def pending() -> Pending:
 
 async def _batch(sql: str, *arguments: object, workspace_id: int) -> list[int]:
     """Run one batch statement; the prototype ids it mapped."""
-    async with LegacyMapping._meta.db.transaction():
+    async with transaction():
         await LegacyMapping.raw(CUSTOM_PLANS)
         await LegacyMapping.raw(BACKFILL_LOCK)
         await lock_workspace(workspace_id)

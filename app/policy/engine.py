@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from app.database import positional
+from app.database import fetch_on, positional, transaction
 from app.enums import (
     BudgetTier,
     ChatRole,
@@ -41,7 +41,7 @@ from app.policy.rules import (
 from app.policy.schedule import interval_hours, next_followup_after, preview
 from app.policy.trace import decision_json, inputs_from_trace, rule_trace
 from app.policy_decisions import DECISION_COLUMNS
-from app.tables import Lead, PolicyDecision
+from app.tables import PolicyDecision
 
 # One statement: the workspace's policy, attestation and ACTIVE strategy, and for
 # each lead its state, its last inbound message and its recent follow-up permits,
@@ -207,8 +207,8 @@ async def load_inputs(
 
 
 async def _inputs(workspace_id: int, lead_id: int, kind: SendKind, at=None) -> PolicyInputs:
-    async with Lead._meta.db.transaction() as transaction:
-        loaded = await load_inputs(transaction.connection, workspace_id, [lead_id], kind, at)
+    async with transaction() as connection:
+        loaded = await load_inputs(connection, workspace_id, [lead_id], kind, at)
     if not loaded:
         raise NotFound(f"lead {lead_id} does not exist")
     return loaded[0]
@@ -311,8 +311,8 @@ async def request_permit(
     """Decide now (or at ``at``: tests and replays of history) whether the lead may be
     sent a message of this kind; record the decision (an allowed one is the permit a
     `model` message names)."""
-    async with Lead._meta.db.transaction() as transaction:
-        return await permit_on(transaction.connection, workspace_id, lead_id, kind, at)
+    async with transaction() as connection:
+        return await permit_on(connection, workspace_id, lead_id, kind, at)
 
 
 async def permit_on(
@@ -323,7 +323,8 @@ async def permit_on(
     at: datetime | None = None,
 ) -> dict[str, Any]:
     """``request_permit`` inside the caller's transaction on ``connection``."""
-    if not await connection.fetch(SQL["lock"], lead_id, workspace_id):
+    # The first statement carries the statement settings (who asks: app/change_log.py).
+    if not await fetch_on(connection, SQL["lock"], lead_id, workspace_id):
         raise NotFound(f"lead {lead_id} does not exist")
     [inputs] = await load_inputs(connection, workspace_id, [lead_id], SendKind(kind), at)
     decision = decide(inputs)
@@ -424,8 +425,7 @@ async def dispatch(
 
     When a workspace-wide rule refuses every follow-up (no attestation, no ACTIVE
     strategy, budget RED) nothing is recorded and the schedule waits."""
-    async with Lead._meta.db.transaction() as transaction:
-        connection = transaction.connection
+    async with transaction() as connection:
         due = await connection.fetch(SQL["due"], at, workspace_id, limit)
         if not due:
             return DispatchResult([], 0, 0)

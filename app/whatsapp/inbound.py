@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from app.database import transaction
 from app.enums import ChatRole, LeadStage, LeadTag
 from app.phone_numbers import normalized_external_id
-from app.tables import Lead
 from app.whatsapp.payload import InboundMessage, StatusUpdate
 
 log = logging.getLogger("masterplan.whatsapp")
@@ -79,8 +79,7 @@ def is_opt_out(text: str | None, words: list[str]) -> bool:
 async def receive(messages: list[InboundMessage], statuses: list[StatusUpdate]) -> Receipt:
     """Store a payload's messages and status reports in one transaction."""
     receipt = Receipt()
-    async with Lead._meta.db.transaction() as transaction:
-        connection = transaction.connection
+    async with transaction() as connection:
         routes: dict[str, asyncpg.Record | None] = {}
         for message in messages:
             route = await _route(connection, routes, message.phone_number_id, receipt)
