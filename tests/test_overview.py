@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.admin.overview import OVERVIEW_PATH
+from app.admin.overview import OVERVIEW_PATH, workspace_overview
 from tests import factories
 from tests.admin_client import AdminClient, anonymous_client, logged_in_operator
 
@@ -189,3 +189,64 @@ async def test_without_a_choice_the_default_workspace_is_shown(admin, connection
     response = await admin.http.get(OVERVIEW_PATH, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == f"{OVERVIEW_PATH}?workspace={default}"
+
+
+# Sends around New York's 2026 changes: 8 March has 23 hours (05:00 -> 04:00 UTC),
+# 1 November has 25 (04:00 -> 05:00 UTC). A fixed offset misplaces the edges.
+DST_SENDS = {
+    "spring": (
+        datetime(2026, 3, 20, 12, tzinfo=UTC),
+        {
+            datetime(2026, 3, 8, 4, 59, tzinfo=UTC): "2026-03-07",
+            datetime(2026, 3, 8, 5, 0, tzinfo=UTC): "2026-03-08",
+            datetime(2026, 3, 9, 3, 59, tzinfo=UTC): "2026-03-08",
+            datetime(2026, 3, 9, 4, 0, tzinfo=UTC): "2026-03-09",
+        },
+    ),
+    "autumn": (
+        datetime(2026, 11, 10, 12, tzinfo=UTC),
+        {
+            datetime(2026, 11, 1, 3, 59, tzinfo=UTC): "2026-10-31",
+            datetime(2026, 11, 1, 4, 0, tzinfo=UTC): "2026-11-01",
+            datetime(2026, 11, 2, 4, 59, tzinfo=UTC): "2026-11-01",
+            datetime(2026, 11, 2, 5, 0, tzinfo=UTC): "2026-11-02",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("change", DST_SENDS)
+async def test_sends_per_day_are_the_workspaces_local_days_across_daylight_saving(
+    connection, change
+):
+    now, sends = DST_SENDS[change]
+    workspace_id = await factories.workspace(connection, "Acme")
+    await connection.execute(
+        "UPDATE workspace SET timezone = 'America/New_York' WHERE id = $1", workspace_id
+    )
+    lead_id = await factories.lead(connection, workspace_id, "+15550001234")
+    thread_id = await factories.thread(connection, workspace_id, lead_id)
+    await connection.execute("SET session_replication_role = replica")  # history
+    for sent_at in sends:
+        permit_id = await factories.policy_decision(
+            connection,
+            workspace_id,
+            lead_id,
+            kind="reply",
+            reason_code="POLICY_PASSED",
+            message_format="free_form",
+            created_at=sent_at,
+        )
+        await factories.chat_message(
+            connection, thread_id, role="model", permit_id=permit_id, created_at=sent_at
+        )
+    await connection.execute("RESET session_replication_role")
+    workspace = {"id": workspace_id, "name": "Acme", "timezone": "America/New_York"}
+
+    overview = await workspace_overview(workspace, now)
+
+    expected = Counter(sends.values())
+    for per_day in (overview.messages_per_day, overview.permits_per_day):
+        assert {day.isoformat(): n for day, n in per_day.items()} == dict(expected)
+    assert len(overview.days) == 30
+    assert overview.days[-1] == now.astimezone(ZoneInfo("America/New_York")).date()
