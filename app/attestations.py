@@ -1,10 +1,11 @@
 """Outreach attestations: an operator's record that outreach is (or is not) allowed."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from app.errors import InvalidValue, NotFound
+from app.pagination import NEWEST
 from app.tables import OutreachAttestation, Workspace
 
 
@@ -49,7 +50,7 @@ async def attestation_page(
     workspace_id: int, before: tuple[datetime, int] | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """Attestations newest first, older than the cursor (timestamp, id)."""
-    stamp, attestation_id = before or (datetime(9999, 12, 31, tzinfo=UTC), 2**31 - 1)
+    stamp, attestation_id = before or NEWEST
     return await OutreachAttestation.raw(
         f"SELECT {ATTESTATION_COLUMNS} FROM outreach_attestation "
         'WHERE workspace_id = {} AND ("timestamp", id) < ({}, {}) '

@@ -1,12 +1,13 @@
 """Conversation threads and their messages, scoped to a workspace."""
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from app.database import fetch
 from app.enums import ChatRole
 from app.errors import Conflict, NotFound, RuleBroken
+from app.pagination import NEWEST
 from app.tables import ChatMessage
 
 THREAD_COLUMNS = "id, workspace_id, lead_id, status, created_at"
@@ -82,8 +83,6 @@ WHERE thread_id = (SELECT id FROM conversation_thread WHERE id = {{}} AND worksp
 ORDER BY created_at DESC, id DESC
 LIMIT {{}}
 """
-
-NEWEST = (datetime(9999, 12, 31, tzinfo=UTC), 2**31 - 1)
 
 
 async def message_page(

@@ -151,6 +151,7 @@ FOLLOW_UP_STAGES: tuple[LeadStage, ...] = (
 # interval_overrides: {"<follow-up stage>": <whole hours until the next follow-up>}
 INTERVAL_OVERRIDE_MIN_HOURS = 1
 INTERVAL_OVERRIDE_MAX_HOURS = 720  # 30 days
+INTERVAL_OVERRIDE_HOURS = f"{INTERVAL_OVERRIDE_MIN_HOURS}..{INTERVAL_OVERRIDE_MAX_HOURS}"
 
 
 class ChangeActorKind(StrEnum):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.database import fetch, transaction
+from app.database import fetch
 from app.enums import FOLLOW_UP_STAGES, LeadStage
 from app.errors import Conflict, InvalidValue, NotFound
 from app.phone_numbers import normalized_external_id
@@ -157,7 +157,7 @@ def _placeholder(field: str) -> str:
     return "{}::jsonb" if field == "tags" else "{}"
 
 
-def _stage_kept_in_takeover(field: str, source: str) -> str:
+def stage_kept_in_takeover(field: str, source: str) -> str:
     # A lead taken over keeps its stage until released.
     if field == "stage":
         return f"stage = CASE WHEN lead.stage = 'TAKE_OVER' THEN lead.stage ELSE {source} END"
@@ -222,7 +222,7 @@ def upsert_statement(fields: list[str]) -> str:
     columns = ["workspace_id", "external_id", *fields]
     values = ", ".join(["{}", "{}", *(_placeholder(field) for field in fields)])
     updates = (
-        ", ".join(_stage_kept_in_takeover(field, f"EXCLUDED.{field}") for field in fields)
+        ", ".join(stage_kept_in_takeover(field, f"EXCLUDED.{field}") for field in fields)
         or "external_id = EXCLUDED.external_id"
     )
     return (
@@ -319,113 +319,3 @@ async def claim_due_followups(workspace_id: int, limit: int, lease_seconds: int)
     """Leads due for a follow-up, leased to the caller: no other claimer gets them
     until the lease ends. Rows another claimer is taking are skipped, not waited for."""
     return await fetch(CLAIM_DUE, None, workspace_id, limit, lease_seconds)
-
-
-# --- bulk import ----------------------------------------------------------------------
-
-IMPORT_LIMIT = 10_000
-IMPORT_COLUMNS = {
-    "name": "text",
-    "stage": "text",
-    "tags": "jsonb",
-    "timezone": "text",
-    "last_followup_at": "timestamptz",
-    "next_followup_at": "timestamptz",
-    "last_followup_review_at": "timestamptz",
-}
-
-
-@dataclass(frozen=True)
-class ImportOutcome:
-    """What happened to one row of an import."""
-
-    index: int
-    external_id: str | None
-    result: str  # created | updated | rejected
-    reason: str | None = None
-
-
-def _import_input(rows: dict[str, dict[str, Any]]) -> tuple[str, list[Any]]:
-    """An ``input`` CTE over the rows, one array per column."""
-    external_ids = list(rows)
-    arrays = [external_ids] + [
-        [rows[key].get(column) for key in external_ids] for column in IMPORT_COLUMNS
-    ]
-    casts = ", ".join(
-        ["{}::text[]"]
-        + [f"{{}}::{'text' if kind == 'jsonb' else kind}[]" for kind in IMPORT_COLUMNS.values()]
-    )
-    names = ", ".join(["external_id", *IMPORT_COLUMNS])
-    return f"WITH input ({names}) AS (SELECT * FROM unnest({casts}))", arrays
-
-
-def _import_update_sql(input_cte: str) -> str:
-    # Absent (or null) fields keep the lead's current value.
-    def assignment(column: str) -> str:
-        source = f"coalesce(input.{column}{'::jsonb' if column == 'tags' else ''}, lead.{column})"
-        return _stage_kept_in_takeover(column, source)
-
-    assignments = ", ".join(assignment(column) for column in IMPORT_COLUMNS)
-    return (
-        f"{input_cte} UPDATE lead SET {assignments} FROM input "
-        "WHERE lead.workspace_id = {} AND lead.external_id = input.external_id "
-        "RETURNING lead.external_id"
-    )
-
-
-def _import_insert_sql(input_cte: str) -> str:
-    return (
-        f"{input_cte} INSERT INTO lead (workspace_id, external_id, {', '.join(IMPORT_COLUMNS)}) "
-        "SELECT {}, external_id, name, coalesce(stage, 'NEW'), coalesce(tags::jsonb, '[]'), "
-        "timezone, last_followup_at, next_followup_at, last_followup_review_at FROM input "
-        "ON CONFLICT (workspace_id, external_id) DO NOTHING RETURNING external_id"
-    )
-
-
-async def import_leads(
-    workspace_id: int, rows: list[tuple[int, str, dict[str, Any]]]
-) -> list[ImportOutcome]:
-    """Create or update many leads by external id in one transaction.
-
-    ``rows`` are (index, external_id, fields). A row that breaks a rule is
-    rejected with the reason and the others still go in.
-    """
-    outcomes: dict[int, ImportOutcome] = {}
-    accepted: dict[str, dict[str, Any]] = {}
-    index_of: dict[str, int] = {}
-    for index, given_id, fields in rows:
-        external_id = normalized_external_id(given_id)
-        if external_id in index_of:
-            outcomes[index] = ImportOutcome(
-                index, external_id, "rejected", f"external_id repeats row {index_of[external_id]}"
-            )
-            continue
-        try:
-            accepted[external_id] = checked_fields(fields)
-        except ValueError as error:  # InvalidValue, or a bad enum value
-            outcomes[index] = ImportOutcome(index, external_id, "rejected", str(error))
-            continue
-        index_of[external_id] = index
-
-    updated: set[str] = set()
-    created: set[str] = set()
-    if accepted:
-        async with transaction():
-            updated |= await _import_pass(_import_update_sql, workspace_id, accepted)
-            remaining = {key: value for key, value in accepted.items() if key not in updated}
-            if remaining:
-                created |= await _import_pass(_import_insert_sql, workspace_id, remaining)
-            # Rows another writer created meanwhile exist now: update them.
-            late = {key: value for key, value in remaining.items() if key not in created}
-            if late:
-                updated |= await _import_pass(_import_update_sql, workspace_id, late)
-    for external_id, index in index_of.items():
-        result = "created" if external_id in created else "updated"
-        outcomes[index] = ImportOutcome(index, external_id, result)
-    return [outcomes[index] for index in sorted(outcomes)]
-
-
-async def _import_pass(sql_for, workspace_id: int, rows: dict[str, dict[str, Any]]) -> set[str]:
-    input_cte, arrays = _import_input(rows)
-    result = await Lead.raw(sql_for(input_cte), *arrays, workspace_id)
-    return {row["external_id"] for row in result}

@@ -30,7 +30,7 @@ from app.settings import AdminSettings, WhatsAppSettings
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
 API_PREFIX = "/api/v1"
-API_MAX_BODY_BYTES = 8 * 1024 * 1024  # an import of 10,000 leads fits
+API_MAX_BODY_BYTES = 8 * 1024 * 1024  # an import of lead_import.IMPORT_LIMIT leads fits
 
 
 def database_engine() -> PostgresEngine:

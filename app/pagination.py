@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.errors import InvalidValue
+from app.tables import MAX_ID
 
 MAX_PAGE_SIZE = 200
 
@@ -17,6 +18,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ID_CURSOR_PATTERN = r"^[0-9]{1,9}$"
 TIME_CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9]{1,9}$"
 MICROSECOND = timedelta(microseconds=1)
+# Before every (instant, id) key: the first page of a newest-first list.
+NEWEST = (datetime(9999, 12, 31, tzinfo=UTC), MAX_ID)
 
 
 def encode_cursor(*key: Any) -> str:
@@ -36,10 +39,3 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
         EPOCH + int(part) * MICROSECOND if kind is datetime else kind(part)
         for part, kind in zip(cursor.split("-"), types, strict=True)
     )
-
-
-def page_size(limit: int) -> int:
-    """A bounded page size."""
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidValue("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
-    return limit

@@ -1,7 +1,6 @@
 """A progress bar for long-running commands, standard library only."""
 
 import sys
-import time
 from typing import TextIO
 
 
@@ -16,7 +15,6 @@ class ProgressBar:
         self.total = total
         self.done = 0
         self.stream = stream or sys.stderr
-        self.started = time.monotonic()
         self.in_place = self.stream.isatty()
 
     def advance(self, count: int) -> None:
@@ -31,7 +29,3 @@ class ProgressBar:
         if self.in_place:
             self.stream.write("\n")
             self.stream.flush()
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.started

@@ -13,8 +13,9 @@ from typing import Any
 from app.database import transaction
 from app.enums import FollowUpPreset, StrategyStatus
 from app.errors import Conflict, InvalidValue, NotFound
-from app.tables import StrategyVersion, Workspace
+from app.tables import StrategyVersion
 from app.validation import interval_overrides
+from app.workspaces import lock_workspace
 
 STRATEGY_COLUMNS = (
     "id, workspace_id, version_number, status, tone, objectives, objection_handling, "
@@ -47,13 +48,6 @@ class StrategyChange:
             else ""
         )
         return f"v{self.activated_version} is now ACTIVE{replaced}."
-
-
-async def lock_workspace(workspace_id: int) -> None:
-    """Lock the workspace row for this transaction; NotFound if it does not exist."""
-    rows = await Workspace.raw("SELECT id FROM workspace WHERE id = {} FOR UPDATE", workspace_id)
-    if not rows:
-        raise NotFound(f"workspace {workspace_id} does not exist")
 
 
 async def _version(workspace_id: int, version_id: int) -> dict[str, Any]:

@@ -81,6 +81,9 @@ def not_blank(column: str) -> Check:
 
 WINDOW_OPENS, WINDOW_CLOSES = (time.fromisoformat(edge) for edge in FLOOR_SEND_WINDOW)
 
+# Row ids are PostgreSQL integers (Serial): nothing larger names a row.
+MAX_ID = 2**31 - 1
+
 # Audit rows are never removed or rewritten through their owners.
 KEEP_AUDIT_ROWS = {"on_delete": OnDelete.restrict, "on_update": OnUpdate.restrict}
 

@@ -6,11 +6,13 @@ what is wrong in words and normalise the value.
 
 import json
 import zoneinfo
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
 from app.enums import (
     FOLLOW_UP_STAGES,
+    INTERVAL_OVERRIDE_HOURS,
     INTERVAL_OVERRIDE_MAX_HOURS,
     INTERVAL_OVERRIDE_MIN_HOURS,
     LeadTag,
@@ -63,7 +65,7 @@ def interval_overrides(field: str, value: Any) -> dict[str, int] | None:
     if overrides is None:
         return None
     stages = [stage.value for stage in FOLLOW_UP_STAGES]
-    bounds = f"{INTERVAL_OVERRIDE_MIN_HOURS}..{INTERVAL_OVERRIDE_MAX_HOURS}"
+    bounds = INTERVAL_OVERRIDE_HOURS
     if not isinstance(overrides, dict):
         raise InvalidValue(field, 'must be an object such as {"CONTACTED": 48} or null')
     for stage, hours in overrides.items():
@@ -74,3 +76,23 @@ def interval_overrides(field: str, value: Any) -> dict[str, int] | None:
         if not INTERVAL_OVERRIDE_MIN_HOURS <= hours <= INTERVAL_OVERRIDE_MAX_HOURS:
             raise InvalidValue(field, f"{stage}: {hours} hours is outside {bounds}")
     return overrides
+
+
+# Where FastAPI says a value was read, first in its location: not part of the name.
+SOURCES = frozenset({"body", "query", "path", "header"})
+
+
+def problems(errors: Iterable[Mapping[str, Any]], unnamed: str = "body") -> list[tuple[str, str]]:
+    """A pydantic ``ValidationError``'s ``errors()`` as (field, message) pairs: the
+    field is the dotted location without its source, or ``unnamed``."""
+    return [(_field_name(error["loc"]) or unnamed, error["msg"]) for error in errors]
+
+
+def _field_name(location: tuple) -> str:
+    parts = location[1:] if location and location[0] in SOURCES else location
+    return ".".join(str(part) for part in parts)
+
+
+def in_words(pairs: Iterable[tuple[str, str]]) -> str:
+    """``field: message; field: message``."""
+    return "; ".join(f"{field}: {message}" for field, message in pairs)

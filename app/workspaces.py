@@ -1,4 +1,4 @@
-"""Workspace behaviour that spans rows: the default workspace, finding a workspace."""
+"""Workspace behaviour that spans rows: the default workspace, finding and locking a workspace."""
 
 from dataclasses import dataclass
 
@@ -88,3 +88,10 @@ async def update_workspace(workspace_id: int, fields: dict) -> dict:
     if not rows:
         raise NotFound(f"workspace {workspace_id} does not exist")
     return rows[0]
+
+
+async def lock_workspace(workspace_id: int) -> None:
+    """Lock the workspace row for this transaction; NotFound if it does not exist."""
+    rows = await Workspace.raw("SELECT id FROM workspace WHERE id = {} FOR UPDATE", workspace_id)
+    if not rows:
+        raise NotFound(f"workspace {workspace_id} does not exist")

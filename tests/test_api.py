@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.errors import InvalidValue
+from app.lead_import import IMPORT_LIMIT, import_leads
 from app.main import database_engine
 from app.outage import pool_settings
 from app.tokens import revoke_token
@@ -192,19 +194,26 @@ async def test_import_reports_each_row(api, connection, acme):
     assert tuple(updated) == ("Old", '["POSITIVE"]')  # absent fields keep their value
 
 
-async def test_import_is_bounded(api):
-    response = await api.post(
-        "/leads/import", {"rows": [{"external_id": str(n)} for n in range(10_001)]}
-    )
+async def test_import_is_bounded(api, connection):
+    rows = [{"external_id": f"+1{n:07d}"} for n in range(IMPORT_LIMIT + 1)]
+    response = await api.post("/leads/import", {"rows": rows})
     assert response.status_code == 422
+    assert await connection.fetchval("SELECT count(*) FROM lead") == 0
 
 
-async def test_import_of_ten_thousand_rows(api, connection):
-    rows = [{"external_id": f"+1{n:07d}", "tags": ["NEUTRAL"]} for n in range(10_000)]
+async def test_the_domain_refuses_an_import_over_the_limit_too(acme, connection):
+    rows = [(n, f"+1{n:07d}", {}) for n in range(IMPORT_LIMIT + 1)]
+    with pytest.raises(InvalidValue, match=f"at most {IMPORT_LIMIT:,} rows"):
+        await import_leads(acme, rows)
+    assert await connection.fetchval("SELECT count(*) FROM lead") == 0
+
+
+async def test_an_import_of_the_most_rows_allowed(api, connection):
+    rows = [{"external_id": f"+1{n:07d}", "tags": ["NEUTRAL"]} for n in range(IMPORT_LIMIT)]
     response = await api.post("/leads/import", {"rows": rows})
     assert response.status_code == 200
-    assert response.json()["created"] == 10_000
-    assert await connection.fetchval("SELECT count(*) FROM lead") == 10_000
+    assert response.json()["created"] == IMPORT_LIMIT
+    assert await connection.fetchval("SELECT count(*) FROM lead") == IMPORT_LIMIT
 
 
 async def test_list_filters_and_pages(api, connection, acme):

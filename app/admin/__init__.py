@@ -45,6 +45,7 @@ from app.phone_numbers import normalized_external_id
 from app.policy import engine, workspace_policy
 from app.settings import AdminSettings
 from app.tables import (
+    MAX_ID,
     ApiToken,
     ChangeLog,
     ChatMessage,
@@ -56,7 +57,7 @@ from app.tables import (
     WhatsAppNumber,
     Workspace,
 )
-from app.validation import interval_overrides, lead_tags, timezone_name
+from app.validation import in_words, interval_overrides, lead_tags, problems, timezone_name
 from app.workspaces import existing_workspace
 
 
@@ -284,7 +285,7 @@ def picked(table: str, description: str) -> Any:
     )
 
 
-RowChoice = Annotated[int, pydantic.Field(gt=0, le=2**31 - 1)]
+RowChoice = Annotated[int, pydantic.Field(gt=0, le=MAX_ID)]
 
 
 class WorkspaceAction(pydantic.BaseModel):
@@ -733,10 +734,8 @@ TABLES = [
 
 def invalid_filter(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, pydantic.ValidationError)
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
-    )
-    return JSONResponse({"detail": f"invalid value: {problems}"}, status_code=400)
+    summary = in_words(problems(error.errors(), unnamed="value"))
+    return JSONResponse({"detail": f"invalid value: {summary}"}, status_code=400)
 
 
 def malformed_query(request: Request, error: Exception) -> JSONResponse:

@@ -9,11 +9,18 @@ import pydantic
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Response
 from starlette.exceptions import HTTPException
 
-from app import attestations, conversations, leads, policy_decisions, strategies, workspaces
+from app import (
+    attestations,
+    conversations,
+    lead_import,
+    leads,
+    policy_decisions,
+    strategies,
+    workspaces,
+)
 from app.api import hot_paths, whatsapp
 from app.api.errors import install_error_handlers
 from app.api.schemas import (
-    MAX_ID,
     AttestationCreate,
     AttestationOut,
     AttestationPage,
@@ -64,7 +71,9 @@ from app.pagination import (
     encode_cursor,
 )
 from app.policy import engine, workspace_policy
+from app.tables import MAX_ID
 from app.tokens import caller_of_token
+from app.validation import in_words, problems
 
 # --- the caller's workspace -------------------------------------------------------------
 
@@ -163,26 +172,28 @@ async def upsert_lead(
     return await hot_paths.upserted_lead(workspace_id, external_id, fields_of(body))
 
 
-@router.post("/leads/import", response_model=ImportOut, tags=["leads"])
+@router.post(
+    "/leads/import",
+    response_model=ImportOut,
+    tags=["leads"],
+    description=f"Up to {lead_import.IMPORT_LIMIT:,} rows; each is created, updated or "
+    "rejected with the reason.",
+)
 async def import_leads(body: LeadImport, workspace_id: Workspace) -> ImportOut:
-    """Up to 10,000 rows; each is created, updated or rejected with the reason."""
     accepted, rejected = [], []
     for index, row in enumerate(body.rows):
         try:
             lead = LeadCreate.model_validate(row)
         except pydantic.ValidationError as error:
-            reason = "; ".join(
-                f"{'.'.join(str(part) for part in item['loc']) or 'row'}: {item['msg']}"
-                for item in error.errors()
-            )
+            reason = in_words(problems(error.errors(), unnamed="row"))
             external_id = row.get("external_id") if isinstance(row, dict) else None
             external_id = external_id if isinstance(external_id, str) else None
-            rejected.append(leads.ImportOutcome(index, external_id, "rejected", reason))
+            rejected.append(lead_import.ImportOutcome(index, external_id, "rejected", reason))
             continue
         fields = fields_of(lead)
         accepted.append((index, fields.pop("external_id"), fields))
     outcomes = sorted(
-        [*rejected, *await leads.import_leads(workspace_id, accepted)],
+        [*rejected, *await lead_import.import_leads(workspace_id, accepted)],
         key=lambda outcome: outcome.index,
     )
     counts = {kind: sum(o.result == kind for o in outcomes) for kind in ("created", "updated")}

@@ -7,7 +7,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from app.enums import INTERVAL_OVERRIDE_HOURS
 from app.errors import Conflict, DomainError, InvalidValue, NotFound, RuleBroken
+from app.validation import in_words, problems
 
 # The database's rules, in words, for the constraint that refused a write.
 RULES_IN_WORDS = {
@@ -17,7 +19,7 @@ RULES_IN_WORDS = {
     "lead_takeover_remembers_stage": "a lead enters and leaves TAKE_OVER through the actions",
     "lead_tags_distinct": "a tag appears at most once on a lead",
     "strategy_version_interval_overrides_valid": (
-        "interval_overrides maps follow-up stages to whole hours 1..720"
+        f"interval_overrides maps follow-up stages to whole hours {INTERVAL_OVERRIDE_HOURS}"
     ),
     "chat_message_permit_id_key": "this send permit was already used by another message",
     "chat_message_model_has_permit": "a model message needs a send permit, other messages none",
@@ -34,19 +36,11 @@ def error_response(status: int, code: str, message: str, fields=None) -> JSONRes
     return JSONResponse(error_body(code, message, fields), status_code=status)
 
 
-def _field_name(location: tuple) -> str:
-    parts = [str(part) for part in location if part not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
-
-
 async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    fields = [
-        {"field": _field_name(tuple(item["loc"])), "message": item["msg"]}
-        for item in error.errors()
-    ]
-    summary = "; ".join(f"{item['field']}: {item['message']}" for item in fields)
-    return error_response(422, "validation_error", summary or "invalid request", fields)
+    pairs = problems(error.errors())
+    fields = [{"field": field, "message": message} for field, message in pairs]
+    return error_response(422, "validation_error", in_words(pairs) or "invalid request", fields)
 
 
 async def domain_refusal(request: Request, error: Exception) -> JSONResponse:

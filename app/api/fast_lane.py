@@ -30,7 +30,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import hot_paths
 from app.api.schemas import (
-    MAX_ID,
     ClaimRequest,
     LeadFields,
     MessageCreate,
@@ -41,6 +40,7 @@ from app.enums import LeadStage
 from app.errors import DomainError
 from app.outage import outage_kind
 from app.pagination import MAX_PAGE_SIZE, decode_cursor
+from app.tables import MAX_ID
 from app.tokens import Caller, caller_of_token
 
 

@@ -36,8 +36,8 @@ from app.enums import (
     StrategyStatus,
     Weekday,
 )
-
-MAX_ID = 2**31 - 1
+from app.lead_import import IMPORT_LIMIT
+from app.tables import MAX_ID
 
 
 def encoded(model: type[BaseModel], data: Any, status_code: int = 200) -> Response:
@@ -233,7 +233,7 @@ class LeadStageChangeOut(BaseModel):
 
 
 class LeadImport(Strict):
-    rows: list[Any] = Field(max_length=10_000, description="LeadCreate objects")
+    rows: list[Any] = Field(max_length=IMPORT_LIMIT, description="LeadCreate objects")
 
 
 class ImportRowOut(BaseModel):

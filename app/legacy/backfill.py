@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from app.database import transaction
 from app.legacy.tables import LegacyMapping
-from app.strategies import lock_workspace
+from app.workspaces import lock_workspace
 
 BACKFILL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.legacy_backfill'))"
 # A reused prepared statement switches to a generic plan after five runs; for

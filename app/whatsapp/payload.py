@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.enums import DeliveryStatus
+from app.validation import in_words, problems
 
 
 class Lenient(BaseModel):
@@ -105,9 +106,8 @@ def read_payload(document: Any) -> tuple[list[InboundMessage], list[StatusUpdate
                 messages += _messages(value)
                 statuses += _statuses(value)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise PayloadError(f"not a WhatsApp webhook payload: {where}: {first['msg']}") from None
+        first = in_words(problems(error.errors())[:1])
+        raise PayloadError(f"not a WhatsApp webhook payload: {first}") from None
     return messages, statuses
 
 
