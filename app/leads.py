@@ -131,6 +131,22 @@ WRITABLE_FIELDS = (
 )
 
 
+def takeover_refusal(
+    current: LeadStage | None,
+    wanted: LeadStage | None,
+    take_over: str = "the take-over action",
+    release: str = "the release action",
+) -> str | None:
+    """Why the stage may not be set to ``wanted`` directly, or None: a lead enters and
+    leaves TAKE_OVER only through the actions (named as the caller sees them), which
+    remember the stage to return to."""
+    if wanted is LeadStage.TAKE_OVER and current is not LeadStage.TAKE_OVER:
+        return f"use {take_over} to take a lead over"
+    if current is LeadStage.TAKE_OVER and wanted not in (None, LeadStage.TAKE_OVER):
+        return f"the lead is taken over; use {release} to end the takeover"
+    return None
+
+
 def checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Validated writable fields; tags as JSON text for the jsonb column."""
     unknown = set(fields) - set(WRITABLE_FIELDS)
@@ -141,8 +157,9 @@ def checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
         if checked["stage"] is None:
             raise InvalidValue("stage", "must not be null")
         stage = LeadStage(checked["stage"])
-        if stage is LeadStage.TAKE_OVER:
-            raise InvalidValue("stage", "use the takeover action to take a lead over")
+        refusal = takeover_refusal(None, stage)
+        if refusal:
+            raise InvalidValue("stage", refusal)
         checked["stage"] = stage.value
     if checked.get("timezone") is not None:
         timezone_name("timezone", checked["timezone"])
@@ -250,7 +267,7 @@ async def update_lead(workspace_id: int, lead_id: int, fields: dict[str, Any]) -
     if rows:
         return rows[0]
     await get_lead(workspace_id, lead_id)  # NotFound when it is not the caller's
-    raise Conflict("the lead is taken over; release it to change its stage")
+    raise Conflict(takeover_refusal(LeadStage.TAKE_OVER, LeadStage(checked["stage"])))
 
 
 async def list_leads(

@@ -231,6 +231,20 @@ async def test_takeovers_only_through_actions(admin, connection, acme):
     assert tuple(row) == ("CONTACTED", "Rita")
 
 
+@pytest.mark.parametrize("before", [None, "QUALIFIED"])
+async def test_a_lead_is_not_created_taken_over(admin, connection, acme, before):
+    response = await admin.create(
+        "lead",
+        workspace_id=acme,
+        external_id="+15550009999",
+        stage="TAKE_OVER",
+        stage_before_takeover=before,
+    )
+    assert response.status_code == 422
+    assert "stage: use the 'Take over lead' action" in messages(response)
+    assert await connection.fetchval("SELECT count(*) FROM lead") == 0
+
+
 def factories_now():
     from datetime import UTC, datetime
 

@@ -180,6 +180,29 @@ async def new_lead_external_id(row: Lead) -> Lead:
     return row
 
 
+# The actions as the admin names them, in the words of the takeover rule.
+ADMIN_TAKEOVER_ACTIONS = {
+    "take_over": "the 'Take over lead' action",
+    "release": "the 'Release lead' action",
+}
+
+
+def stage_or_none(value: Any) -> LeadStage | None:
+    """A stage, or None for junk (refused by the field's own rule)."""
+    try:
+        return LeadStage(value)
+    except ValueError:
+        return None
+
+
+async def new_lead_stage(row: Lead) -> Lead:
+    """A lead is taken over by the action, never created so."""
+    refusal = leads.takeover_refusal(None, stage_or_none(row.stage), **ADMIN_TAKEOVER_ACTIONS)
+    if refusal:
+        raise refused(Conflict(refusal), "stage")
+    return row
+
+
 async def lead_external_id_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
     return {
         key: normalized_external_id(value)
@@ -203,10 +226,13 @@ async def lead_stage_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any
             "stage_before_takeover",
         )
     if changed(fields, current, ("stage",)):
-        if fields["stage"] == LeadStage.TAKE_OVER:
-            raise refused(Conflict("use the 'Take over lead' action to take a lead over"), "stage")
-        if current["stage"] == LeadStage.TAKE_OVER:
-            raise refused(Conflict("use the 'Release lead' action to end a takeover"), "stage")
+        refusal = leads.takeover_refusal(
+            stage_or_none(current["stage"]),
+            stage_or_none(fields["stage"]),
+            **ADMIN_TAKEOVER_ACTIONS,
+        )
+        if refusal:
+            raise refused(Conflict(refusal), "stage")
     return values
 
 
@@ -553,6 +579,7 @@ TABLES = [
         hooks=[
             save_hook(LEAD_RULES),
             Hook(hook_type=HookType.pre_save, callable=new_lead_external_id),
+            Hook(hook_type=HookType.pre_save, callable=new_lead_stage),
             patch_hook(LEAD_RULES),
             Hook(hook_type=HookType.pre_patch, callable=lead_stage_patch),
             Hook(hook_type=HookType.pre_patch, callable=lead_external_id_patch),
