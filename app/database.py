@@ -240,7 +240,8 @@ def check_reachable(url: str) -> None:
         ) from None
     if version < MINIMUM_SERVER_VERSION:
         raise ConfigurationError(
-            f"PostgreSQL 15 or newer is required; {redacted(url)} runs version {version}"
+            f"PostgreSQL {MINIMUM_SERVER_VERSION // 10000} or newer is required; "
+            f"{redacted(url)} runs {version // 10000}.{version % 10000}"
         )
 
 

@@ -283,6 +283,70 @@ async def test_claim_returns_due_leads_in_follow_up_stages_once(api, connection,
     assert second.json()["items"] == []  # leased
 
 
+# Named here, not derived from the code's list of follow-up stages.
+NEVER_FOLLOWED_UP = ["SUPPRESSED", "TAKE_OVER", "OUTCOME_APPOINTMENT", "OUTCOME_PURCHASE"]
+
+
+@pytest.mark.parametrize("stage", [*NEVER_FOLLOWED_UP, "CLOSED_LOST"])
+async def test_a_claim_never_returns_a_lead_outside_the_follow_up_stages(
+    api, connection, acme, stage
+):
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    remembered = "ENGAGED" if stage == "TAKE_OVER" else None
+    await factories.lead(
+        connection,
+        acme,
+        "+15550001000",
+        stage=stage,
+        stage_before_takeover=remembered,
+        next_followup_at=past,
+    )
+    due = await factories.lead(connection, acme, "+15550002000", next_followup_at=past)
+    claimed = await api.post("/followups/claim", {"limit": 10, "lease_seconds": 60})
+    assert [lead["id"] for lead in claimed.json()["items"]] == [due]
+    leased = await connection.fetch("SELECT stage FROM lead WHERE followup_lease_until IS NOT NULL")
+    assert [row["stage"] for row in leased] == ["NEW"]
+
+
+async def test_upsert_and_import_keep_a_taken_over_leads_stage(api, connection, acme):
+    lead_id = await factories.lead(
+        connection, acme, "+15550003000", stage="TAKE_OVER", stage_before_takeover="ENGAGED"
+    )
+    upserted = await api.put("/leads/by-external-id/+15550003000", {"stage": "LOST_CAUSE"})
+    assert upserted.status_code == 422  # not a stage at all
+    upserted = await api.put(
+        "/leads/by-external-id/+15550003000", {"stage": "CONTACTED", "name": "Ana"}
+    )
+    imported = await api.post(
+        "/leads/import",
+        {"rows": [{"external_id": "+15550003000", "stage": "QUALIFIED", "name": "Bia"}]},
+    )
+    assert (upserted.status_code, imported.json()["updated"]) == (200, 1)
+    row = await connection.fetchrow(
+        "SELECT stage, stage_before_takeover, name FROM lead WHERE id = $1", lead_id
+    )
+    assert tuple(row) == ("TAKE_OVER", "ENGAGED", "Bia")  # other fields do change
+
+
+async def test_importing_an_external_id_another_workspace_has_creates_its_own_lead(
+    api, connection, acme
+):
+    other = await factories.workspace(connection, "Other")
+    theirs = await factories.lead(connection, other, "+15550004000", name="Theirs")
+    before = await factories.table_snapshot(connection, "lead")
+    imported = await api.post(
+        "/leads/import", {"rows": [{"external_id": "+15550004000", "name": "Ours"}]}
+    )
+    assert (imported.json()["created"], imported.json()["updated"]) == (1, 0)
+    rows = await connection.fetch(
+        "SELECT workspace_id, name FROM lead WHERE external_id = '+15550004000' ORDER BY id"
+    )
+    assert [tuple(row) for row in rows] == [(other, "Theirs"), (acme, "Ours")]
+    assert [r for r in await factories.table_snapshot(connection, "lead") if r["id"] == theirs] == [
+        r for r in before if r["id"] == theirs
+    ]
+
+
 async def test_an_expired_lease_can_be_claimed_again(api, connection, acme):
     past = datetime.now(UTC) - timedelta(minutes=5)
     lead_id = await factories.lead(connection, acme, "+due", next_followup_at=past)
@@ -409,6 +473,42 @@ async def test_policy_decisions_are_listed_oldest_first(api, connection, acme):
     assert len(first_page["items"]) + len(second_page["items"]) == 3
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert (await api.get("/policy-decisions", since=future)).json()["items"] == []
+
+
+async def pages(api, path: str, limit: int) -> list[list[int]]:
+    """Every page of a list, following its cursors: the ids of each page."""
+    found, cursor = [], None
+    while True:
+        params = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        page = (await api.get(path, **params)).json()
+        found.append([item["id"] for item in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
+
+
+async def test_decisions_and_attestations_page_in_order_without_repeats(api, connection, acme):
+    lead_id = await factories.lead(connection, acme)
+    instants = [datetime(2026, 5, 1, tzinfo=UTC) + timedelta(minutes=n // 3) for n in range(8)]
+    for at in instants:  # three rows share each instant: the id breaks the tie
+        await factories.policy_decision(connection, acme, lead_id, created_at=at)
+        await factories.attestation(connection, acme, timestamp=at)
+
+    decisions = await pages(api, "/policy-decisions", 3)
+    attestations = await pages(api, "/attestations", 3)
+
+    oldest_first = await connection.fetch(
+        "SELECT id FROM policy_decision WHERE workspace_id = $1 ORDER BY created_at, id", acme
+    )
+    newest_first = await connection.fetch(
+        "SELECT id FROM outreach_attestation WHERE workspace_id = $1 "
+        'ORDER BY "timestamp" DESC, id DESC',
+        acme,
+    )
+    assert [len(page) for page in decisions] == [3, 3, 2]
+    assert [i for page in decisions for i in page] == [row["id"] for row in oldest_first]
+    assert [len(page) for page in attestations] == [3, 3, 2]
+    assert [i for page in attestations for i in page] == [row["id"] for row in newest_first]
 
 
 async def test_clients_cannot_write_policy_decisions(api, connection, acme):

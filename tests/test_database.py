@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app import database
 from app.database import (
     database_name,
     fetch,
@@ -18,6 +19,7 @@ from app.database import (
     transaction,
     with_database,
 )
+from app.settings import ConfigurationError
 from tests.database_setup import PROJECT_ROOT
 from tests.server import free_port
 
@@ -67,6 +69,22 @@ def test_a_malformed_database_url_exits_with_one_readable_line(url, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"masterplan: {message}")
+
+
+async def test_a_server_older_than_the_minimum_is_refused_in_one_line(
+    fresh_database, connection, monkeypatch
+):
+    """This server is new enough; raising the minimum past it shows the refusal."""
+    version = int(await connection.fetchval("SHOW server_version_num"))
+    database.check_reachable(fresh_database)  # the real minimum: accepted
+    next_major = version // 10000 + 1
+    monkeypatch.setattr(database, "MINIMUM_SERVER_VERSION", next_major * 10000)
+    with pytest.raises(ConfigurationError) as refused:
+        database.check_reachable(fresh_database)
+    assert str(refused.value) == (
+        f"masterplan: PostgreSQL {next_major} or newer is required; "
+        f"{redacted(fresh_database)} runs {version // 10000}.{version % 10000}"
+    )
 
 
 def test_an_unreachable_database_exits_with_one_readable_line():

@@ -55,3 +55,21 @@ async def test_a_printed_token_opens_the_api(connection):
     response = await client.get("/workspace")
     await client.http.aclose()
     assert response.json()["id"] == workspace_id
+
+
+async def test_revoking_an_unknown_token_is_refused_in_one_line(connection, fresh_database):
+    workspace_id = await connection.fetchval(
+        "INSERT INTO workspace (name) VALUES ('Acme') RETURNING id"
+    )
+    live = piccolo(
+        fresh_database, "masterplan", "create-token", f"--workspace_id={workspace_id}", "--name=a"
+    )
+    assert live.returncode == 0
+    before = await connection.fetch("SELECT id, revoked_at FROM api_token ORDER BY id")
+
+    result = piccolo(fresh_database, "masterplan", "revoke-token", "--token_id=999", check=False)
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == "masterplan: token 999 does not exist"
+    assert await connection.fetch("SELECT id, revoked_at FROM api_token ORDER BY id") == before
+    assert [row["revoked_at"] for row in before] == [None]
