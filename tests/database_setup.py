@@ -99,9 +99,14 @@ def piccolo_at_once(
     database_url: str, copies: int, *arguments: str
 ) -> list[subprocess.CompletedProcess[str]]:
     """Start ``copies`` identical piccolo commands together; wait for all of them."""
+    return finished(started_piccolo(database_url, copies, *arguments))
+
+
+def started_piccolo(database_url: str, copies: int, *arguments: str) -> list[subprocess.Popen]:
+    """``copies`` identical piccolo commands, started and left running."""
     environment = {**os.environ, "DATABASE_URL": database_url}
     command = [sys.executable, "-m", "piccolo.main", *arguments]
-    processes = [
+    return [
         subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
@@ -112,10 +117,16 @@ def piccolo_at_once(
         )
         for _ in range(copies)
     ]
+
+
+def finished(processes: list[subprocess.Popen]) -> list[subprocess.CompletedProcess[str]]:
+    """Wait for every process; what each printed and how it exited."""
     results = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=180)
-        results.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
+        results.append(
+            subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        )
     return results
 
 

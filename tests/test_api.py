@@ -13,6 +13,9 @@ from app.outage import pool_settings
 from app.tokens import revoke_token
 from tests import factories
 from tests.api_client import ApiClient, client_for
+from tests.locks import WAIT_SECONDS, held
+
+MINUTE = timedelta(minutes=1)
 
 
 @pytest.fixture(autouse=True)
@@ -577,6 +580,25 @@ async def test_four_simultaneous_claimers_never_share_a_lead(acme, connection):
     assert len(claimed) == len(set(claimed)) == 40
     for worker in workers:
         await worker.http.aclose()
+
+
+async def test_a_claim_skips_leads_another_claimer_holds_without_waiting(
+    api, connection, fresh_database, acme
+):
+    """The test holds the three most overdue leads as a claimer in flight would: the
+    claim returns the others at once and the held ones later."""
+    past = datetime.now(UTC) - timedelta(hours=1)
+    ids = [
+        await factories.lead(connection, acme, f"+1555000{n}", next_followup_at=past + n * MINUTE)
+        for n in range(6)
+    ]
+    lock = "SELECT id FROM lead WHERE id = ANY($1::int[]) FOR UPDATE"
+    async with held(fresh_database, lock, ids[:3]):
+        claim = api.post("/followups/claim", {"limit": 10, "lease_seconds": 60})
+        during = await asyncio.wait_for(claim, timeout=WAIT_SECONDS)
+    after = await api.post("/followups/claim", {"limit": 10, "lease_seconds": 60})
+    assert [lead["id"] for lead in during.json()["items"]] == ids[3:]
+    assert [lead["id"] for lead in after.json()["items"]] == ids[:3]
 
 
 async def test_two_simultaneous_drafts_get_distinct_numbers(api):

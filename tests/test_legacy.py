@@ -1,5 +1,6 @@
 """Prototype compatibility: adopting the zairag_* tables, and the backfill."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -8,15 +9,17 @@ import sys
 import asyncpg
 import pytest
 
-from app.legacy.backfill import agent_batches, pending
+from app.legacy.backfill import BACKFILL_LOCK, agent_batches, pending
 from app.workspaces import ensure_default_workspace
 from tests.database_setup import (
     PROJECT_ROOT,
     fetch_rows,
+    finished,
     piccolo,
-    piccolo_at_once,
     public_tables,
+    started_piccolo,
 )
+from tests.locks import held, waiting_for
 from tests.prototype import (
     PROTOTYPE_TABLES,
     add_prototype_rows,
@@ -261,7 +264,10 @@ async def test_a_killed_run_resumes_to_completion(fresh_database, prototype_rows
 
 
 async def test_concurrent_runs_map_each_agent_once(fresh_database, prototype_rows):
-    results = piccolo_at_once(fresh_database, 3, "legacy", "backfill", "--batch_size=2")
+    async with held(fresh_database, BACKFILL_LOCK) as holder:
+        processes = started_piccolo(fresh_database, 3, "legacy", "backfill", "--batch_size=2")
+        await waiting_for(holder, 3)  # all three queue behind the test's lock
+    results = await asyncio.to_thread(finished, processes)
     assert [result.returncode for result in results] == [0, 0, 0], results
     versions = await mapped_versions(prototype_rows)
     assert [row["version_number"] for row in versions] == list(range(1, 8))

@@ -1,5 +1,6 @@
 """Operator accounts: the first admin, session settings."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,8 +10,10 @@ import httpx
 import pytest
 
 from app.admin import create_operator_admin
+from app.commands.create_first_admin import FIRST_ADMIN_LOCK
 from app.settings import AdminSettings
-from tests.database_setup import PROJECT_ROOT, fetch_rows, piccolo_at_once
+from tests.database_setup import PROJECT_ROOT, fetch_rows, finished, started_piccolo
+from tests.locks import held, waiting_for
 
 
 def create_first_admin(database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -70,10 +73,16 @@ async def test_a_too_short_password_exits_with_one_line(migrated_scratch_databas
 
 
 async def test_concurrent_runs_create_one_admin(migrated_scratch_database):
-    results = piccolo_at_once(migrated_scratch_database, 4, "masterplan", "create_first_admin")
+    url = migrated_scratch_database
+    async with held(url, FIRST_ADMIN_LOCK) as holder:
+        processes = started_piccolo(url, 4, "masterplan", "create_first_admin")
+        await waiting_for(holder, 4)  # all four queue behind the test's lock
+    results = await asyncio.to_thread(finished, processes)
+    assert [result.returncode for result in results] == [0, 0, 0, 0], results
     outputs = [result.stdout for result in results]
     assert sum("Created the admin account" in output for output in outputs) == 1
-    assert len(await admins(migrated_scratch_database)) == 1
+    assert sum("An admin account exists; nothing changed." in output for output in outputs) == 3
+    assert len(await admins(url)) == 1
 
 
 @pytest.mark.parametrize("production", [False, True])

@@ -14,6 +14,7 @@ from app.strategies import (
     roll_back_strategy,
 )
 from tests import factories
+from tests.locks import held, waiting_for
 
 
 async def statuses(connection, workspace_id: int) -> dict[int, str]:
@@ -116,19 +117,26 @@ async def test_rollback_without_an_active_version_is_a_conflict(workspace_with_d
         await roll_back_strategy(workspace_id)
 
 
-@pytest.mark.parametrize("round_", range(5))
 async def test_two_simultaneous_activations_leave_exactly_one_active(
-    connection, workspace_with_drafts, round_
+    connection, fresh_database, workspace_with_drafts
 ):
+    """Both queue behind the workspace lock the test holds; then one after the other."""
     workspace_id, (v1, v2, _) = workspace_with_drafts
-    changes = await asyncio.gather(
-        activate_strategy_version(workspace_id, v1),
-        activate_strategy_version(workspace_id, v2),
-    )
+    lock = "SELECT id FROM workspace WHERE id = $1 FOR UPDATE"
+    async with held(fresh_database, lock, workspace_id) as holder:
+        contenders = [
+            asyncio.create_task(activate_strategy_version(workspace_id, version))
+            for version in (v1, v2)
+        ]
+        await waiting_for(holder, 2)
+    changes = await asyncio.gather(*contenders)
     final = await statuses(connection, workspace_id)
-    assert list(final.values()).count("ACTIVE") == 1
+    assert sorted(final.values()) == ["ACTIVE", "DRAFT", "ROLLED_BACK"]
     # The later of the two saw the earlier one's result and rolled it back.
-    assert sorted(change.rolled_back_version or 0 for change in changes) in ([0, 1], [0, 2])
+    first, second = sorted(changes, key=lambda change: change.rolled_back_version is not None)
+    assert first.rolled_back_version is None
+    assert second.rolled_back_version == first.activated_version
+    assert final[second.activated_version] == "ACTIVE"
 
 
 async def test_only_drafts_are_editable(connection, workspace_with_drafts):

@@ -8,6 +8,8 @@ from piccolo.apps.user.tables import BaseUser
 from app.database import transaction
 from app.settings import ConfigurationError
 
+FIRST_ADMIN_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.first_admin'))"
+
 DEFAULT_ADMIN_USERNAME = "admin"
 
 
@@ -29,7 +31,7 @@ async def create_first_admin() -> None:
 
     async with transaction():
         # Serialise concurrent runs: only the first creates an account.
-        await BaseUser.raw("SELECT pg_advisory_xact_lock(hashtext('masterplan.first_admin'))")
+        await BaseUser.raw(FIRST_ADMIN_LOCK)
         if await BaseUser.exists().where(BaseUser.admin.eq(True)):
             print("An admin account exists; nothing changed.")
             return
