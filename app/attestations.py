@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app.database import fetch
 from app.errors import InvalidValue, NotFound
 from app.pagination import NEWEST
 from app.tables import OutreachAttestation, Workspace
@@ -44,6 +45,11 @@ async def record_attestation(
 
 
 ATTESTATION_COLUMNS = 'id, workspace_id, operator_id, "timestamp", granted'
+ATTESTATION_PAGE = (
+    f"SELECT {ATTESTATION_COLUMNS} FROM outreach_attestation "
+    'WHERE workspace_id = {} AND ("timestamp", id) < ({}, {}) '
+    'ORDER BY "timestamp" DESC, id DESC LIMIT {}'
+)
 
 
 async def attestation_page(
@@ -51,15 +57,7 @@ async def attestation_page(
 ) -> list[dict[str, Any]]:
     """Attestations newest first, older than the cursor (timestamp, id)."""
     stamp, attestation_id = before or NEWEST
-    return await OutreachAttestation.raw(
-        f"SELECT {ATTESTATION_COLUMNS} FROM outreach_attestation "
-        'WHERE workspace_id = {} AND ("timestamp", id) < ({}, {}) '
-        'ORDER BY "timestamp" DESC, id DESC LIMIT {}',
-        workspace_id,
-        stamp,
-        attestation_id,
-        limit,
-    )
+    return await fetch(ATTESTATION_PAGE, workspace_id, stamp, attestation_id, limit)
 
 
 async def current_attestation(workspace_id: int) -> dict[str, Any] | None:

@@ -18,8 +18,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ID_CURSOR_PATTERN = r"^[0-9]{1,9}$"
 TIME_CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9]{1,9}$"
 MICROSECOND = timedelta(microseconds=1)
-# Before every (instant, id) key: the first page of a newest-first list.
+# Before (after) every (instant, id) key: the first page of a newest-first
+# (oldest-first) list.
 NEWEST = (datetime(9999, 12, 31, tzinfo=UTC), MAX_ID)
+OLDEST = (datetime(1, 1, 1, tzinfo=UTC), 0)
 
 
 def encode_cursor(*key: Any) -> str:

@@ -2,10 +2,11 @@
 
 Only the policy engine (app/policy/engine.py) records them."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from app.tables import PolicyDecision
+from app.database import fetch
+from app.pagination import OLDEST
 
 DECISION_COLUMNS = (
     "id, workspace_id, lead_id, kind, allow_send, reason_code, message_format, "
@@ -21,6 +22,18 @@ async def decision_page(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Decisions oldest first from ``since``, after the cursor (created_at, id)."""
+    sql, arguments = decision_page_query(workspace_id, lead_id, since, after, limit)
+    return await fetch(sql, *arguments)
+
+
+def decision_page_query(
+    workspace_id: int,
+    lead_id: int | None,
+    since: datetime | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The statement of a decision page and its arguments."""
     conditions, arguments = ["workspace_id = {}"], [workspace_id]
     if lead_id is not None:
         conditions.append("lead_id = {}")
@@ -28,12 +41,11 @@ async def decision_page(
     if since is not None:
         conditions.append("created_at >= {}")
         arguments.append(since)
-    created_at, decision_id = after or (datetime(1, 1, 1, tzinfo=UTC), 0)
+    created_at, decision_id = after or OLDEST
     conditions.append("(created_at, id) > ({}, {})")
     arguments += [created_at, decision_id]
-    return await PolicyDecision.raw(
+    sql = (
         f"SELECT {DECISION_COLUMNS} FROM policy_decision WHERE {' AND '.join(conditions)} "
-        "ORDER BY created_at, id LIMIT {}",
-        *arguments,
-        limit,
+        "ORDER BY created_at, id LIMIT {}"
     )
+    return sql, [*arguments, limit]
