@@ -12,10 +12,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from app.admin import create_operator_admin
-from app.api.app import create_api
 from app.api.errors import error_body as api_error_body
 from app.api.errors import error_response
 from app.api.fast_lane import FastLane
+from app.api.service import create_api
 from app.api.whatsapp import WEBHOOK_PATH
 from app.change_log import RecordedWrites
 from app.database import stop_embedded_server

@@ -1,6 +1,6 @@
 """The API's hot paths without the framework's per-request cost.
 
-FastAPI (app/api/app.py) declares every endpoint: its OpenAPI document, its
+FastAPI (app/api/routes/) declares every endpoint: its OpenAPI document, its
 validation and every refusal. For the hot paths measured in docs/benchmarks.md a
 request that is plainly valid is answered here instead, before FastAPI's
 middleware, routing and dependency machinery: the same token check and request

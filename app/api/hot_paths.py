@@ -1,5 +1,5 @@
 """The API's hot paths once their input is read: one domain call and the response,
-shared by the FastAPI routes (app/api/app.py) and the fast lane (fast_lane.py)."""
+shared by the FastAPI routes (app/api/routes/) and the fast lane (fast_lane.py)."""
 
 from datetime import datetime
 from typing import Any

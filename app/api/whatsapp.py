@@ -10,6 +10,8 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from app.api.auth import Workspace
+from app.api.parameters import ERRORS as API_ERRORS
 from app.api.schemas import ErrorBody
 from app.change_log import Actor, name_actor
 from app.enums import ChangeActorKind
@@ -101,20 +103,18 @@ class WhatsAppNumberOut(BaseModel):
     display_phone_number: str
 
 
-def numbers_router(caller_workspace) -> APIRouter:
+numbers = APIRouter(tags=["whatsapp"], responses=API_ERRORS)
+
+
+@numbers.get("/integrations/whatsapp/numbers", response_model=list[WhatsAppNumberOut])
+async def list_numbers(workspace_id: Workspace) -> list:
     """The token's workspace's numbers (managed in the admin)."""
-    numbers = APIRouter(tags=["whatsapp"])
-
-    @numbers.get("/integrations/whatsapp/numbers", response_model=list[WhatsAppNumberOut])
-    async def list_numbers(workspace_id: Annotated[int, Depends(caller_workspace)]) -> list:
-        return (
-            await WhatsAppNumber.select(
-                WhatsAppNumber.id,
-                WhatsAppNumber.phone_number_id,
-                WhatsAppNumber.display_phone_number,
-            )
-            .where(WhatsAppNumber.workspace_id == workspace_id)
-            .order_by(WhatsAppNumber.id)
+    return (
+        await WhatsAppNumber.select(
+            WhatsAppNumber.id,
+            WhatsAppNumber.phone_number_id,
+            WhatsAppNumber.display_phone_number,
         )
-
-    return numbers
+        .where(WhatsAppNumber.workspace_id == workspace_id)
+        .order_by(WhatsAppNumber.id)
+    )

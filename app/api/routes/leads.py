@@ -1,0 +1,135 @@
+"""Leads: create, read, change, import, list; the takeover and suppress actions."""
+
+from typing import Annotated
+
+import pydantic
+from fastapi import APIRouter, Query, Response
+
+from app import lead_import, leads
+from app.api import hot_paths
+from app.api.auth import Workspace
+from app.api.parameters import ERRORS, ExternalId, IdCursor, Limit, RowId, fields_of
+from app.api.schemas import (
+    ImportOut,
+    ImportRowOut,
+    Instant,
+    LeadCreate,
+    LeadFields,
+    LeadImport,
+    LeadOut,
+    LeadPage,
+    LeadStageChangeOut,
+)
+from app.enums import LeadStage, LeadTag
+from app.errors import InvalidValue
+from app.pagination import decode_cursor
+from app.validation import in_words, problems
+
+router = APIRouter(responses=ERRORS)
+
+
+@router.post("/leads", status_code=201, response_model=LeadOut, tags=["leads"])
+async def create_lead(body: LeadCreate, workspace_id: Workspace) -> dict:
+    fields = fields_of(body)
+    return await leads.create_lead(workspace_id, fields.pop("external_id"), fields)
+
+
+@router.get("/leads/by-external-id/{external_id}", response_model=LeadOut, tags=["leads"])
+async def read_lead_by_external_id(external_id: ExternalId, workspace_id: Workspace) -> Response:
+    """The lead with this external id; a phone number matches in any written form."""
+    return await hot_paths.lead_by_external_id(workspace_id, external_id)
+
+
+@router.put(
+    "/leads/by-external-id/{external_id}",
+    response_model=LeadOut,
+    responses={201: {"model": LeadOut, "description": "Created"}},
+    tags=["leads"],
+)
+async def upsert_lead(
+    external_id: ExternalId,
+    body: LeadFields,
+    workspace_id: Workspace,
+) -> Response:
+    """Create or update by external id; 201 when created, 200 when updated."""
+    if not external_id.strip():
+        raise InvalidValue("external_id", "must not be blank")
+    return await hot_paths.upserted_lead(workspace_id, external_id, fields_of(body))
+
+
+@router.post(
+    "/leads/import",
+    response_model=ImportOut,
+    tags=["leads"],
+    description=f"Up to {lead_import.IMPORT_LIMIT:,} rows; each is created, updated or "
+    "rejected with the reason.",
+)
+async def import_leads(body: LeadImport, workspace_id: Workspace) -> ImportOut:
+    accepted, rejected = [], []
+    for index, row in enumerate(body.rows):
+        try:
+            lead = LeadCreate.model_validate(row)
+        except pydantic.ValidationError as error:
+            reason = in_words(problems(error.errors(), unnamed="row"))
+            external_id = row.get("external_id") if isinstance(row, dict) else None
+            external_id = external_id if isinstance(external_id, str) else None
+            rejected.append(lead_import.ImportOutcome(index, external_id, "rejected", reason))
+            continue
+        fields = fields_of(lead)
+        accepted.append((index, fields.pop("external_id"), fields))
+    outcomes = sorted(
+        [*rejected, *await lead_import.import_leads(workspace_id, accepted)],
+        key=lambda outcome: outcome.index,
+    )
+    counts = {kind: sum(o.result == kind for o in outcomes) for kind in ("created", "updated")}
+    return ImportOut(
+        created=counts["created"],
+        updated=counts["updated"],
+        rejected=len(outcomes) - counts["created"] - counts["updated"],
+        results=[ImportRowOut(**outcome.__dict__) for outcome in outcomes],
+    )
+
+
+@router.get("/leads", response_model=LeadPage, tags=["leads"])
+async def list_leads(
+    workspace_id: Workspace,
+    stage: LeadStage | None = None,
+    tag: Annotated[
+        list[LeadTag] | None, Query(description="all of these tags (repeats ignored)")
+    ] = None,
+    due_before: Annotated[Instant | None, Query()] = None,
+    cursor: IdCursor = None,
+    limit: Limit = 50,
+) -> Response:
+    after_id = decode_cursor(cursor, int)[0] if cursor else None
+    return await hot_paths.lead_page(workspace_id, limit, stage, tag, due_before, after_id)
+
+
+@router.get("/leads/{lead_id:int}", response_model=LeadOut, tags=["leads"])
+async def read_lead(lead_id: RowId, workspace_id: Workspace) -> Response:
+    return await hot_paths.lead(workspace_id, lead_id)
+
+
+@router.patch("/leads/{lead_id:int}", response_model=LeadOut, tags=["leads"])
+async def change_lead(lead_id: RowId, body: LeadFields, workspace_id: Workspace) -> dict:
+    return await leads.update_lead(workspace_id, lead_id, fields_of(body))
+
+
+async def _stage_change(workspace_id: int, change: leads.LeadStageChange) -> LeadStageChangeOut:
+    lead = await leads.get_lead(workspace_id, change.lead_id)
+    return LeadStageChangeOut(lead=lead, stage_before=change.stage_before, changed=change.changed)
+
+
+@router.post("/leads/{lead_id:int}/suppress", response_model=LeadStageChangeOut, tags=["leads"])
+async def suppress_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
+    return await _stage_change(workspace_id, await leads.suppress_lead(workspace_id, lead_id))
+
+
+@router.post("/leads/{lead_id:int}/takeover", response_model=LeadStageChangeOut, tags=["leads"])
+async def take_over_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
+    return await _stage_change(workspace_id, await leads.take_over_lead(workspace_id, lead_id))
+
+
+@router.post("/leads/{lead_id:int}/release", response_model=LeadStageChangeOut, tags=["leads"])
+async def release_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
+    return await _stage_change(workspace_id, await leads.release_lead(workspace_id, lead_id))

@@ -1,0 +1,27 @@
+"""The API application: its routes (app/api/routes/), the WhatsApp webhook, one
+error shape, and 503 while the database is away."""
+
+from fastapi import FastAPI
+
+from app.api import whatsapp
+from app.api.errors import install_error_handlers
+from app.api.routes import ROUTERS
+from app.outage import answer_outages_with_503
+
+
+def create_api() -> FastAPI:
+    """The API application, mounted at /api/v1/."""
+    api = FastAPI(
+        title="Masterplan API",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    for router in ROUTERS:
+        api.include_router(router)
+    api.include_router(whatsapp.router)
+    api.include_router(whatsapp.numbers)
+    install_error_handlers(api)
+    answer_outages_with_503(api)
+    return api
