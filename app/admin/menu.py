@@ -1,0 +1,5 @@
+"""The admin's menu groups."""
+
+STRATEGY_GROUP = "Workspaces & strategy"
+LEADS_GROUP = "Leads & conversations"
+AUDIT_GROUP = "Audit"

@@ -1,0 +1,283 @@
+"""Table configurations of the domain tables: columns, filters, hooks, read-only history."""
+
+from piccolo.apps.user.tables import BaseUser
+from piccolo_admin.endpoints import TableConfig
+from piccolo_api.crud.endpoints import OrderBy
+from piccolo_api.crud.hooks import Hook, HookType
+
+from app.admin.menu import AUDIT_GROUP, LEADS_GROUP, STRATEGY_GROUP
+from app.admin.rules import (
+    LEAD_RULES,
+    STRATEGY_RULES,
+    WORKSPACE_RULES,
+    lead_external_id_patch,
+    lead_stage_patch,
+    new_lead_external_id,
+    new_lead_stage,
+    new_strategy_is_draft,
+    new_workspace_policy,
+    patch_hook,
+    save_hook,
+    strategy_patch,
+    validators,
+    workspace_policy_patch,
+)
+from app.tables import (
+    ApiToken,
+    ChangeLog,
+    ChatMessage,
+    ConversationThread,
+    Lead,
+    OutreachAttestation,
+    PolicyDecision,
+    StrategyVersion,
+    WhatsAppNumber,
+    Workspace,
+)
+
+TABLES = [
+    TableConfig(
+        Workspace,
+        visible_columns=[
+            Workspace.name,
+            Workspace.timezone,
+            Workspace.budget_tier,
+            Workspace.created_at,
+        ],
+        visible_filters=[Workspace.name, Workspace.budget_tier, Workspace.timezone],
+        link_column=Workspace.name,
+        order_by=[OrderBy(Workspace.name)],
+        menu_group=STRATEGY_GROUP,
+        # Hooks of one type must be adjacent: piccolo-api groups them with
+        # itertools.groupby and keeps only the last run of each type.
+        hooks=[
+            save_hook(WORKSPACE_RULES),
+            Hook(hook_type=HookType.pre_save, callable=new_workspace_policy),
+            patch_hook(WORKSPACE_RULES),
+            Hook(hook_type=HookType.pre_patch, callable=workspace_policy_patch),
+        ],
+        validators=validators(),
+    ),
+    TableConfig(
+        WhatsAppNumber,
+        visible_columns=[
+            WhatsAppNumber.display_phone_number,
+            WhatsAppNumber.phone_number_id,
+            WhatsAppNumber.workspace_id,
+            WhatsAppNumber.created_at,
+        ],
+        visible_filters=[WhatsAppNumber.workspace_id, WhatsAppNumber.phone_number_id],
+        link_column=WhatsAppNumber.display_phone_number,
+        order_by=[OrderBy(WhatsAppNumber.workspace_id)],
+        menu_group=STRATEGY_GROUP,
+        validators=validators(),
+    ),
+    TableConfig(
+        StrategyVersion,
+        visible_columns=[
+            StrategyVersion.version_number,
+            StrategyVersion.workspace_id,
+            StrategyVersion.status,
+            StrategyVersion.followup_preset,
+            StrategyVersion.activated_at,
+            StrategyVersion.created_at,
+        ],
+        visible_filters=[
+            StrategyVersion.workspace_id,
+            StrategyVersion.status,
+            StrategyVersion.followup_preset,
+            StrategyVersion.activated_at,
+        ],
+        link_column=StrategyVersion.version_number,
+        order_by=[
+            OrderBy(StrategyVersion.workspace_id),
+            OrderBy(StrategyVersion.version_number, ascending=False),
+        ],
+        menu_group=STRATEGY_GROUP,
+        hooks=[
+            Hook(hook_type=HookType.pre_save, callable=new_strategy_is_draft),
+            save_hook(STRATEGY_RULES),
+            patch_hook(STRATEGY_RULES),
+            Hook(hook_type=HookType.pre_patch, callable=strategy_patch),
+        ],
+        validators=validators(),
+    ),
+    TableConfig(
+        Lead,
+        visible_columns=[
+            Lead.external_id,
+            Lead.name,
+            Lead.workspace_id,
+            Lead.stage,
+            Lead.tags,
+            Lead.next_followup_at,
+            Lead.last_followup_at,
+        ],
+        visible_filters=[
+            Lead.workspace_id,
+            Lead.external_id,
+            Lead.name,
+            Lead.stage,
+            Lead.tags,
+            Lead.next_followup_at,
+            Lead.last_followup_at,
+        ],
+        link_column=Lead.external_id,
+        order_by=[OrderBy(Lead.created_at, ascending=False)],
+        menu_group=LEADS_GROUP,
+        hooks=[
+            save_hook(LEAD_RULES),
+            Hook(hook_type=HookType.pre_save, callable=new_lead_external_id),
+            Hook(hook_type=HookType.pre_save, callable=new_lead_stage),
+            patch_hook(LEAD_RULES),
+            Hook(hook_type=HookType.pre_patch, callable=lead_stage_patch),
+            Hook(hook_type=HookType.pre_patch, callable=lead_external_id_patch),
+        ],
+        validators=validators(),
+    ),
+    TableConfig(
+        ConversationThread,
+        visible_columns=[
+            ConversationThread.id,
+            ConversationThread.lead_id,
+            ConversationThread.workspace_id,
+            ConversationThread.status,
+            ConversationThread.created_at,
+        ],
+        visible_filters=[
+            ConversationThread.workspace_id,
+            ConversationThread.lead_id,
+            ConversationThread.status,
+        ],
+        order_by=[OrderBy(ConversationThread.created_at, ascending=False)],
+        menu_group=LEADS_GROUP,
+        validators=validators(),
+    ),
+    TableConfig(
+        ChatMessage,
+        visible_columns=[
+            ChatMessage.id,
+            ChatMessage.thread_id,
+            ChatMessage.role,
+            ChatMessage.content,
+            ChatMessage.created_at,
+        ],
+        visible_filters=[ChatMessage.thread_id, ChatMessage.role, ChatMessage.created_at],
+        order_by=[OrderBy(ChatMessage.created_at, ascending=False)],
+        menu_group=LEADS_GROUP,
+        validators=validators(
+            history="chat messages are conversation history: they cannot be created, "
+            "edited or deleted in the admin"
+        ),
+    ),
+    TableConfig(
+        PolicyDecision,
+        visible_columns=[
+            PolicyDecision.id,
+            PolicyDecision.workspace_id,
+            PolicyDecision.lead_id,
+            PolicyDecision.kind,
+            PolicyDecision.allow_send,
+            PolicyDecision.reason_code,
+            PolicyDecision.summary,
+            PolicyDecision.next_allowed_at,
+            PolicyDecision.created_at,
+        ],
+        visible_filters=[
+            PolicyDecision.workspace_id,
+            PolicyDecision.lead_id,
+            PolicyDecision.kind,
+            PolicyDecision.allow_send,
+            PolicyDecision.reason_code,
+            PolicyDecision.created_at,
+        ],
+        order_by=[OrderBy(PolicyDecision.created_at, ascending=False)],
+        menu_group=AUDIT_GROUP,
+        validators=validators(
+            history="policy decisions are an append-only audit trail: they cannot be "
+            "created, edited or deleted in the admin"
+        ),
+    ),
+    TableConfig(
+        OutreachAttestation,
+        visible_columns=[
+            OutreachAttestation.id,
+            OutreachAttestation.workspace_id,
+            OutreachAttestation.operator_id,
+            OutreachAttestation.granted,
+            OutreachAttestation.timestamp,
+        ],
+        visible_filters=[
+            OutreachAttestation.workspace_id,
+            OutreachAttestation.operator_id,
+            OutreachAttestation.granted,
+            OutreachAttestation.timestamp,
+        ],
+        order_by=[OrderBy(OutreachAttestation.timestamp, ascending=False)],
+        menu_group=AUDIT_GROUP,
+        validators=validators(
+            history="outreach attestations are an append-only audit trail: record a new "
+            "one with the 'Record outreach attestation' action"
+        ),
+    ),
+    TableConfig(
+        ApiToken,
+        visible_columns=[
+            ApiToken.id,
+            ApiToken.workspace_id,
+            ApiToken.name,
+            ApiToken.created_at,
+            ApiToken.revoked_at,
+        ],
+        visible_filters=[ApiToken.workspace_id, ApiToken.name, ApiToken.revoked_at],
+        order_by=[OrderBy(ApiToken.id, ascending=False)],
+        menu_group="Operators",
+        validators=validators(
+            history="API tokens are managed with 'piccolo masterplan create-token' and "
+            "'revoke-token'"
+        ),
+    ),
+    TableConfig(
+        ChangeLog,
+        visible_columns=[
+            ChangeLog.created_at,
+            ChangeLog.actor_kind,
+            ChangeLog.actor,
+            ChangeLog.action,
+            ChangeLog.operation,
+            ChangeLog.table_name,
+            ChangeLog.row_id,
+            ChangeLog.changes,
+        ],
+        visible_filters=[
+            ChangeLog.table_name,
+            ChangeLog.row_id,
+            ChangeLog.actor,
+            ChangeLog.actor_kind,
+            ChangeLog.operation,
+            ChangeLog.workspace_id,
+            ChangeLog.lead_id,
+            ChangeLog.created_at,
+        ],
+        order_by=[OrderBy(ChangeLog.created_at, ascending=False)],
+        menu_group=AUDIT_GROUP,
+        validators=validators(
+            history="the change log is written by the database as rows change: it cannot be "
+            "created, edited or deleted"
+        ),
+    ),
+    TableConfig(
+        BaseUser,
+        visible_columns=[
+            BaseUser.username,
+            BaseUser.email,
+            BaseUser.active,
+            BaseUser.admin,
+            BaseUser.superuser,
+            BaseUser.last_login,
+        ],
+        visible_filters=[BaseUser.username, BaseUser.active, BaseUser.admin],
+        link_column=BaseUser.username,
+        menu_group="Operators",
+    ),
+]
