@@ -10,8 +10,9 @@ import pytest
 from tests.database_setup import TEST_DATABASE, DatabaseServer
 
 # Fixtures of the policy engine's tests: a workspace ready for outreach (``acme``, which
-# a module may redefine) and the replay check (``replayed_decisions``).
-pytest_plugins = ["tests.policy_setup"]
+# a module may redefine) and the replay check (``replayed_decisions``); in CI, a skip
+# fails (tests/ci_plugin.py).
+pytest_plugins = ["tests.policy_setup", "tests.ci_plugin"]
 
 _server: DatabaseServer | None = None
 
