@@ -168,6 +168,45 @@ def test_the_embedded_server_stops_on_sigterm_and_ctrl_c(embedded_data_dir, stop
     assert wait_until(lambda: not postmaster_running(embedded_data_dir))
 
 
+def postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+
+
+def hold_embedded(data_dir: Path) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_EMBEDDED],
+        cwd=PROJECT_ROOT,
+        env=embedded_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "ready", holder.stderr
+    return holder
+
+
+def test_two_processes_share_the_embedded_server_until_the_last_exits(embedded_data_dir):
+    first = hold_embedded(embedded_data_dir)
+    try:
+        server = postmaster_pid(embedded_data_dir)
+        second = hold_embedded(embedded_data_dir)
+        try:
+            assert postmaster_pid(embedded_data_dir) == server  # joined, not started again
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=60) == 128 + signal.SIGTERM
+            time.sleep(1)
+            assert postmaster_running(embedded_data_dir)
+            assert postmaster_pid(embedded_data_dir) == server
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=60) == 128 + signal.SIGTERM
+        finally:
+            second.kill()
+    finally:
+        first.kill()
+    assert wait_until(lambda: not postmaster_running(embedded_data_dir))
+
+
 class Refused(Exception):
     pass
 
