@@ -6,19 +6,16 @@ from typing import Any
 
 from app.database import transaction
 from app.errors import InvalidValue
-from app.leads import checked_fields, stage_kept_in_takeover
+from app.leads import JSON_FIELDS, WRITABLE_FIELDS, checked_fields, stage_kept_in_takeover
 from app.phone_numbers import normalized_external_id
 from app.tables import Lead
 
 IMPORT_LIMIT = 10_000
+# Each writable field, with its column's SQL type without a length (an explicit cast
+# to varchar(n) would cut a longer value instead of refusing it).
 IMPORT_COLUMNS = {
-    "name": "text",
-    "stage": "text",
-    "tags": "jsonb",
-    "timezone": "text",
-    "last_followup_at": "timestamptz",
-    "next_followup_at": "timestamptz",
-    "last_followup_review_at": "timestamptz",
+    name: Lead._meta.get_column_by_name(name).column_type.lower().partition("(")[0]
+    for name in WRITABLE_FIELDS
 }
 
 
@@ -49,7 +46,7 @@ def _import_input(rows: dict[str, dict[str, Any]]) -> tuple[str, list[Any]]:
 def _import_update_sql(input_cte: str) -> str:
     # Absent (or null) fields keep the lead's current value.
     def assignment(column: str) -> str:
-        source = f"coalesce(input.{column}{'::jsonb' if column == 'tags' else ''}, lead.{column})"
+        source = f"coalesce({_input(column)}, lead.{column})"
         return stage_kept_in_takeover(column, source)
 
     assignments = ", ".join(assignment(column) for column in IMPORT_COLUMNS)
@@ -61,12 +58,26 @@ def _import_update_sql(input_cte: str) -> str:
 
 
 def _import_insert_sql(input_cte: str) -> str:
+    # Absent (or null) fields get the column's default.
+    columns = ", ".join(IMPORT_COLUMNS)
+    values = ", ".join(_value_or_default(column) for column in IMPORT_COLUMNS)
     return (
-        f"{input_cte} INSERT INTO lead (workspace_id, external_id, {', '.join(IMPORT_COLUMNS)}) "
-        "SELECT {}, external_id, name, coalesce(stage, 'NEW'), coalesce(tags::jsonb, '[]'), "
-        "timezone, last_followup_at, next_followup_at, last_followup_review_at FROM input "
+        f"{input_cte} INSERT INTO lead (workspace_id, external_id, {columns}) "
+        f"SELECT {{}}, external_id, {values} FROM input "
         "ON CONFLICT (workspace_id, external_id) DO NOTHING RETURNING external_id"
     )
+
+
+def _input(name: str) -> str:
+    """An input column as its lead column's type (JSON arrives as text)."""
+    return f"input.{name}::jsonb" if name in JSON_FIELDS else f"input.{name}"
+
+
+def _value_or_default(name: str) -> str:
+    column = Lead._meta.get_column_by_name(name)
+    if column._meta.null:
+        return _input(name)
+    return f"coalesce({_input(name)}, {column.get_sql_value(column.get_default_value())})"
 
 
 async def import_leads(

@@ -10,22 +10,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from piccolo.columns import JSONB
+
 from app.database import fetch
 from app.enums import FOLLOW_UP_STAGES, LeadStage
 from app.errors import Conflict, InvalidValue, NotFound
 from app.phone_numbers import normalized_external_id
-from app.tables import Lead
+from app.tables import LEAD_KEPT_COLUMNS, Lead
 from app.validation import lead_tags, timezone_name
 
 
 @dataclass(frozen=True)
 class LeadStageChange:
-    """A lead's stage before and after an action."""
+    """A lead (the whole row, as it is now) and its stage before an action."""
 
-    lead_id: int
-    external_id: str
+    lead: dict[str, Any]
     stage_before: LeadStage
-    stage_after: LeadStage
+
+    @property
+    def lead_id(self) -> int:
+        return self.lead["id"]
+
+    @property
+    def stage_after(self) -> LeadStage:
+        return LeadStage(self.lead["stage"])
 
     @property
     def changed(self) -> bool:
@@ -33,9 +41,10 @@ class LeadStageChange:
 
     @property
     def message(self) -> str:
+        external_id = self.lead["external_id"]
         if not self.changed:
-            return f"Lead {self.external_id} was already {self.stage_after}; nothing changed."
-        return f"Lead {self.external_id}: {self.stage_before} -> {self.stage_after}."
+            return f"Lead {external_id} was already {self.stage_after}; nothing changed."
+        return f"Lead {external_id}: {self.stage_before} -> {self.stage_after}."
 
 
 async def workspace_of_lead(lead_id: int) -> int:
@@ -47,32 +56,27 @@ async def workspace_of_lead(lead_id: int) -> int:
 
 
 async def _current(workspace_id: int, lead_id: int) -> dict:
-    rows = await Lead.raw(
-        "SELECT id, external_id, stage FROM lead WHERE id = {} AND workspace_id = {}",
-        lead_id,
-        workspace_id,
-    )
+    rows = await fetch(LEAD_BY_ID, lead_id, workspace_id)
     if not rows:
         raise NotFound(f"lead {lead_id} does not exist in workspace {workspace_id}")
     return rows[0]
 
 
 def _change(row: dict, stage_before: str) -> LeadStageChange:
-    return LeadStageChange(
-        lead_id=row["id"],
-        external_id=row["external_id"],
-        stage_before=LeadStage(stage_before),
-        stage_after=LeadStage(row["stage"]),
-    )
+    lead = {column: row[column] for column in LEAD_COLUMN_NAMES}
+    return LeadStageChange(lead=lead, stage_before=LeadStage(stage_before))
+
+
+SUPPRESSED, TAKE_OVER = LeadStage.SUPPRESSED.value, LeadStage.TAKE_OVER.value
 
 
 async def suppress_lead(workspace_id: int, lead_id: int) -> LeadStageChange:
     """Stop all outreach to the lead (stage SUPPRESSED); repeating it changes nothing."""
-    rows = await Lead.raw(
-        "UPDATE lead SET stage = 'SUPPRESSED', stage_before_takeover = NULL "
+    rows = await fetch(
+        f"UPDATE lead SET stage = '{SUPPRESSED}', stage_before_takeover = NULL "
         "FROM lead AS before WHERE lead.id = before.id "
-        "AND lead.id = {} AND lead.workspace_id = {} AND lead.stage <> 'SUPPRESSED' "
-        "RETURNING lead.id, lead.external_id, lead.stage, before.stage AS stage_before",
+        f"AND lead.id = {{}} AND lead.workspace_id = {{}} AND lead.stage <> '{SUPPRESSED}' "
+        f"RETURNING {QUALIFIED_LEAD_COLUMNS}, before.stage AS stage_before",
         lead_id,
         workspace_id,
     )
@@ -84,10 +88,10 @@ async def suppress_lead(workspace_id: int, lead_id: int) -> LeadStageChange:
 
 async def take_over_lead(workspace_id: int, lead_id: int) -> LeadStageChange:
     """A human takes the conversation over (stage TAKE_OVER); the stage is remembered."""
-    rows = await Lead.raw(
-        "UPDATE lead SET stage = 'TAKE_OVER', stage_before_takeover = stage "
-        "WHERE id = {} AND workspace_id = {} AND stage <> 'TAKE_OVER' "
-        "RETURNING id, external_id, stage, stage_before_takeover",
+    rows = await fetch(
+        f"UPDATE lead SET stage = '{TAKE_OVER}', stage_before_takeover = stage "
+        f"WHERE id = {{}} AND workspace_id = {{}} AND stage <> '{TAKE_OVER}' "
+        f"RETURNING {LEAD_COLUMNS}",
         lead_id,
         workspace_id,
     )
@@ -99,35 +103,29 @@ async def take_over_lead(workspace_id: int, lead_id: int) -> LeadStageChange:
 
 async def release_lead(workspace_id: int, lead_id: int) -> LeadStageChange:
     """End a takeover: the lead returns to the stage it had before it."""
-    rows = await Lead.raw(
+    rows = await fetch(
         "UPDATE lead SET stage = stage_before_takeover, stage_before_takeover = NULL "
-        "WHERE id = {} AND workspace_id = {} AND stage = 'TAKE_OVER' "
-        "RETURNING id, external_id, stage",
+        f"WHERE id = {{}} AND workspace_id = {{}} AND stage = '{TAKE_OVER}' "
+        f"RETURNING {LEAD_COLUMNS}",
         lead_id,
         workspace_id,
     )
     if rows:
-        return _change(rows[0], LeadStage.TAKE_OVER)
+        return _change(rows[0], TAKE_OVER)
     current = await _current(workspace_id, lead_id)
     raise Conflict(f"lead {current['external_id']} is {current['stage']}, not taken over")
 
 
 # --- reading and writing leads for the API -------------------------------------------
 
-LEAD_COLUMNS = (
-    "id, workspace_id, external_id, name, stage, tags, timezone, last_followup_at, "
-    "next_followup_at, last_followup_review_at, created_at, stage_before_takeover, "
-    "followup_lease_until, last_inbound_at"
-)
-# Fields a caller may set; stage changes into or out of TAKE_OVER use the actions.
-WRITABLE_FIELDS = (
-    "name",
-    "stage",
-    "tags",
-    "timezone",
-    "last_followup_at",
-    "next_followup_at",
-    "last_followup_review_at",
+# The row as the API and the admin read it, and the fields callers write: all from
+# the table (app/tables.py), so a new column is added there and in its migration.
+LEAD_COLUMN_NAMES = tuple(column._meta.db_column_name for column in Lead._meta.columns)
+LEAD_COLUMNS = ", ".join(LEAD_COLUMN_NAMES)
+QUALIFIED_LEAD_COLUMNS = ", ".join(f"lead.{name}" for name in LEAD_COLUMN_NAMES)
+WRITABLE_FIELDS = tuple(name for name in LEAD_COLUMN_NAMES if name not in LEAD_KEPT_COLUMNS)
+JSON_FIELDS = frozenset(
+    column._meta.db_column_name for column in Lead._meta.columns if isinstance(column, JSONB)
 )
 
 
@@ -171,13 +169,13 @@ def checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _placeholder(field: str) -> str:
-    return "{}::jsonb" if field == "tags" else "{}"
+    return "{}::jsonb" if field in JSON_FIELDS else "{}"
 
 
 def stage_kept_in_takeover(field: str, source: str) -> str:
     # A lead taken over keeps its stage until released.
     if field == "stage":
-        return f"stage = CASE WHEN lead.stage = 'TAKE_OVER' THEN lead.stage ELSE {source} END"
+        return f"stage = CASE WHEN lead.stage = '{TAKE_OVER}' THEN lead.stage ELSE {source} END"
     return f"{field} = {source}"
 
 
@@ -256,7 +254,7 @@ async def update_lead(workspace_id: int, lead_id: int, fields: dict[str, Any]) -
         return await get_lead(workspace_id, lead_id)
     assignments = ", ".join(f"{field} = {_placeholder(field)}" for field in checked)
     # A taken-over lead keeps its stage; the row decides, in the same statement.
-    kept_stage = " AND stage <> 'TAKE_OVER'" if "stage" in checked else ""
+    kept_stage = f" AND stage <> '{TAKE_OVER}'" if "stage" in checked else ""
     rows = await Lead.raw(
         f"UPDATE lead SET {assignments} WHERE id = {{}} AND workspace_id = {{}}{kept_stage} "
         f"RETURNING {LEAD_COLUMNS}",
@@ -328,7 +326,7 @@ CLAIM_DUE = f"""
 WITH due AS ({DUE_LEADS})
 UPDATE lead SET followup_lease_until = due.at + {{}} * interval '1 second'
 FROM due WHERE lead.id = due.id
-RETURNING {", ".join(f"lead.{column.strip()}" for column in LEAD_COLUMNS.split(","))}
+RETURNING {QUALIFIED_LEAD_COLUMNS}
 """
 
 

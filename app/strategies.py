@@ -34,11 +34,18 @@ CONTENT_FIELDS = (
 
 @dataclass(frozen=True)
 class StrategyChange:
-    """Which version became ACTIVE and which was rolled back (if any)."""
+    """The version now ACTIVE (the whole row) and the number of the one rolled back."""
 
-    workspace_id: int
-    activated_version: int
+    active: dict[str, Any]
     rolled_back_version: int | None
+
+    @property
+    def workspace_id(self) -> int:
+        return self.active["workspace_id"]
+
+    @property
+    def activated_version(self) -> int:
+        return self.active["version_number"]
 
     @property
     def message(self) -> str:
@@ -75,19 +82,29 @@ async def workspace_of_version(version_id: int) -> int:
 async def _active_version(workspace_id: int) -> dict[str, Any] | None:
     rows = await StrategyVersion.raw(
         "SELECT id, version_number, previous_active_version_id FROM strategy_version "
-        "WHERE workspace_id = {} AND status = 'ACTIVE'",
+        f"WHERE workspace_id = {{}} AND status = '{StrategyStatus.ACTIVE.value}'",
         workspace_id,
     )
     return rows[0] if rows else None
 
 
-async def _set_status(version_id: int, status: StrategyStatus) -> None:
-    activated_at = "now()" if status is StrategyStatus.ACTIVE else "activated_at"
-    await StrategyVersion.raw(
-        f"UPDATE strategy_version SET status = {{}}, activated_at = {activated_at} WHERE id = {{}}",
-        status.value,
-        version_id,
-    )
+async def _set_status(
+    version_id: int, status: StrategyStatus, previous_active_id: int | None = None
+) -> dict[str, Any]:
+    """The version with its new status (ACTIVE: activated now, after ``previous_active_id``)."""
+    if status is StrategyStatus.ACTIVE:
+        sql = (
+            "UPDATE strategy_version SET status = {}, activated_at = now(), "
+            f"previous_active_version_id = {{}} WHERE id = {{}} RETURNING {STRATEGY_COLUMNS}"
+        )
+        rows = await StrategyVersion.raw(sql, status.value, previous_active_id, version_id)
+    else:
+        sql = (
+            "UPDATE strategy_version SET status = {} "
+            f"WHERE id = {{}} RETURNING {STRATEGY_COLUMNS}"
+        )
+        rows = await StrategyVersion.raw(sql, status.value, version_id)
+    return rows[0]
 
 
 async def activate_strategy_version(workspace_id: int, version_id: int) -> StrategyChange:
@@ -100,16 +117,10 @@ async def activate_strategy_version(workspace_id: int, version_id: int) -> Strat
         current = await _active_version(workspace_id)
         if current is not None:
             await _set_status(current["id"], StrategyStatus.ROLLED_BACK)
-        await _set_status(version_id, StrategyStatus.ACTIVE)
-        await StrategyVersion.raw(
-            "UPDATE strategy_version SET previous_active_version_id = {} WHERE id = {}",
-            None if current is None else current["id"],
-            version_id,
-        )
+        previous_id = None if current is None else current["id"]
+        active = await _set_status(version_id, StrategyStatus.ACTIVE, previous_id)
     return StrategyChange(
-        workspace_id=workspace_id,
-        activated_version=target["version_number"],
-        rolled_back_version=None if current is None else current["version_number"],
+        active=active, rolled_back_version=None if current is None else current["version_number"]
     )
 
 
@@ -128,12 +139,10 @@ async def roll_back_strategy(workspace_id: int) -> StrategyChange:
             )
         previous = await _version(workspace_id, previous_id)
         await _set_status(current["id"], StrategyStatus.ROLLED_BACK)
-        await _set_status(previous_id, StrategyStatus.ACTIVE)
-    return StrategyChange(
-        workspace_id=workspace_id,
-        activated_version=previous["version_number"],
-        rolled_back_version=current["version_number"],
-    )
+        active = await _set_status(
+            previous_id, StrategyStatus.ACTIVE, previous["previous_active_version_id"]
+        )
+    return StrategyChange(active=active, rolled_back_version=current["version_number"])
 
 
 async def ensure_editable(workspace_id: int, version_id: int) -> None:
@@ -187,7 +196,7 @@ async def list_versions(workspace_id: int) -> list[dict[str, Any]]:
 async def active_version(workspace_id: int) -> dict[str, Any]:
     rows = await StrategyVersion.raw(
         f"SELECT {STRATEGY_COLUMNS} FROM strategy_version "
-        "WHERE workspace_id = {} AND status = 'ACTIVE'",
+        f"WHERE workspace_id = {{}} AND status = '{StrategyStatus.ACTIVE.value}'",
         workspace_id,
     )
     if not rows:

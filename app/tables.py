@@ -149,7 +149,7 @@ class StrategyVersion(Table, tablename="strategy_version"):
     strategy_version_status_valid = one_of("status", StrategyStatus)
     strategy_version_followup_preset_valid = one_of("followup_preset", FollowUpPreset)
     strategy_version_active_has_activated_at = Check(
-        "status <> 'ACTIVE' OR activated_at IS NOT NULL"
+        f"status <> '{StrategyStatus.ACTIVE.value}' OR activated_at IS NOT NULL"
     )
     strategy_version_interval_overrides_object = json_of_type(
         "interval_overrides", "object", nullable=True
@@ -193,12 +193,27 @@ class Lead(Table, tablename="lead"):
         f"({enum_values_sql(LeadStage, exclude=[LeadStage.TAKE_OVER])})"
     )
     lead_takeover_remembers_stage = Check(
-        "(stage = 'TAKE_OVER') = (stage_before_takeover IS NOT NULL)"
+        f"(stage = '{LeadStage.TAKE_OVER.value}') = (stage_before_takeover IS NOT NULL)"
     )
 
     @classmethod
     def get_readable(cls) -> Readable:
         return Readable(template="%s", columns=[cls.external_id])
+
+
+# Lead columns the system keeps (keys, the takeover and lease bookkeeping, what the
+# database derives): every other column is a field callers write.
+LEAD_KEPT_COLUMNS = frozenset(
+    {
+        "id",
+        "workspace_id",
+        "external_id",
+        "created_at",
+        "stage_before_takeover",
+        "followup_lease_until",
+        "last_inbound_at",
+    }
+)
 
 
 class ConversationThread(Table, tablename="conversation_thread"):

@@ -288,6 +288,22 @@ async def test_suppress_takeover_release(api, connection, acme):
     assert again.json()["changed"] is False
 
 
+async def test_actions_answer_with_the_whole_row_as_it_now_is(api, connection, acme):
+    lead_id = await factories.lead(connection, acme, stage="ENGAGED", name="Ana")
+    for action in ("takeover", "release", "suppress", "suppress"):
+        answered = (await api.post(f"/leads/{lead_id}/{action}")).json()["lead"]
+        assert answered == (await api.get(f"/leads/{lead_id}")).json(), action
+    for number in (1, 2):
+        await factories.strategy_version(connection, acme, number)
+    versions = {row["version_number"]: row["id"] for row in (await api.get("/strategies")).json()}
+    for path in (f"/strategies/{versions[1]}/activate", f"/strategies/{versions[2]}/activate"):
+        active = (await api.post(path)).json()["active"]
+        assert active == (await api.get("/strategies/active")).json(), path
+    rolled_back = (await api.post("/strategies/rollback")).json()
+    assert rolled_back["active"] == (await api.get("/strategies/active")).json()
+    assert (rolled_back["active"]["version_number"], rolled_back["rolled_back_version"]) == (1, 2)
+
+
 async def test_claim_returns_due_leads_in_follow_up_stages_once(api, connection, acme):
     past = datetime.now(UTC) - timedelta(minutes=5)
     due = await factories.lead(connection, acme, "+due", next_followup_at=past)

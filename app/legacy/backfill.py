@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from app.database import transaction
+from app.enums import FollowUpPreset, StrategyStatus
 from app.legacy.tables import LegacyMapping
 from app.workspaces import lock_workspace
 
@@ -34,25 +35,25 @@ WHERE NOT EXISTS (SELECT 1 FROM legacy_mapping m
 
 # Agents in id order get the workspace's next version numbers. The agent's
 # system_prompt becomes the objectives verbatim, its name the tone.
-AGENT_BATCH = """
+AGENT_BATCH = f"""
 WITH batch AS (
     SELECT a.id, a.name, a.system_prompt, row_number() OVER (ORDER BY a.id) AS position
     FROM zairag_agents a
-    WHERE a.id > {}
+    WHERE a.id > {{}}
       AND NOT EXISTS (SELECT 1 FROM legacy_mapping m
                       WHERE m.prototype_table = 'zairag_agents' AND m.prototype_id = a.id)
     ORDER BY a.id
-    LIMIT {}
+    LIMIT {{}}
 ),
 top AS (
     SELECT coalesce(max(version_number), 0) AS number FROM strategy_version
-    WHERE workspace_id = {}
+    WHERE workspace_id = {{}}
 ),
 created AS (
     INSERT INTO strategy_version (workspace_id, version_number, status, tone, objectives,
                                   objection_handling, cta_rules, followup_preset)
-    SELECT {}, top.number + batch.position, 'DRAFT', batch.name, batch.system_prompt, '', '',
-           'BALANCED'
+    SELECT {{}}, top.number + batch.position, '{StrategyStatus.DRAFT.value}', batch.name,
+           batch.system_prompt, '', '', '{FollowUpPreset.BALANCED.value}'
     FROM batch CROSS JOIN top
     RETURNING id, version_number
 )

@@ -115,21 +115,22 @@ async def change_lead(lead_id: RowId, body: LeadFields, workspace_id: Workspace)
     return await leads.update_lead(workspace_id, lead_id, fields_of(body))
 
 
-async def _stage_change(workspace_id: int, change: leads.LeadStageChange) -> LeadStageChangeOut:
-    lead = await leads.get_lead(workspace_id, change.lead_id)
-    return LeadStageChangeOut(lead=lead, stage_before=change.stage_before, changed=change.changed)
+def _stage_change(change: leads.LeadStageChange) -> LeadStageChangeOut:
+    return LeadStageChangeOut(
+        lead=change.lead, stage_before=change.stage_before, changed=change.changed
+    )
 
 
 @router.post("/leads/{lead_id:int}/suppress", response_model=LeadStageChangeOut, tags=["leads"])
 async def suppress_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
-    return await _stage_change(workspace_id, await leads.suppress_lead(workspace_id, lead_id))
+    return _stage_change(await leads.suppress_lead(workspace_id, lead_id))
 
 
 @router.post("/leads/{lead_id:int}/takeover", response_model=LeadStageChangeOut, tags=["leads"])
 async def take_over_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
-    return await _stage_change(workspace_id, await leads.take_over_lead(workspace_id, lead_id))
+    return _stage_change(await leads.take_over_lead(workspace_id, lead_id))
 
 
 @router.post("/leads/{lead_id:int}/release", response_model=LeadStageChangeOut, tags=["leads"])
 async def release_lead(lead_id: RowId, workspace_id: Workspace) -> LeadStageChangeOut:
-    return await _stage_change(workspace_id, await leads.release_lead(workspace_id, lead_id))
+    return _stage_change(await leads.release_lead(workspace_id, lead_id))

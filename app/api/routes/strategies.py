@@ -39,20 +39,17 @@ async def change_strategy(
     return await strategies.update_draft(workspace_id, version_id, fields_of(body))
 
 
-async def _strategy_change(change: strategies.StrategyChange) -> StrategyChangeOut:
-    active = await strategies.active_version(change.workspace_id)
-    return StrategyChangeOut(active=active, rolled_back_version=change.rolled_back_version)
+def _strategy_change(change: strategies.StrategyChange) -> StrategyChangeOut:
+    return StrategyChangeOut(active=change.active, rolled_back_version=change.rolled_back_version)
 
 
 @router.post(
     "/strategies/{version_id:int}/activate", response_model=StrategyChangeOut, tags=["strategies"]
 )
 async def activate_strategy(version_id: RowId, workspace_id: Workspace) -> StrategyChangeOut:
-    return await _strategy_change(
-        await strategies.activate_strategy_version(workspace_id, version_id)
-    )
+    return _strategy_change(await strategies.activate_strategy_version(workspace_id, version_id))
 
 
 @router.post("/strategies/rollback", response_model=StrategyChangeOut, tags=["strategies"])
 async def roll_back_strategy(workspace_id: Workspace) -> StrategyChangeOut:
-    return await _strategy_change(await strategies.roll_back_strategy(workspace_id))
+    return _strategy_change(await strategies.roll_back_strategy(workspace_id))
