@@ -49,10 +49,10 @@ class LeadStageChange:
 
 async def workspace_of_lead(lead_id: int) -> int:
     """The workspace a lead belongs to."""
-    rows = await Lead.raw("SELECT workspace_id FROM lead WHERE id = {}", lead_id)
-    if not rows:
+    row = await Lead.select(Lead.workspace_id).where(Lead.id == lead_id).first()
+    if row is None:
         raise NotFound(f"lead #{lead_id} does not exist")
-    return rows[0]["workspace_id"]
+    return row["workspace_id"]
 
 
 async def _current(workspace_id: int, lead_id: int) -> dict:

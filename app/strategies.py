@@ -10,6 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from piccolo.columns import Column
+from piccolo.query import Select
+
 from app.database import transaction
 from app.enums import FollowUpPreset, StrategyStatus
 from app.errors import Conflict, InvalidValue, NotFound
@@ -17,10 +20,9 @@ from app.tables import StrategyVersion
 from app.validation import interval_overrides
 from app.workspaces import lock_workspace
 
-STRATEGY_COLUMNS = (
-    "id, workspace_id, version_number, status, tone, objectives, objection_handling, "
-    "cta_rules, followup_preset, interval_overrides, created_at, activated_at, "
-    "previous_active_version_id"
+# Every column of a version, as the API reads it (from the table).
+STRATEGY_COLUMNS = ", ".join(
+    column._meta.db_column_name for column in StrategyVersion._meta.columns
 )
 CONTENT_FIELDS = (
     "tone",
@@ -57,35 +59,52 @@ class StrategyChange:
         return f"v{self.activated_version} is now ACTIVE{replaced}."
 
 
+def _of_workspace(workspace_id: int, *columns: Column) -> Select:
+    """The workspace's versions, these columns (or all)."""
+    selected = columns or StrategyVersion._meta.columns
+    return StrategyVersion.select(*selected).where(StrategyVersion.workspace_id == workspace_id)
+
+
 async def _version(workspace_id: int, version_id: int) -> dict[str, Any]:
-    rows = await StrategyVersion.raw(
-        "SELECT id, version_number, status, previous_active_version_id FROM strategy_version "
-        "WHERE id = {} AND workspace_id = {}",
-        version_id,
-        workspace_id,
+    row = (
+        await _of_workspace(
+            workspace_id,
+            StrategyVersion.id,
+            StrategyVersion.version_number,
+            StrategyVersion.status,
+            StrategyVersion.previous_active_version_id,
+        )
+        .where(StrategyVersion.id == version_id)
+        .first()
     )
-    if not rows:
+    if row is None:
         raise NotFound(f"strategy version {version_id} does not exist in workspace {workspace_id}")
-    return rows[0]
+    return row
 
 
 async def workspace_of_version(version_id: int) -> int:
     """The workspace a strategy version belongs to."""
-    rows = await StrategyVersion.raw(
-        "SELECT workspace_id FROM strategy_version WHERE id = {}", version_id
+    row = (
+        await StrategyVersion.select(StrategyVersion.workspace_id)
+        .where(StrategyVersion.id == version_id)
+        .first()
     )
-    if not rows:
+    if row is None:
         raise NotFound(f"strategy version #{version_id} does not exist")
-    return rows[0]["workspace_id"]
+    return row["workspace_id"]
 
 
 async def _active_version(workspace_id: int) -> dict[str, Any] | None:
-    rows = await StrategyVersion.raw(
-        "SELECT id, version_number, previous_active_version_id FROM strategy_version "
-        f"WHERE workspace_id = {{}} AND status = '{StrategyStatus.ACTIVE.value}'",
-        workspace_id,
+    return (
+        await _of_workspace(
+            workspace_id,
+            StrategyVersion.id,
+            StrategyVersion.version_number,
+            StrategyVersion.previous_active_version_id,
+        )
+        .where(StrategyVersion.status == StrategyStatus.ACTIVE)
+        .first()
     )
-    return rows[0] if rows else None
 
 
 async def _set_status(
@@ -186,33 +205,27 @@ async def create_draft(
 
 async def list_versions(workspace_id: int) -> list[dict[str, Any]]:
     """The workspace's versions, newest number first."""
-    return await StrategyVersion.raw(
-        f"SELECT {STRATEGY_COLUMNS} FROM strategy_version WHERE workspace_id = {{}} "
-        "ORDER BY version_number DESC",
-        workspace_id,
+    return await _of_workspace(workspace_id).order_by(
+        StrategyVersion.version_number, ascending=False
     )
 
 
 async def active_version(workspace_id: int) -> dict[str, Any]:
-    rows = await StrategyVersion.raw(
-        f"SELECT {STRATEGY_COLUMNS} FROM strategy_version "
-        f"WHERE workspace_id = {{}} AND status = '{StrategyStatus.ACTIVE.value}'",
-        workspace_id,
+    row = (
+        await _of_workspace(workspace_id)
+        .where(StrategyVersion.status == StrategyStatus.ACTIVE)
+        .first()
     )
-    if not rows:
+    if row is None:
         raise NotFound("the workspace has no ACTIVE strategy version")
-    return rows[0]
+    return row
 
 
 async def get_version(workspace_id: int, version_id: int) -> dict[str, Any]:
-    rows = await StrategyVersion.raw(
-        f"SELECT {STRATEGY_COLUMNS} FROM strategy_version WHERE id = {{}} AND workspace_id = {{}}",
-        version_id,
-        workspace_id,
-    )
-    if not rows:
+    row = await _of_workspace(workspace_id).where(StrategyVersion.id == version_id).first()
+    if row is None:
         raise NotFound(f"strategy version {version_id} does not exist")
-    return rows[0]
+    return row
 
 
 async def update_draft(workspace_id: int, version_id: int, fields: dict[str, Any]) -> dict:

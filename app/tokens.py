@@ -32,12 +32,9 @@ async def create_token(workspace_id: int, name: str = "") -> IssuedToken:
     if not await Workspace.exists().where(Workspace.id == workspace_id):
         raise NotFound(f"workspace {workspace_id} does not exist")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    rows = await ApiToken.raw(
-        "INSERT INTO api_token (workspace_id, name, token_hash) VALUES ({}, {}, {}) RETURNING id",
-        workspace_id,
-        name,
-        token_hash(secret),
-    )
+    rows = await ApiToken.insert(
+        ApiToken(workspace_id=workspace_id, name=name, token_hash=token_hash(secret))
+    ).returning(ApiToken.id)
     return IssuedToken(id=rows[0]["id"], workspace_id=workspace_id, name=name, secret=secret)
 
 

@@ -34,12 +34,17 @@ def timezone_name(field: str, value: Any) -> str:
     return value
 
 
+def stored_json(value: Any) -> Any:
+    """A JSON value that may come as JSON text (jsonb columns read through asyncpg,
+    JSON fields of the admin's forms), decoded; anything else as it is. The one JSON
+    text decoder of the domain: callers choose what a malformed text means."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def decoded_json(field: str, value: Any) -> Any:
-    """JSON columns arrive from the admin as JSON text; accept both forms."""
-    if not isinstance(value, str):
-        return value
+    """``stored_json``, or the field's InvalidValue when the text is not JSON."""
     try:
-        return json.loads(value)
+        return stored_json(value)
     except json.JSONDecodeError:
         raise InvalidValue(field, f"{value!r} is not valid JSON") from None
 

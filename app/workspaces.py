@@ -51,16 +51,20 @@ async def existing_workspace(workspace_id: int) -> int:
     return workspace_id
 
 
-WORKSPACE_COLUMNS = "id, name, timezone, budget_tier, created_at"
+WORKSPACE_FIELDS = (
+    Workspace.id,
+    Workspace.name,
+    Workspace.timezone,
+    Workspace.budget_tier,
+    Workspace.created_at,
+)
 
 
 async def get_workspace(workspace_id: int) -> dict:
-    rows = await Workspace.raw(
-        f"SELECT {WORKSPACE_COLUMNS} FROM workspace WHERE id = {{}}", workspace_id
-    )
-    if not rows:
+    row = await Workspace.select(*WORKSPACE_FIELDS).where(Workspace.id == workspace_id).first()
+    if row is None:
         raise NotFound(f"workspace {workspace_id} does not exist")
-    return rows[0]
+    return row
 
 
 async def update_workspace(workspace_id: int, fields: dict) -> dict:
@@ -79,11 +83,10 @@ async def update_workspace(workspace_id: int, fields: dict) -> dict:
         checked["budget_tier"] = BudgetTier(checked["budget_tier"]).value
     if not checked:
         return await get_workspace(workspace_id)
-    assignments = ", ".join(f"{field} = {{}}" for field in checked)
-    rows = await Workspace.raw(
-        f"UPDATE workspace SET {assignments} WHERE id = {{}} RETURNING {WORKSPACE_COLUMNS}",
-        *checked.values(),
-        workspace_id,
+    rows = (
+        await Workspace.update(checked)
+        .where(Workspace.id == workspace_id)
+        .returning(*WORKSPACE_FIELDS)
     )
     if not rows:
         raise NotFound(f"workspace {workspace_id} does not exist")

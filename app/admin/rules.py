@@ -23,7 +23,7 @@ from app.tables import (
     StrategyVersion,
     Workspace,
 )
-from app.validation import interval_overrides, lead_tags, timezone_name
+from app.validation import interval_overrides, lead_tags, stored_json, timezone_name
 
 
 def refused(error: DomainError, field: str) -> HTTPException:
@@ -47,12 +47,10 @@ def by_name(values: dict[Any, Any]) -> dict[str, Any]:
 
 def as_json(value: Any) -> Any:
     """JSON columns travel as JSON text in the admin; compare them decoded."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
+    try:
+        return stored_json(value)
+    except json.JSONDecodeError:
+        return value  # compared as typed: the field's own rule refuses it
 
 
 async def current_row(table: type[Table], row_id: Any) -> dict[str, Any]:

@@ -1,6 +1,5 @@
 """Request and response bodies of the API, derived from the domain enums."""
 
-import json
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -38,6 +37,7 @@ from app.enums import (
 )
 from app.lead_import import IMPORT_LIMIT
 from app.tables import MAX_ID
+from app.validation import stored_json
 
 
 def encoded(model: type[BaseModel], data: Any, status_code: int = 200) -> Response:
@@ -47,18 +47,13 @@ def encoded(model: type[BaseModel], data: Any, status_code: int = 200) -> Respon
     return Response(body, status_code, media_type="application/json")
 
 
-def _json_text(value: Any) -> Any:
-    """jsonb columns come back from the database as JSON text."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
 # PostgreSQL text cannot hold the NUL character; the schema says so.
 NO_NUL = r"^[^\x00]*$"
 Text255 = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=NO_NUL)
 ]
 LongText = Annotated[str, StringConstraints(max_length=100_000, pattern=NO_NUL)]
-FromJson = BeforeValidator(_json_text)
+FromJson = BeforeValidator(stored_json)  # jsonb columns come back as JSON text
 
 
 def _iso_text(value: Any) -> Any:

@@ -42,6 +42,7 @@ from app.policy.schedule import interval_hours, next_followup_after, preview
 from app.policy.trace import decision_json, inputs_from_trace, rule_trace
 from app.policy_decisions import DECISION_COLUMNS
 from app.tables import PolicyDecision
+from app.validation import stored_json
 
 # One statement: the workspace's policy, attestation and ACTIVE strategy, and for
 # each lead its state, its last inbound message and its recent follow-up permits,
@@ -128,10 +129,6 @@ SQL = {
 }
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 # Rows of one batch repeat the workspace's JSON (and most tag lists): parse each once.
 @lru_cache(maxsize=1024)
 def _tags(text: str) -> tuple[str, ...]:
@@ -152,7 +149,9 @@ def _blocked_dates(text: str) -> tuple[date, ...]:
 def _strategy(
     strategy_id: int, version_number: int, preset: str, overrides: str | None
 ) -> ActiveStrategy:
-    return ActiveStrategy(strategy_id, version_number, FollowUpPreset(preset), _json(overrides))
+    return ActiveStrategy(
+        strategy_id, version_number, FollowUpPreset(preset), stored_json(overrides)
+    )
 
 
 def inputs_of(row: Mapping[str, Any], kind: SendKind) -> PolicyInputs:
@@ -351,7 +350,7 @@ async def replay(workspace_id: int, decision_id: int) -> dict[str, Any]:
     if not rows:
         raise NotFound(f"policy decision {decision_id} does not exist")
     recorded = rows[0]
-    trace = _json(recorded["rule_trace"])
+    trace = stored_json(recorded["rule_trace"])
     if recorded["kind"] is None or "inputs" not in trace:
         raise Conflict(
             f"policy decision {decision_id} was not made by the policy engine: "
