@@ -197,6 +197,7 @@ async def test_a_version_cannot_be_created_active(admin, connection, acme):
     )
     assert response.status_code == 422
     assert "status: new versions start as DRAFT" in messages(response)
+    assert await factories.table_snapshot(connection, "strategy_version") == []
 
 
 async def test_only_drafts_can_be_edited(admin, connection, acme):
@@ -215,9 +216,11 @@ async def test_only_drafts_can_be_edited(admin, connection, acme):
 
 async def test_status_changes_only_through_actions(admin, connection, acme):
     draft = await factories.strategy_version(connection, acme, 1)
+    before = await factories.table_snapshot(connection, "strategy_version")
     response = await admin.edit("strategy_version", draft, status="ROLLED_BACK")
     assert response.status_code == 422
     assert "status: status changes through the 'Activate strategy version'" in messages(response)
+    assert await factories.table_snapshot(connection, "strategy_version") == before
 
 
 async def test_takeovers_only_through_actions(admin, connection, acme):
@@ -401,7 +404,8 @@ async def test_take_over_release_and_suppress_through_the_forms(admin, connectio
 # --- malformed requests never end in a 500 ------------------------------------------------------
 
 
-async def test_malformed_bodies_are_refused(admin):
+async def test_malformed_bodies_are_refused(admin, connection):
+    before = await factories.table_snapshot(connection, "workspace")
     raw = admin.http
     headers = {**admin.headers, "Content-Type": "application/json"}
     bad_json = await raw.post(
@@ -424,6 +428,7 @@ async def test_malformed_bodies_are_refused(admin):
         "request body must be a JSON object",
     )
     assert too_large.status_code == 413
+    assert await factories.table_snapshot(connection, "workspace") == before
 
 
 @pytest.mark.parametrize(

@@ -277,9 +277,11 @@ async def test_suppress_takeover_release(api, connection, acme):
     lead_id = await factories.lead(connection, acme, stage="ENGAGED")
     taken = await api.post(f"/leads/{lead_id}/takeover")
     assert (taken.json()["lead"]["stage"], taken.json()["stage_before"]) == ("TAKE_OVER", "ENGAGED")
+    before = await factories.table_snapshot(connection, "lead")
     assert (await api.post(f"/leads/{lead_id}/takeover")).status_code == 409
     blocked = await api.patch(f"/leads/{lead_id}", {"stage": "NEW"})
     assert blocked.status_code == 409
+    assert await factories.table_snapshot(connection, "lead") == before
     released = await api.post(f"/leads/{lead_id}/release")
     assert released.json()["lead"]["stage"] == "ENGAGED"
     suppressed = await api.post(f"/leads/{lead_id}/suppress")
@@ -394,8 +396,12 @@ async def test_an_expired_lease_can_be_claimed_again(api, connection, acme):
 @pytest.mark.parametrize(
     "body", [{"limit": 0}, {"limit": 101}, {"lease_seconds": 0}, {"limit": "x"}]
 )
-async def test_bad_claims_are_422(api, body):
+async def test_bad_claims_are_422(api, connection, acme, body):
+    due = datetime.now(UTC) - timedelta(hours=1)
+    await factories.lead(connection, acme, next_followup_at=due)
+    before = await factories.table_snapshot(connection, "lead")
     assert (await api.post("/followups/claim", body)).status_code == 422
+    assert await factories.table_snapshot(connection, "lead") == before  # nothing leased
 
 
 # --- strategies ---------------------------------------------------------------------------
@@ -485,6 +491,7 @@ async def test_bad_messages_are_422(api, connection, acme, body):
     lead_id = await factories.lead(connection, acme)
     thread_id = await factories.thread(connection, acme, lead_id)
     assert (await api.post(f"/threads/{thread_id}/messages", body)).status_code == 422
+    assert await factories.table_snapshot(connection, "chat_message") == []
 
 
 # --- audit ------------------------------------------------------------------------------------
@@ -664,7 +671,9 @@ async def test_text_the_database_cannot_store_is_422_as_the_schema_says(
 
 async def test_strategy_text_cannot_be_nulled(api, connection):
     draft = (await api.post("/strategies", {"followup_preset": "GENTLE"})).json()
+    before = await factories.table_snapshot(connection, "strategy_version")
     response = await api.patch(f"/strategies/{draft['id']}", {"tone": None})
+    assert await factories.table_snapshot(connection, "strategy_version") == before
     cleared = await api.patch(f"/strategies/{draft['id']}", {"interval_overrides": None})
     assert response.status_code == 422
     assert error_of(response)["fields"] == [{"field": "tone", "message": "must not be null"}]

@@ -31,3 +31,4 @@ async def test_the_operator_must_be_named(connection):
     workspace_id = await factories.workspace(connection)
     with pytest.raises(InvalidValue, match="operator_id"):
         await record_attestation(workspace_id, "  ")
+    assert await factories.table_snapshot(connection, "outreach_attestation") == []

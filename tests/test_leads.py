@@ -105,6 +105,7 @@ async def test_the_remembered_stage_is_a_stage_other_than_take_over(connection, 
                 bad,
                 lead_id,
             )
+    assert await lead_state(connection, lead_id) == ("ENGAGED", None)
 
 
 async def test_the_database_refuses_duplicate_tags(connection, engaged_lead):

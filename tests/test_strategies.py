@@ -55,8 +55,10 @@ async def test_activating_another_version_rolls_back_the_active_one(
 async def test_activating_the_active_version_is_a_conflict(connection, workspace_with_drafts):
     workspace_id, (v1, _, _) = workspace_with_drafts
     await activate_strategy_version(workspace_id, v1)
+    before = await factories.table_snapshot(connection, "strategy_version")
     with pytest.raises(Conflict, match="v1 is already ACTIVE"):
         await activate_strategy_version(workspace_id, v1)
+    assert await factories.table_snapshot(connection, "strategy_version") == before
 
 
 async def test_a_version_of_another_workspace_is_not_found(connection, workspace_with_drafts):
@@ -221,6 +223,7 @@ async def test_no_version_returns_to_draft(connection, workspace_with_drafts):
     await activate_strategy_version(workspace_id, v1)
     with pytest.raises(asyncpg.RestrictViolationError, match="cannot return to DRAFT"):
         await connection.execute("UPDATE strategy_version SET status = 'DRAFT' WHERE id = $1", v1)
+    assert (await statuses(connection, workspace_id))[1] == "ACTIVE"
 
 
 async def test_a_rollback_target_must_be_in_the_same_workspace(connection, workspace_with_drafts):

@@ -304,6 +304,7 @@ async def test_lead_tags_cannot_be_sql_null_or_json_null(connection):
             "INSERT INTO lead (workspace_id, external_id, tags) VALUES ($1, 'x', 'null')",
             workspace_id,
         )
+    assert await factories.table_snapshot(connection, "lead") == []
 
 
 JSON_SHAPES = [

@@ -42,6 +42,11 @@ async def test_a_token_for_a_missing_workspace_is_refused_in_one_line(migrated_s
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "masterplan: workspace 404 does not exist"
+    connection = await asyncpg.connect(migrated_scratch_database)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM api_token") == 0
+    finally:
+        await connection.close()
 
 
 async def test_a_printed_token_opens_the_api(connection):

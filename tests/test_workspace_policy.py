@@ -188,10 +188,11 @@ async def test_why_not_shows_every_rule_and_records_nothing(admin, connection, a
     assert await connection.fetchval("SELECT count(*) FROM policy_decision") == 0
 
 
-async def test_why_not_for_an_unknown_lead_says_so(admin, acme):
+async def test_why_not_for_an_unknown_lead_says_so(admin, connection, acme):
     response = await admin.submit("why-not,-when-next", lead=424242)
     assert response.status_code == 422
     assert "lead #424242 does not exist" in messages(response)
+    assert await connection.fetchval("SELECT count(*) FROM policy_decision") == 0
 
 
 async def test_the_last_inbound_time_is_not_edited_in_the_admin(admin, connection, acme):

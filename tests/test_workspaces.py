@@ -45,8 +45,11 @@ async def test_concurrent_ensures_leave_exactly_one_default_workspace(fresh_data
 
 async def test_the_database_refuses_a_second_default_workspace(connection):
     await ensure_default_workspace()
+    before = await connection.fetch("SELECT id, name FROM workspace ORDER BY id")
     with pytest.raises(asyncpg.UniqueViolationError, match="workspace_default_key"):
         await connection.execute("INSERT INTO workspace (name) VALUES ($1)", DEFAULT_WORKSPACE_NAME)
+    assert await connection.fetch("SELECT id, name FROM workspace ORDER BY id") == before
+    assert [row["name"] for row in before] == [DEFAULT_WORKSPACE_NAME]
 
 
 async def test_seed_command_says_what_it_did_and_a_rerun_changes_nothing(
