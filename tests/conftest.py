@@ -3,9 +3,13 @@
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
+
+if TYPE_CHECKING:
+    from tests.admin_client import AdminClient
 
 from tests.database_setup import TEST_DATABASE, DatabaseServer
 
@@ -76,3 +80,14 @@ def embedded_data_dir(tmp_path: Path) -> Path:
     data_dir.mkdir()
     os.chmod(tmp_path, 0o755)  # as root, the server runs as its own system user
     return data_dir
+
+
+@pytest.fixture
+async def admin() -> AsyncIterator["AdminClient"]:
+    """An operator (``ana``) logged in to the admin."""
+    # Imported here: the app's tables read DATABASE_URL, set in pytest_configure.
+    from tests.admin_client import logged_in_operator
+
+    operator = await logged_in_operator("ana")
+    yield operator
+    await operator.http.aclose()

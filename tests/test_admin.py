@@ -8,19 +8,11 @@ from piccolo.apps.user.tables import BaseUser
 from app.enums import BudgetTier, LeadStage
 from tests import factories
 from tests.admin_client import (
-    AdminClient,
     anonymous_client,
     csrf_token,
     logged_in_operator,
     messages,
 )
-
-
-@pytest.fixture
-async def admin() -> AdminClient:
-    operator = await logged_in_operator()
-    yield operator
-    await operator.http.aclose()
 
 
 @pytest.fixture

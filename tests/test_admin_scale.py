@@ -14,7 +14,6 @@ from app.admin.crud import (
 )
 from app.tables import Lead
 from tests import factories
-from tests.admin_client import AdminClient, logged_in_operator
 from tests.test_indexes import index_names, node_types
 
 LEADS = 30_000
@@ -40,13 +39,6 @@ def expected(column: str, value: str, match: str) -> list[str]:
     }[match]
     read = external_id_of if column == "external_id" else name_of
     return sorted(external_id_of(n) for n in range(1, LEADS + 1) if test(read(n)))
-
-
-@pytest.fixture
-async def admin() -> AdminClient:
-    operator = await logged_in_operator()
-    yield operator
-    await operator.http.aclose()
 
 
 @pytest.fixture

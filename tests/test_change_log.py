@@ -10,13 +10,7 @@ from piccolo.apps.user.tables import BaseUser
 
 from app.tables import Lead
 from tests import factories
-from tests.admin_client import AdminClient, logged_in_operator
 from tests.api_client import ApiClient, client_for
-
-
-@pytest.fixture
-async def admin() -> AdminClient:
-    return await logged_in_operator("ana")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from app.admin.overview import OVERVIEW_PATH, workspace_overview
 from tests import factories
-from tests.admin_client import AdminClient, anonymous_client, logged_in_operator
+from tests.admin_client import anonymous_client
 
 ZONE = "Asia/Jakarta"
 
@@ -32,13 +32,6 @@ DECISIONS = [
     ("QUIET_HOURS", False, 10),  # older than the page's 7 days
 ]
 MODEL_MESSAGE_DAYS_AGO = [0, 0, 3, 40]  # the last one is older than 30 days
-
-
-@pytest.fixture
-async def admin() -> AdminClient:
-    operator = await logged_in_operator("ana")
-    yield operator
-    await operator.http.aclose()
 
 
 async def seed(connection, now: datetime) -> int:

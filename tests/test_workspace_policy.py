@@ -8,7 +8,7 @@ import pytest
 
 from app.enums import FLOOR_SEND_DAYS
 from tests import factories
-from tests.admin_client import logged_in_operator, messages
+from tests.admin_client import messages
 from tests.api_client import client_for
 from tests.policy_setup import london_lead
 
@@ -131,13 +131,6 @@ async def test_the_engine_decides_by_the_workspace_policy(api, connection, acme)
 
 
 # --- the admin ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def admin():
-    operator = await logged_in_operator()
-    yield operator
-    await operator.http.aclose()
 
 
 async def test_the_admin_edits_the_policy_with_the_same_rules(admin, connection, acme):
