@@ -5,6 +5,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
+from piccolo.columns import Column
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -14,6 +15,7 @@ from pydantic import (
     StrictBool,
     StringConstraints,
     WithJsonSchema,
+    create_model,
 )
 from starlette.responses import Response
 
@@ -36,7 +38,7 @@ from app.enums import (
     Weekday,
 )
 from app.lead_import import IMPORT_LIMIT
-from app.tables import MAX_ID
+from app.tables import MAX_ID, Lead
 from app.validation import stored_json
 
 
@@ -200,20 +202,31 @@ class LeadCreate(LeadFields):
     external_id: Text255
 
 
-class LeadOut(BaseModel):
-    id: int
-    external_id: str
-    name: str | None
-    stage: LeadStage
-    tags: Annotated[list[LeadTag], FromJson]
-    timezone: str | None
-    last_followup_at: datetime | None
-    next_followup_at: datetime | None
-    last_followup_review_at: datetime | None
-    followup_lease_until: datetime | None
-    last_inbound_at: datetime | None = Field(description="when the lead last wrote to us")
-    stage_before_takeover: LeadStage | None
-    created_at: datetime
+# The lead as the API shows it: every column of the table but its workspace, typed by
+# the column (a new column appears here by itself); these say more than their type.
+LEAD_OUT_TYPES: dict[str, Any] = {
+    "stage": (LeadStage, ...),
+    "tags": (Annotated[list[LeadTag], FromJson], ...),
+    "stage_before_takeover": (LeadStage | None, ...),
+    "last_inbound_at": (datetime | None, Field(description="when the lead last wrote to us")),
+}
+LEAD_OUT_HIDDEN = frozenset({"workspace_id"})
+
+
+def _column_type(column: Column) -> tuple[Any, Any]:
+    python = column.value_type
+    return (python | None if column._meta.null else python, ...)
+
+
+LeadOut: type[BaseModel] = create_model(
+    "LeadOut",
+    **{
+        column._meta.db_column_name: LEAD_OUT_TYPES.get(column._meta.db_column_name)
+        or _column_type(column)
+        for column in Lead._meta.columns
+        if column._meta.db_column_name not in LEAD_OUT_HIDDEN
+    },
+)
 
 
 class LeadPage(BaseModel):
