@@ -248,15 +248,11 @@ async def update_draft(workspace_id: int, version_id: int, fields: dict[str, Any
         await ensure_editable(workspace_id, version_id)
         if not checked:
             return await get_version(workspace_id, version_id)
-        assignments = ", ".join(
-            f"{field} = {{}}{'::jsonb' if field == 'interval_overrides' else ''}"
-            for field in checked
-        )
-        rows = await StrategyVersion.raw(
-            f"UPDATE strategy_version SET {assignments} WHERE id = {{}} AND workspace_id = {{}} "
-            f"RETURNING {STRATEGY_COLUMNS}",
-            *checked.values(),
-            version_id,
-            workspace_id,
+        rows = (
+            await StrategyVersion.update(checked)
+            .where(
+                (StrategyVersion.id == version_id) & (StrategyVersion.workspace_id == workspace_id)
+            )
+            .returning(*StrategyVersion._meta.columns)
         )
     return rows[0]

@@ -678,3 +678,16 @@ async def test_strategy_text_cannot_be_nulled(api, connection):
     assert response.status_code == 422
     assert error_of(response)["fields"] == [{"field": "tone", "message": "must not be null"}]
     assert cleared.status_code == 200
+
+
+async def test_a_drafts_interval_overrides_are_changed_as_an_object(api, connection):
+    draft = (await api.post("/strategies", {"followup_preset": "GENTLE"})).json()
+    changed = await api.patch(f"/strategies/{draft['id']}", {"interval_overrides": {"ENGAGED": 12}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["interval_overrides"] == {"ENGAGED": 12}
+    stored = await connection.fetchrow(
+        "SELECT jsonb_typeof(interval_overrides) AS kind, interval_overrides->>'ENGAGED' AS hours "
+        "FROM strategy_version WHERE id = $1",
+        draft["id"],
+    )
+    assert tuple(stored) == ("object", "12")

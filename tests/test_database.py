@@ -147,27 +147,6 @@ def test_without_database_url_an_embedded_server_runs_and_stops_on_exit(embedded
     assert wait_until(lambda: not postmaster_running(embedded_data_dir))
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_the_embedded_server_stops_on_sigterm_and_ctrl_c(embedded_data_dir, stop_signal):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_EMBEDDED],
-        cwd=PROJECT_ROOT,
-        env=embedded_env(embedded_data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "ready"
-        assert postmaster_running(embedded_data_dir)
-        holder.send_signal(stop_signal)
-        holder.wait(timeout=60)
-    finally:
-        holder.kill()
-    assert wait_until(lambda: not postmaster_running(embedded_data_dir))
-
-
 def postmaster_pid(data_dir: Path) -> int:
     return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
 
@@ -184,6 +163,18 @@ def hold_embedded(data_dir: Path) -> subprocess.Popen:
     assert holder.stdout is not None
     assert holder.stdout.readline().strip() == "ready", holder.stderr
     return holder
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_the_embedded_server_stops_on_sigterm_and_ctrl_c(embedded_data_dir, stop_signal):
+    holder = hold_embedded(embedded_data_dir)
+    try:
+        assert postmaster_running(embedded_data_dir)
+        holder.send_signal(stop_signal)
+        holder.wait(timeout=60)
+    finally:
+        holder.kill()
+    assert wait_until(lambda: not postmaster_running(embedded_data_dir))
 
 
 def test_two_processes_share_the_embedded_server_until_the_last_exits(embedded_data_dir):
