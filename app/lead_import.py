@@ -37,7 +37,10 @@ def _import_input(rows: dict[str, dict[str, Any]]) -> tuple[str, list[Any]]:
     ]
     casts = ", ".join(
         ["{}::text[]"]
-        + [f"{{}}::{'text' if kind == 'jsonb' else kind}[]" for kind in IMPORT_COLUMNS.values()]
+        + [
+            f"{{}}::{'text' if name in JSON_FIELDS else kind}[]"
+            for name, kind in IMPORT_COLUMNS.items()
+        ]
     )
     names = ", ".join(["external_id", *IMPORT_COLUMNS])
     return f"WITH input ({names}) AS (SELECT * FROM unnest({casts}))", arrays

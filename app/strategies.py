@@ -10,7 +10,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from piccolo.columns import Column
 from piccolo.query import Select
 
 from app.database import transaction
@@ -59,24 +58,13 @@ class StrategyChange:
         return f"v{self.activated_version} is now ACTIVE{replaced}."
 
 
-def _of_workspace(workspace_id: int, *columns: Column) -> Select:
-    """The workspace's versions, these columns (or all)."""
-    selected = columns or StrategyVersion._meta.columns
-    return StrategyVersion.select(*selected).where(StrategyVersion.workspace_id == workspace_id)
+def _of_workspace(workspace_id: int) -> Select:
+    """The workspace's versions, every column."""
+    return StrategyVersion.select().where(StrategyVersion.workspace_id == workspace_id)
 
 
 async def _version(workspace_id: int, version_id: int) -> dict[str, Any]:
-    row = (
-        await _of_workspace(
-            workspace_id,
-            StrategyVersion.id,
-            StrategyVersion.version_number,
-            StrategyVersion.status,
-            StrategyVersion.previous_active_version_id,
-        )
-        .where(StrategyVersion.id == version_id)
-        .first()
-    )
+    row = await _of_workspace(workspace_id).where(StrategyVersion.id == version_id).first()
     if row is None:
         raise NotFound(f"strategy version {version_id} does not exist in workspace {workspace_id}")
     return row
@@ -96,12 +84,7 @@ async def workspace_of_version(version_id: int) -> int:
 
 async def _active_version(workspace_id: int) -> dict[str, Any] | None:
     return (
-        await _of_workspace(
-            workspace_id,
-            StrategyVersion.id,
-            StrategyVersion.version_number,
-            StrategyVersion.previous_active_version_id,
-        )
+        await _of_workspace(workspace_id)
         .where(StrategyVersion.status == StrategyStatus.ACTIVE)
         .first()
     )
@@ -164,14 +147,16 @@ async def roll_back_strategy(workspace_id: int) -> StrategyChange:
     return StrategyChange(active=active, rolled_back_version=current["version_number"])
 
 
-async def ensure_editable(workspace_id: int, version_id: int) -> None:
-    """Conflict unless the version is a DRAFT: ACTIVE and ROLLED_BACK content is frozen."""
+async def ensure_editable(workspace_id: int, version_id: int) -> dict[str, Any]:
+    """The version, or Conflict unless it is a DRAFT: ACTIVE and ROLLED_BACK content is
+    frozen."""
     version = await _version(workspace_id, version_id)
     if version["status"] != StrategyStatus.DRAFT:
         raise Conflict(
             f"v{version['version_number']} is {version['status']}: only DRAFT versions "
             "can be edited; create a new version instead"
         )
+    return version
 
 
 async def create_draft(
@@ -211,20 +196,9 @@ async def list_versions(workspace_id: int) -> list[dict[str, Any]]:
 
 
 async def active_version(workspace_id: int) -> dict[str, Any]:
-    row = (
-        await _of_workspace(workspace_id)
-        .where(StrategyVersion.status == StrategyStatus.ACTIVE)
-        .first()
-    )
+    row = await _active_version(workspace_id)
     if row is None:
         raise NotFound("the workspace has no ACTIVE strategy version")
-    return row
-
-
-async def get_version(workspace_id: int, version_id: int) -> dict[str, Any]:
-    row = await _of_workspace(workspace_id).where(StrategyVersion.id == version_id).first()
-    if row is None:
-        raise NotFound(f"strategy version {version_id} does not exist")
     return row
 
 
@@ -245,9 +219,9 @@ async def update_draft(workspace_id: int, version_id: int, fields: dict[str, Any
         overrides = interval_overrides("interval_overrides", checked["interval_overrides"])
         checked["interval_overrides"] = None if overrides is None else json.dumps(overrides)
     async with transaction():
-        await ensure_editable(workspace_id, version_id)
+        version = await ensure_editable(workspace_id, version_id)
         if not checked:
-            return await get_version(workspace_id, version_id)
+            return version
         rows = (
             await StrategyVersion.update(checked)
             .where(
