@@ -17,9 +17,7 @@ from app.change_log import name_actor
 from app.enums import SendKind
 from app.errors import DomainError
 from app.policy import engine
-from app.tables import (
-    MAX_ID,
-)
+from app.tables import MAX_ID
 from app.workspaces import existing_workspace
 
 

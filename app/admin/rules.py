@@ -18,11 +18,7 @@ from app.enums import LeadStage, StrategyStatus
 from app.errors import Conflict, DomainError, InvalidValue, NotFound
 from app.phone_numbers import normalized_external_id
 from app.policy import workspace_policy
-from app.tables import (
-    Lead,
-    StrategyVersion,
-    Workspace,
-)
+from app.tables import Lead, StrategyVersion, Workspace
 from app.validation import interval_overrides, lead_tags, stored_json, timezone_name
 
 
@@ -158,11 +154,18 @@ def stage_or_none(value: Any) -> LeadStage | None:
         return None
 
 
-async def new_lead_stage(row: Lead) -> Lead:
-    """A lead is taken over by the action, never created so."""
-    refusal = leads.takeover_refusal(None, stage_or_none(row.stage), **ADMIN_TAKEOVER_ACTIONS)
+def refuse_direct_takeover(current: Any, wanted: Any) -> None:
+    """A lead enters and leaves TAKE_OVER only through the admin's actions."""
+    refusal = leads.takeover_refusal(
+        stage_or_none(current), stage_or_none(wanted), **ADMIN_TAKEOVER_ACTIONS
+    )
     if refusal:
         raise refused(Conflict(refusal), "stage")
+
+
+async def new_lead_stage(row: Lead) -> Lead:
+    """A lead is taken over by the action, never created so."""
+    refuse_direct_takeover(None, row.stage)
     return row
 
 
@@ -189,13 +192,7 @@ async def lead_stage_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any
             "stage_before_takeover",
         )
     if changed(fields, current, ("stage",)):
-        refusal = leads.takeover_refusal(
-            stage_or_none(current["stage"]),
-            stage_or_none(fields["stage"]),
-            **ADMIN_TAKEOVER_ACTIONS,
-        )
-        if refusal:
-            raise refused(Conflict(refusal), "stage")
+        refuse_direct_takeover(current["stage"], fields["stage"])
     return values
 
 
