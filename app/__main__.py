@@ -3,8 +3,9 @@
     python3 -m app run     create .venv, install, migrate, seed, serve
     python3 -m app test    create .venv, install with test extras, run pytest
 
-Extra arguments after ``test`` go to pytest. ``run`` takes ``--host`` and
-``--port`` (defaults: $HOST or 127.0.0.1, $PORT or 8000).
+Extra arguments after ``test`` go to pytest. ``run`` takes ``--host``,
+``--port`` (defaults: $HOST or 127.0.0.1, $PORT or 8000) and ``--workers``
+(server processes, default 1).
 """
 
 import argparse
@@ -17,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
+MAX_WORKERS = 64
 
 
 def fail(message: str) -> None:
@@ -59,7 +61,16 @@ def port_number(text: str) -> int:
     return int(text)
 
 
-def run(host: str, port: int) -> None:
+def worker_count(text: str) -> int:
+    """A number of server processes from the command line."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"not a number of workers from 1 to {MAX_WORKERS}: {text!r}"
+        )
+    return int(text)
+
+
+def run(host: str, port: int, workers: int) -> None:
     """Install, migrate, seed, then serve app.main:app until stopped."""
     from app.settings import WhatsAppSettings  # standard library only
 
@@ -68,10 +79,12 @@ def run(host: str, port: int) -> None:
     step("Applying migrations", "piccolo", "migrations", "forwards", "all")
     step("Seeding", "piccolo", "masterplan", "seed")
     step("Checking operator accounts", "piccolo", "masterplan", "create_first_admin")
-    print(f"Serving on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    processes = f" with {workers} worker processes" if workers > 1 else ""
+    print(f"Serving on http://{host}:{port}/{processes} (Ctrl-C stops)", flush=True)
     python = str(BIN / "python")
     os.chdir(ROOT)
-    os.execv(python, [python, "-m", "app.serve", "--host", host, "--port", str(port)])
+    serve = ["-m", "app.serve", "--host", host, "--port", str(port), "--workers", str(workers)]
+    os.execv(python, [python, *serve])
 
 
 def test(pytest_args: list[str]) -> None:
@@ -88,12 +101,13 @@ def main() -> None:
     run_parser = commands.add_parser("run", help="install, migrate, seed, serve")
     run_parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     run_parser.add_argument("--port", type=port_number, default=os.environ.get("PORT", "8000"))
+    run_parser.add_argument("--workers", type=worker_count, default=1)
     commands.add_parser("test", help="install and run the test suite (pytest args follow)")
     arguments, rest = parser.parse_known_args()
     if arguments.command == "run":
         if rest:
             parser.error(f"unrecognised arguments: {' '.join(rest)}")
-        run(arguments.host, arguments.port)
+        run(arguments.host, arguments.port, arguments.workers)
     else:
         test(rest)
 

@@ -352,6 +352,18 @@ class ChangeLog(Table, tablename="change_log"):
     change_log_changes_object = json_of_type("changes", "object", nullable=True)
 
 
+class LoginThrottle(Table, tablename="login_throttle"):
+    """Failed operator logins per client address in the current window, shared by
+    every server process (app/admin/login_throttle.py)."""
+
+    address = Varchar(length=64, primary_key=True)
+    window_started = Timestamptz(default=TimestamptzNow())
+    failures = Integer(default=0)
+
+    login_throttle_failures_not_negative = Check("failures >= 0")
+    login_throttle_address_not_blank = not_blank("address")
+
+
 TABLES: list[type[Table]] = [
     Workspace,
     StrategyVersion,
@@ -363,4 +375,5 @@ TABLES: list[type[Table]] = [
     ApiToken,
     WhatsAppNumber,
     ChangeLog,
+    LoginThrottle,
 ]

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 
 from app.admin.crud import use_admin_crud
 from app.admin.forms import FORMS
+from app.admin.login_throttle import CountedInDatabase, LoginThrottle
 from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
 from app.admin.registry import registered_tables
 from app.admin.tables import TABLES
@@ -121,9 +122,10 @@ def create_operator_admin(settings: AdminSettings) -> ASGIApp:
         allowed_hosts=list(settings.allowed_hosts),
         auto_include_related=False,
         sidebar_links={"Overview": OVERVIEW_PATH},
+        rate_limit_provider=CountedInDatabase(),
     )
     answer_bad_input_with_4xx(admin)
     use_admin_crud(fastapi_apps(admin))
     add_overview(admin)
     add_admin_extras(admin)
-    return admin
+    return LoginThrottle(admin)

@@ -1,0 +1,105 @@
+"""The admin's login limit, counted in PostgreSQL so every server process counts alike.
+
+piccolo-admin's own limiter counts in one process's memory, so N workers would allow
+N times the attempts. Here each login attempt first reserves a failure for its
+client address in ``login_throttle`` (one atomic upsert: racing workers cannot both
+take the last one); a login that succeeds gives its reservation back. Past
+``LOGIN_FAILURE_LIMIT`` failures within ``LOGIN_WINDOW_SECONDS`` of an address's
+first failure, the address is refused with 429 until that window ends, whatever the
+password. The address is the client's as the server sees it (behind a proxy, set
+uvicorn's ``--forwarded-allow-ips`` so it is the forwarded one).
+"""
+
+import json
+
+from piccolo_api.rate_limiting.middleware import RateLimitProvider
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.database import fetch
+
+LOGIN_FAILURE_LIMIT = 20
+LOGIN_WINDOW_SECONDS = 300
+LOGIN_PATH = "/public/login/"  # below the admin's mount
+
+RESERVE_FAILURE = """
+INSERT INTO login_throttle AS throttle (address, window_started, failures)
+VALUES ({}, now(), 1)
+ON CONFLICT (address) DO UPDATE SET
+    window_started = CASE WHEN throttle.window_started > now() - make_interval(secs => {})
+        THEN throttle.window_started ELSE now() END,
+    failures = CASE WHEN throttle.window_started > now() - make_interval(secs => {})
+        THEN throttle.failures + 1 ELSE 1 END
+RETURNING window_started, failures,
+    ceil(extract(epoch FROM window_started + make_interval(secs => {}) - now()))::int
+        AS seconds_left
+"""
+
+GIVE_BACK = """
+UPDATE login_throttle SET failures = failures - 1
+WHERE address = {} AND window_started = {} AND failures > 0
+"""
+
+# Ended windows are removed as other attempts pass; SKIP LOCKED never waits on one.
+FORGET_ENDED_WINDOWS = """
+DELETE FROM login_throttle WHERE address IN (
+    SELECT address FROM login_throttle
+    WHERE window_started <= now() - make_interval(secs => {})
+    LIMIT 100 FOR UPDATE SKIP LOCKED
+)
+"""
+
+
+class CountedInDatabase(RateLimitProvider):
+    """Stands in for piccolo-admin's in-memory limiter: ``LoginThrottle`` counts."""
+
+    def increment(self, identifier: str) -> None:
+        return None
+
+
+def _route_path(scope: Scope) -> str:
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+async def _refusal(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
+    """A JSON ``{"detail": ...}`` answer, as the admin's other refusals."""
+    body = json.dumps({"detail": detail}).encode()
+    raw_headers = [(b"content-type", b"application/json")]
+    raw_headers += [(name.encode(), value.encode()) for name, value in headers.items()]
+    raw_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class LoginThrottle:
+    """ASGI middleware in front of the admin: counts failed logins per address."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or _route_path(scope) != LOGIN_PATH:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        if not client:
+            await _refusal(send, 400, "the client's address is unknown", {})
+            return
+        await self._attempt(client[0], scope, receive, send)
+
+    async def _attempt(self, address: str, scope: Scope, receive: Receive, send: Send) -> None:
+        seconds = LOGIN_WINDOW_SECONDS
+        [window] = await fetch(RESERVE_FAILURE, address, seconds, seconds, seconds)
+        await fetch(FORGET_ENDED_WINDOWS, seconds)
+        if window["failures"] > LOGIN_FAILURE_LIMIT:
+            retry_after = str(max(1, window["seconds_left"]))
+            detail = f"too many failed logins from this address; retry in {retry_after} s"
+            await _refusal(send, 429, detail, {"Retry-After": retry_after})
+            return
+
+        async def send_after_counting(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                await fetch(GIVE_BACK, address, window["window_started"])
+            await send(message)
+
+        await self.app(scope, receive, send_after_counting)
