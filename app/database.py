@@ -245,18 +245,19 @@ def check_reachable(url: str) -> None:
         )
 
 
-def validated_url(url: str) -> str:
-    """``url`` if it is a PostgreSQL URL, else exit with one readable line."""
+def validated_url(url: str, setting: str = "DATABASE_URL") -> str:
+    """``url`` if it is a PostgreSQL URL, else exit with one readable line naming
+    the ``setting`` it came from."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ConfigurationError(
-            "DATABASE_URL must be a PostgreSQL URL such as "
+            f"{setting} must be a PostgreSQL URL such as "
             "postgresql://user:password@host:5432/dbname"
         )
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
-        raise ConfigurationError("DATABASE_URL has an invalid port") from None
+        raise ConfigurationError(f"{setting} has an invalid port") from None
     return url
 
 

@@ -18,8 +18,9 @@ from app.api.fast_lane import FastLane
 from app.api.service import create_api
 from app.api.whatsapp import WEBHOOK_PATH
 from app.change_log import RecordedWrites
+from app.connections import server_pool_settings
 from app.database import stop_embedded_server
-from app.outage import OUTAGES, RETRY_AFTER_SECONDS, DatabaseOutageGuard, pool_settings
+from app.outage import OUTAGES, RETRY_AFTER_SECONDS, DatabaseOutageGuard
 from app.request_guards import (
     ADMIN_SECURITY_HEADERS,
     API_SECURITY_HEADERS,
@@ -72,7 +73,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             flush=True,
         )
     engine = database_engine()
-    await engine.start_connection_pool(**pool_settings())
+    await engine.start_connection_pool(**server_pool_settings(engine.config["dsn"]))
     try:
         yield
     finally:

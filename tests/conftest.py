@@ -1,5 +1,6 @@
 """Every test runs against real PostgreSQL: a freshly cloned, migrated database."""
 
+import inspect
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,6 +34,28 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _server is not None:
         _server.drop(TEST_DATABASE)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With ``DATABASE_POOL_URL`` set (CI's PgBouncer stage), every test's in-process
+    requests run on the served application's pool, through the pooler."""
+    if os.environ.get("DATABASE_POOL_URL", "").strip():
+        for item in items:
+            asynchronous = inspect.iscoroutinefunction(getattr(item, "function", None))
+            if asynchronous and "connection_pool" not in item.fixturenames:
+                item.fixturenames.append("connection_pool")
+
+
+@pytest.fixture
+async def connection_pool(fresh_database: str) -> AsyncIterator[None]:
+    """The served application's pool (app/main.py's lifespan) for in-process requests."""
+    from app.connections import server_pool_settings
+    from app.main import database_engine
+
+    engine = database_engine()
+    await engine.start_connection_pool(**server_pool_settings(engine.config["dsn"]))
+    yield
+    await engine.close_connection_pool()
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,6 @@ from app.api import whatsapp
 from app.api.routes import ROUTERS
 from app.errors import InvalidValue
 from app.lead_import import IMPORT_LIMIT, import_leads
-from app.main import database_engine
-from app.outage import pool_settings
 from app.tokens import revoke_token
 from tests import factories
 from tests.api_client import ApiClient, client_for
@@ -22,13 +20,8 @@ from tests.locks import WAIT_SECONDS, held
 MINUTE = timedelta(minutes=1)
 
 
-@pytest.fixture(autouse=True)
-async def connection_pool(fresh_database):
-    """As served: the API's queries run on the engine's pool, as in production."""
-    engine = database_engine()
-    await engine.start_connection_pool(**pool_settings())
-    yield
-    await engine.close_connection_pool()
+# As served: the API's queries run on the engine's pool, as in production.
+pytestmark = pytest.mark.usefixtures("connection_pool")
 
 
 @pytest.fixture

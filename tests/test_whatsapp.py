@@ -331,15 +331,20 @@ async def test_delivery_statuses_are_recorded_on_our_messages(meta, connection, 
 
 async def queued_behind_a_lock(connection, fresh_database, deliveries) -> list[httpx.Response]:
     """Start every delivery while the test holds a lock on the lead table, so that all of
-    them wait at the same step; then release."""
+    them wait at the same step (all that hold a connection, with a pool); then release."""
     import asyncpg
+
+    from app.main import database_engine
+    from app.outage import POOL_SIZE
+
+    connections = POOL_SIZE if database_engine().pool is not None else len(deliveries)
 
     blocker = await asyncpg.connect(fresh_database)
     transaction = blocker.transaction()
     await transaction.start()
     await blocker.execute("LOCK TABLE lead IN SHARE ROW EXCLUSIVE MODE")
     tasks = [asyncio.create_task(delivery) for delivery in deliveries]
-    await until_waiting_for_locks(connection, len(tasks))
+    await until_waiting_for_locks(connection, min(len(tasks), connections))
     await transaction.rollback()
     await blocker.close()
     return await asyncio.gather(*tasks)

@@ -51,7 +51,7 @@ def gone(pid: int) -> bool:
 
 
 def test_workers_share_one_embedded_server_and_sigterm_stops_them_all(embedded_data_dir):
-    env = {**embedded_env(embedded_data_dir), "DATABASE_URL": ""}
+    env = {**embedded_env(embedded_data_dir), "DATABASE_URL": "", "DATABASE_POOL_URL": ""}
     with served_app(env, ["-m", "app.serve", "--workers", "2"]) as (base_url, process):
         assert wait_until(lambda: len(workers_of(process.pid)) == 2, timeout=60)
         assert wait_until(lambda: get(f"{base_url}/healthz")[0] == 200, timeout=60)

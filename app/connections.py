@@ -1,0 +1,62 @@
+"""How the server's connection pool reaches PostgreSQL: directly, or through a
+transaction pooler such as PgBouncer.
+
+``DATABASE_URL`` is the database itself: migrations, the ``piccolo`` commands and
+the tests' set-up connect there. ``DATABASE_POOL_URL``, when set, is a pooler in
+front of it in transaction mode (PgBouncer ``pool_mode = transaction``): the
+served application's pool connects there instead. A pool URL without a database
+name reaches the database ``DATABASE_URL`` names.
+
+Behind a transaction pooler each transaction may run on another server
+connection, so nothing may outlive a transaction on the server:
+
+- asyncpg's statement cache is off: its named prepared statements would be
+  missing on the next server connection, or clash with another client's of the
+  same name (PgBouncer before 1.21, as Debian 12's 1.18, does not track them; with
+  1.21 and ``max_prepared_statements`` the cache could stay on). asyncpg still
+  prepares each statement with arguments, unnamed, but sends Parse, Describe and
+  then Bind and Execute before the one Sync that ends it, so both halves run on
+  one server connection;
+- the statement timeout is not sent as a connection setting (PgBouncer refuses
+  unknown startup parameters): set it on the server for the application's role,
+  ``ALTER ROLE ... SET statement_timeout = '30s'``.
+
+The application holds no session state otherwise: its settings are
+transaction-local (``set_config(..., true)``) and its advisory locks are
+transaction-level.
+"""
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.database import database_name, validated_url, with_database
+from app.outage import pool_settings
+
+POOL_URL_SETTING = "DATABASE_POOL_URL"
+
+
+def same_database(url: str, database_url: str) -> str:
+    """``url``, naming ``database_url``'s database when it names none itself."""
+    if urlsplit(url).path.strip("/"):
+        return url
+    return with_database(url, database_name(database_url))
+
+
+def pool_url(database_url: str) -> str | None:
+    """The transaction pooler the server's pool goes through, if one is set."""
+    configured = os.environ.get(POOL_URL_SETTING, "").strip()
+    if not configured:
+        return None
+    return same_database(validated_url(configured, POOL_URL_SETTING), database_url)
+
+
+def server_pool_settings(database_url: str) -> dict[str, Any]:
+    """asyncpg pool arguments of the served application: the outage bounds
+    (app/outage.py), and through the pooler when one is set."""
+    settings = pool_settings()
+    pooler = pool_url(database_url)
+    if pooler is not None:
+        del settings["server_settings"]
+        settings |= {"dsn": pooler, "statement_cache_size": 0}
+    return settings
