@@ -1,15 +1,17 @@
 """Piccolo configuration: one PostgreSQL engine and the project's apps.
 
 The database is ``DATABASE_URL`` when set (any PostgreSQL >= 15), otherwise an
-embedded PostgreSQL with its data in ``.pgdata/`` (see ``app/database.py``).
+embedded PostgreSQL with its data in ``.pgdata/`` (see ``app/database.py``). Read
+replicas in ``DATABASE_REPLICA_URLS`` are the engine's extra nodes
+(``app/connections.py``, ``app/replicas.py``).
 """
 
 from piccolo.conf.apps import AppRegistry
-from piccolo.engine.postgres import PostgresEngine
 
+from app.connections import primary_engine
 from app.database import database_url
 
-DB = PostgresEngine(config={"dsn": database_url()})
+DB = primary_engine(database_url())
 
 APP_REGISTRY = AppRegistry(
     apps=[

@@ -30,10 +30,16 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.database import database_name, validated_url, with_database
+from piccolo.engine.postgres import PostgresEngine
+
+from app.database import CONNECT_TIMEOUT_SECONDS, database_name, validated_url, with_database
 from app.outage import pool_settings
+from app.replicas import DEFAULT_MAX_LAG_SECONDS, PrimaryWithReplicas
+from app.settings import ConfigurationError
 
 POOL_URL_SETTING = "DATABASE_POOL_URL"
+REPLICA_URLS_SETTING = "DATABASE_REPLICA_URLS"
+MAX_LAG_SETTING = "DATABASE_REPLICA_MAX_LAG_SECONDS"
 
 
 def same_database(url: str, database_url: str) -> str:
@@ -60,3 +66,41 @@ def server_pool_settings(database_url: str) -> dict[str, Any]:
         del settings["server_settings"]
         settings |= {"dsn": pooler, "statement_cache_size": 0}
     return settings
+
+
+def replica_urls(database_url: str) -> list[str]:
+    """``DATABASE_REPLICA_URLS``: the read replicas, each naming ``database_url``'s
+    database unless it names one."""
+    configured = os.environ.get(REPLICA_URLS_SETTING, "").strip()
+    urls = [url.strip() for url in configured.split(",") if url.strip()]
+    return [same_database(validated_url(url, REPLICA_URLS_SETTING), database_url) for url in urls]
+
+
+def max_replica_lag_seconds() -> float:
+    """How far behind the primary a replica may be and still serve reads."""
+    configured = os.environ.get(MAX_LAG_SETTING, "").strip()
+    if not configured:
+        return DEFAULT_MAX_LAG_SECONDS
+    try:
+        seconds = float(configured)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise ConfigurationError(f"{MAX_LAG_SETTING} must be a number of seconds from 0 to 3600")
+    return seconds
+
+
+def primary_engine(database_url: str) -> PrimaryWithReplicas:
+    """Piccolo's engine: the primary, with each replica as an extra node
+    (``replica_1``, ``replica_2``, ...)."""
+    replicas = {
+        f"replica_{number}": PostgresEngine(
+            config={"dsn": url, "timeout": CONNECT_TIMEOUT_SECONDS}, extensions=()
+        )
+        for number, url in enumerate(replica_urls(database_url), start=1)
+    }
+    return PrimaryWithReplicas(
+        config={"dsn": database_url},
+        extra_nodes=replicas,
+        max_lag_seconds=max_replica_lag_seconds(),
+    )

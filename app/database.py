@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from piccolo.querystring import QueryString
 
+from app.replicas import REPLICA_FAILURES, reads_from_primary
 from app.settings import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -108,10 +109,22 @@ async def fetch(sql: str, *arguments: Any) -> list[dict[str, Any]]:
         async with _connection(engine) as connection:
             records = await fetch_on(connection, _positional_cached(sql), *arguments)
     elif engine.pool is None or engine.current_transaction.get() is not None:
+        # The engine sends a read inside ``reads_may_lag()`` to a replica (app/replicas.py).
         records = await engine.run_querystring(QueryString(sql, *arguments))
     else:
-        records = await engine.pool.fetch(_positional_cached(sql), *arguments)
+        records = await _pool_fetch(engine, _positional_cached(sql), arguments)
     return [dict(record) for record in records]
+
+
+async def _pool_fetch(engine: Any, sql: str, arguments: tuple[Any, ...]) -> list[Any]:
+    """On the primary's pool, or a fit replica's for a read inside ``reads_may_lag()``."""
+    replica = engine.replica_for_reading() if hasattr(engine, "replica_for_reading") else None
+    if replica is not None and replica.engine.pool is not None:
+        try:
+            return await replica.engine.pool.fetch(sql, *arguments)
+        except REPLICA_FAILURES as error:
+            replica.failed(error)
+    return await engine.pool.fetch(sql, *arguments)
 
 
 @contextlib.asynccontextmanager
@@ -140,12 +153,14 @@ async def _own_connection(engine: Any) -> AsyncIterator[Any]:
 
 
 def start_afresh() -> None:
-    """A request starts outside any transaction and with no statement settings:
+    """A request starts outside any transaction, with no statement settings and
+    reading from the primary:
     asyncio may hand a new task the context of the task that was running when it
     was scheduled (cpython#140947; uvicorn schedules a keep-alive connection's next
     request from the previous one's last send), Piccolo's current transaction included."""
     _engine().current_transaction.set(None)
     _statement_settings.set(())
+    reads_from_primary()
 
 
 class _HeldConnection:

@@ -20,7 +20,8 @@ from app.api.whatsapp import WEBHOOK_PATH
 from app.change_log import RecordedWrites
 from app.connections import server_pool_settings
 from app.database import stop_embedded_server
-from app.outage import OUTAGES, RETRY_AFTER_SECONDS, DatabaseOutageGuard
+from app.outage import OUTAGES, RETRY_AFTER_SECONDS, DatabaseOutageGuard, pool_settings
+from app.replicas import PrimaryWithReplicas
 from app.request_guards import (
     ADMIN_SECURITY_HEADERS,
     API_SECURITY_HEADERS,
@@ -65,7 +66,8 @@ async def healthz(request: Request) -> JSONResponse:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Open the connection pool; on shutdown close it and stop the embedded server."""
+    """Open the connection pools (the primary's, each replica's); on shutdown close
+    them and stop the embedded server."""
     if WhatsAppSettings.from_environment() is None:
         print(
             "masterplan: WhatsApp is off (set WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN "
@@ -74,9 +76,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         )
     engine = database_engine()
     await engine.start_connection_pool(**server_pool_settings(engine.config["dsn"]))
+    if isinstance(engine, PrimaryWithReplicas):
+        await engine.start_replica_pools(**pool_settings())
     try:
         yield
     finally:
+        if isinstance(engine, PrimaryWithReplicas):
+            await engine.close_replica_pools()
         await engine.close_connection_pool()
         stop_embedded_server()
 

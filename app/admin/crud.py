@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.change_log import SAFE_METHODS, Actor, name_actor
 from app.enums import ChangeActorKind
+from app.replicas import reads_may_lag
 from app.tables import Lead, PolicyDecision
 
 # Text columns with a GIN index on masterplan_search_trigrams(column)
@@ -99,6 +100,10 @@ class AdminCRUD(PiccoloCRUD):
 
     @apply_validators
     async def get_count(self, request: Request) -> Response:
+        with reads_may_lag():
+            return await self._bounded_count(request)
+
+    async def _bounded_count(self, request: Request) -> Response:
         """Exact up to COUNT_LIMIT rows; beyond, "at least" (filtered) or the
         planner's estimate (unfiltered), said by the X-Count-Kind header."""
         params = self._parse_params(request.query_params)
@@ -121,6 +126,10 @@ class AdminCRUD(PiccoloCRUD):
 
     @apply_validators
     async def get_ids(self, request: Request) -> Response:
+        with reads_may_lag():
+            return await self._picker_ids(request)
+
+    async def _picker_ids(self, request: Request) -> Response:
         """Leads are picked by part of their external id or name, through the index."""
         search = request.query_params.get("search")
         if self.table is not Lead or not search:
@@ -148,6 +157,10 @@ class AdminCRUD(PiccoloCRUD):
         return JSONResponse({"references": references})
 
     async def root(self, request: Request) -> Response:
+        """A page of rows (from a read replica, when one is fit), or a created row."""
+        if request.method == "GET":
+            with reads_may_lag():
+                return await super().root(request)
         await name_operator(request)
         return await super().root(request)
 

@@ -1,5 +1,6 @@
 """The API's hot paths once their input is read: one domain call and the response,
-shared by the FastAPI routes (app/api/routes/) and the fast lane (fast_lane.py)."""
+shared by the FastAPI routes (app/api/routes/) and the fast lane (fast_lane.py).
+Pages of leads and messages may come from a read replica (app/replicas.py)."""
 
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from app.api.schemas import (
 from app.enums import LeadStage, SendKind
 from app.pagination import encode_cursor
 from app.policy import engine
+from app.replicas import reads_may_lag
 
 
 async def lead(workspace_id: int, lead_id: int) -> Response:
@@ -44,9 +46,15 @@ async def lead_page(
     due_before: datetime | None = None,
     after_id: int | None = None,
 ) -> Response:
-    rows = await leads.list_leads(
-        workspace_id, stage=stage, tags=tags, due_before=due_before, after_id=after_id, limit=limit
-    )
+    with reads_may_lag():
+        rows = await leads.list_leads(
+            workspace_id,
+            stage=stage,
+            tags=tags,
+            due_before=due_before,
+            after_id=after_id,
+            limit=limit,
+        )
     next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
     return encoded(LeadPage, {"items": rows, "next_cursor": next_cursor})
 
@@ -72,7 +80,8 @@ async def appended_message(workspace_id: int, thread_id: int, body: MessageCreat
 async def message_page(
     workspace_id: int, thread_id: int, before: tuple[datetime, int] | None, limit: int
 ) -> Response:
-    rows = await conversations.message_page(workspace_id, thread_id, before, limit)
+    with reads_may_lag():
+        rows = await conversations.message_page(workspace_id, thread_id, before, limit)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
     return encoded(MessagePage, {"items": rows, "next_cursor": next_cursor})

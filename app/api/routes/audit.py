@@ -17,6 +17,7 @@ from app.api.schemas import (
     Instant,
 )
 from app.pagination import decode_cursor, encode_cursor
+from app.replicas import reads_may_lag
 from app.tables import MAX_ID
 
 router = APIRouter(responses=ERRORS)
@@ -32,7 +33,8 @@ async def list_decisions(
 ) -> DecisionPage:
     """Oldest first from ``since``."""
     after = decode_cursor(cursor, datetime, int) if cursor else None
-    rows = await policy_decisions.decision_page(workspace_id, lead_id, since, after, limit)
+    with reads_may_lag():
+        rows = await policy_decisions.decision_page(workspace_id, lead_id, since, after, limit)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
     return DecisionPage(items=rows, next_cursor=next_cursor)
@@ -50,7 +52,8 @@ async def list_attestations(
 ) -> AttestationPage:
     """Newest first."""
     before = decode_cursor(cursor, datetime, int) if cursor else None
-    rows = await attestations.attestation_page(workspace_id, before, limit)
+    with reads_may_lag():
+        rows = await attestations.attestation_page(workspace_id, before, limit)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = encode_cursor(last["timestamp"], last["id"]) if last else None
     return AttestationPage(items=rows, next_cursor=next_cursor)

@@ -1,0 +1,160 @@
+"""Reads that tolerate replication lag go to a streaming replica, when one is fit.
+
+The replicas are Piccolo ``extra_nodes`` of the primary's engine (piccolo_conf.py,
+``DATABASE_REPLICA_URLS``). Code that may read slightly old rows says so with
+``reads_may_lag()``; inside it, and outside any transaction, reads go to a replica
+(round robin) and everything else to the primary. A replica is fit while its last
+check, at most ``CHECK_INTERVAL_SECONDS`` old, found it streaming from the primary
+and at most the lag bound behind; checks run in the background, so no request
+waits for one. A read that finds its replica unreachable marks it down and runs on
+the primary instead.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+logger = logging.getLogger("masterplan.replicas")
+
+CHECK_INTERVAL_SECONDS = 1.0
+CHECK_TIMEOUT_SECONDS = 2.0
+DEFAULT_MAX_LAG_SECONDS = 5.0
+
+# How far behind the primary a replica is, in seconds: 0 when it has replayed all
+# it received, NULL when it is not a streaming standby (promoted, or cut off).
+LAG = """
+SELECT CASE
+    WHEN NOT pg_is_in_recovery() OR NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN NULL
+    WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+    ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())
+END AS lag
+"""
+
+# Errors after which the primary answers instead: the replica is unreachable, lacks
+# the database yet, or cancelled the read for a conflict with recovery.
+REPLICA_FAILURES = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.SerializationError,
+)
+
+_reads_may_lag: ContextVar[bool] = ContextVar("masterplan_reads_may_lag", default=False)
+
+
+@contextlib.contextmanager
+def reads_may_lag() -> Iterator[None]:
+    """Reads inside may be served by a replica, a little behind the primary."""
+    token = _reads_may_lag.set(True)
+    try:
+        yield
+    finally:
+        _reads_may_lag.reset(token)
+
+
+def reads_from_primary() -> None:
+    """A request starts reading from the primary (see app.database.start_afresh)."""
+    _reads_may_lag.set(False)
+
+
+class Replica:
+    """One replica's engine and what its last check found."""
+
+    def __init__(self, name: str, engine: PostgresEngine, max_lag_seconds: float) -> None:
+        self.name = name
+        self.engine = engine
+        self.max_lag_seconds = max_lag_seconds
+        self.fit = False
+        self.checked_at = float("-inf")
+        self._check: asyncio.Task | None = None
+
+    def is_fit(self) -> bool:
+        """Whether to read here now; starts a check in the background when due."""
+        if time.monotonic() - self.checked_at >= CHECK_INTERVAL_SECONDS:
+            self._start_check()
+        return self.fit
+
+    def _start_check(self) -> None:
+        if self._check is None or self._check.done():
+            self._check = asyncio.get_running_loop().create_task(self.check())
+
+    async def check(self) -> bool:
+        """Measure the lag now; whether the replica is fit."""
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+                rows = await self.engine.run_querystring(_lag_query())
+            lag = rows[0]["lag"]
+        except (*REPLICA_FAILURES, asyncpg.PostgresError) as error:
+            self.failed(error)
+            return False
+        self._found(lag is not None and float(lag) <= self.max_lag_seconds, lag)
+        return self.fit
+
+    def failed(self, error: BaseException) -> None:
+        self._found(False, f"unreachable ({type(error).__name__})")
+
+    def _found(self, fit: bool, lag: Any) -> None:
+        if fit and not self.fit:
+            logger.info("replica %s serves lag-tolerant reads (lag %s s)", self.name, lag)
+        elif self.fit and not fit:
+            logger.warning("replica %s skipped, the primary answers (lag %s)", self.name, lag)
+        self.fit, self.checked_at = fit, time.monotonic()
+
+
+def _lag_query() -> Any:
+    from piccolo.querystring import QueryString
+
+    return QueryString(LAG)
+
+
+class PrimaryWithReplicas(PostgresEngine):
+    """The primary's engine; Piccolo's queries inside ``reads_may_lag()`` (the
+    admin's lists, the overview) go to a fit replica."""
+
+    def __init__(self, *args: Any, max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS, **kw: Any):
+        super().__init__(*args, **kw)
+        self.replicas = [
+            Replica(name, node, max_lag_seconds) for name, node in self.extra_nodes.items()
+        ]
+        self._turns = itertools.cycle(self.replicas) if self.replicas else None
+
+    def replica_for_reading(self) -> Replica | None:
+        """A fit replica, if this read may lag and runs outside a transaction."""
+        if self._turns is None or not _reads_may_lag.get():
+            return None
+        if self.current_transaction.get() is not None:
+            return None
+        for _ in self.replicas:
+            replica = next(self._turns)
+            if replica.is_fit():
+                return replica
+        return None
+
+    async def run_querystring(self, querystring: Any, in_pool: bool = True) -> Any:
+        replica = self.replica_for_reading()
+        if replica is not None:
+            try:
+                return await replica.engine.run_querystring(querystring, in_pool=in_pool)
+            except REPLICA_FAILURES as error:
+                replica.failed(error)
+        return await super().run_querystring(querystring, in_pool=in_pool)
+
+    async def start_replica_pools(self, **settings: Any) -> None:
+        for replica in self.replicas:
+            await replica.engine.start_connection_pool(**settings)
+
+    async def close_replica_pools(self) -> None:
+        for replica in self.replicas:
+            if replica.engine.pool is not None:
+                await replica.engine.close_connection_pool()
