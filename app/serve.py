@@ -17,8 +17,10 @@ the workers as their ``DATABASE_URL``; SIGTERM or Ctrl-C stops every worker
 import argparse
 import os
 import signal
+import socket
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from app.__main__ import worker_count
 from app.database import database_url, stop_embedded_server
@@ -40,19 +42,42 @@ def main() -> None:
     arguments = parser.parse_args()
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, _stopped)
-    if arguments.workers > 1:
-        _share_the_database()
+    config = uvicorn.Config(
+        "app.main:app",
+        host=arguments.host,
+        port=arguments.port,
+        workers=arguments.workers,
+        access_log=arguments.access_log,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
     try:
-        uvicorn.run(
-            "app.main:app",
-            host=arguments.host,
-            port=arguments.port,
-            workers=arguments.workers,
-            access_log=arguments.access_log,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        )
+        if arguments.workers > 1:
+            _share_the_database()
+            Multiprocess(config, sockets=[listening_socket(config.host, config.port)]).run()
+        else:
+            uvicorn.Server(config).run()
     finally:
         stop_embedded_server()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket the workers share, made as TCP explicitly.
+
+    uvicorn's own (``Config.bind_socket``) leaves its protocol 0, which accepted
+    connections inherit; asyncio then leaves Nagle's algorithm on for them (it sets
+    TCP_NODELAY only on sockets that say IPPROTO_TCP), and every keep-alive request
+    after the first waits about 40 ms for the client's delayed ACK (uvicorn#3149).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SystemExit(f"masterplan: cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _share_the_database() -> None:

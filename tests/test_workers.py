@@ -3,18 +3,22 @@
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
+import uvicorn
 from piccolo.apps.user.tables import BaseUser
 
 from app.admin.login_throttle import LOGIN_FAILURE_LIMIT, LOGIN_PATH
+from app.serve import listening_socket
 from tests.database_setup import PROJECT_ROOT
 from tests.locks import held, waiting_for
-from tests.server import get, served_app
+from tests.server import free_port, get, served_app
 from tests.test_database import embedded_env, postmaster_running, wait_until
 
 USERNAME = "ops"
@@ -197,3 +201,45 @@ async def test_the_database_refuses_a_negative_count_or_a_blank_address(connecti
             continue
         raise AssertionError(f"stored ({address!r}, {failures})")
     assert await connection.fetchval("SELECT count(*) FROM login_throttle") == 0
+
+
+async def nodelay_of_a_connection_accepted_on(listener: socket.socket) -> int:
+    """TCP_NODELAY of the server side of a connection asyncio accepts on ``listener``."""
+    accepted = asyncio.get_running_loop().create_future()
+
+    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = writer.get_extra_info("socket")
+        accepted.set_result(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, sock=listener)
+    try:
+        _, client = await asyncio.open_connection(*listener.getsockname()[:2])
+        value = await accepted
+        client.close()
+        return value
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_connections_the_workers_accept_send_without_waiting_for_acks():
+    """The workers' shared socket is TCP by name, so asyncio turns Nagle's algorithm
+    off on each accepted connection; on uvicorn's own listener it stays on (uvicorn#3149),
+    and keep-alive answers wait ~40 ms for the client's delayed ACK."""
+    assert await nodelay_of_a_connection_accepted_on(listening_socket("127.0.0.1", 0)) != 0
+    uvicorns = uvicorn.Config("app.main:app", host="127.0.0.1", port=free_port()).bind_socket()
+    assert await nodelay_of_a_connection_accepted_on(uvicorns) == 0
+
+
+def test_a_port_in_use_is_one_readable_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as refused:
+            listening_socket("127.0.0.1", port)
+    assert (
+        str(refused.value)
+        == f"masterplan: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
