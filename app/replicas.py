@@ -4,10 +4,10 @@ The replicas are Piccolo ``extra_nodes`` of the primary's engine (piccolo_conf.p
 ``DATABASE_REPLICA_URLS``). Code that may read slightly old rows says so with
 ``reads_may_lag()``; inside it, and outside any transaction, reads go to a replica
 (round robin) and everything else to the primary. A replica is fit while its last
-check, at most ``CHECK_INTERVAL_SECONDS`` old, found it streaming from the primary
-and at most the lag bound behind; checks run in the background, so no request
-waits for one. A read that finds its replica unreachable marks it down and runs on
-the primary instead.
+check, at most ``CHECK_INTERVAL_SECONDS`` old, found it streaming from the primary,
+and no two checks in a row found it more than the lag bound behind; checks run in
+the background, so no request waits for one. A read that finds its replica
+unreachable marks it down and runs on the primary instead.
 """
 
 import asyncio
@@ -77,6 +77,7 @@ class Replica:
         self.max_lag_seconds = max_lag_seconds
         self.fit = False
         self.checked_at = float("-inf")
+        self._behind_at_last_check = False
         self._check: asyncio.Task | None = None
 
     def is_fit(self) -> bool:
@@ -98,7 +99,21 @@ class Replica:
         except (*REPLICA_FAILURES, asyncpg.PostgresError) as error:
             self.failed(error)
             return False
-        self._found(lag is not None and float(lag) <= self.max_lag_seconds, lag)
+        return self.judge(lag)
+
+    def judge(self, lag: Any) -> bool:
+        """Whether a replica whose check measured ``lag`` seconds (None: not a
+        streaming standby) serves reads from now on."""
+        if lag is None:
+            self._found(False, "none: not streaming from the primary")
+        elif float(lag) <= self.max_lag_seconds:
+            self._behind_at_last_check = False
+            self._found(True, lag)
+        else:
+            # The first WAL after an idle spell is measured from the last commit
+            # replayed, maybe long ago: only a second check in a row says "behind".
+            self._found(self.fit and not self._behind_at_last_check, lag)
+            self._behind_at_last_check = True
         return self.fit
 
     def failed(self, error: BaseException) -> None:

@@ -208,3 +208,13 @@ def test_replica_settings_are_checked_with_one_readable_line(monkeypatch):
     )
     monkeypatch.setenv("DATABASE_REPLICA_MAX_LAG_SECONDS", "2.5")
     assert max_replica_lag_seconds() == 2.5
+
+
+def test_a_replica_is_skipped_after_two_checks_in_a_row_find_it_behind():
+    """The first WAL after an idle spell is measured from the last commit replayed,
+    maybe minutes ago: one such check alone does not skip a replica."""
+    from app.replicas import Replica
+
+    replica = Replica("replica_1", engine=None, max_lag_seconds=5)
+    verdicts = [replica.judge(lag) for lag in (0, 0.4, 42.0, 0.0, 42.0, 43.0, 44.0, 0, None, 0)]
+    assert verdicts == [True, True, True, True, True, False, False, True, False, True]

@@ -6,8 +6,8 @@ client address in ``login_throttle`` (one atomic upsert: racing workers cannot b
 take the last one); a login that succeeds gives its reservation back. Past
 ``LOGIN_FAILURE_LIMIT`` failures within ``LOGIN_WINDOW_SECONDS`` of an address's
 first failure, the address is refused with 429 until that window ends, whatever the
-password. The address is the client's as the server sees it (behind a proxy, set
-uvicorn's ``--forwarded-allow-ips`` so it is the forwarded one).
+password. The address is the client's as the server sees it (behind a proxy on
+another machine, set ``FORWARDED_ALLOW_IPS`` so it is the forwarded one).
 """
 
 import json
