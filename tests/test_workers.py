@@ -54,7 +54,8 @@ def gone(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def test_workers_share_one_embedded_server_and_sigterm_stops_them_all(embedded_data_dir):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_workers_share_one_embedded_server_and_a_stop_signal_ends_them_all(embedded_data_dir, stop):
     env = {**embedded_env(embedded_data_dir), "DATABASE_URL": "", "DATABASE_POOL_URL": ""}
     with served_app(env, ["-m", "app.serve", "--workers", "2"]) as (base_url, process):
         assert wait_until(lambda: len(workers_of(process.pid)) == 2, timeout=60)
@@ -73,7 +74,7 @@ def test_workers_share_one_embedded_server_and_sigterm_stops_them_all(embedded_d
         assert wait_until(lambda: get(f"{base_url}/healthz")[0] == 200, timeout=60)
 
         workers = workers_of(process.pid)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         assert process.wait(timeout=90) == 0
     assert all(wait_until(lambda pid=pid: gone(pid)) for pid in workers)
     assert wait_until(lambda: not postmaster_running(embedded_data_dir))
