@@ -85,7 +85,7 @@ async def test_tables_are_grouped_in_menus(admin):
     assert grouped == {
         "Audit": ["change_log", "outreach_attestation", "policy_decision"],
         "Leads & conversations": ["chat_message", "conversation_thread", "lead"],
-        "Operators": ["api_token", "piccolo_user"],
+        "Operators": ["api_token", "login_throttle", "piccolo_user"],
         "Prototype": ["legacy_mapping"],
         "Workspaces & strategy": ["strategy_version", "whatsapp_number", "workspace"],
     }

@@ -244,3 +244,25 @@ def test_a_port_in_use_is_one_readable_line():
         str(refused.value)
         == f"masterplan: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
+
+
+async def test_operators_see_failed_logins_and_let_an_address_in_again(admin, connection):
+    await connection.execute(
+        "INSERT INTO login_throttle (address, failures) VALUES ('10.7.0.9', $1)",
+        LOGIN_FAILURE_LIMIT + 1,
+    )
+    listed = await admin.get("/tables/login_throttle/", address="10.7.0.9")
+    assert [(r["address"], r["failures"]) for r in listed.json()["rows"]] == [
+        ("10.7.0.9", LOGIN_FAILURE_LIMIT + 1)
+    ]
+    before = await connection.fetch("SELECT * FROM login_throttle ORDER BY address")
+    refused = await admin.post("/tables/login_throttle/", {"address": "10.7.0.10"})
+    assert refused.status_code == 405
+    assert "delete an address's row" in refused.json()["detail"]
+    assert await connection.fetch("SELECT * FROM login_throttle ORDER BY address") == before
+
+    deleted = await admin.http.delete(
+        "/admin/api/tables/login_throttle/10.7.0.9/", headers=admin.headers
+    )
+    assert deleted.status_code in (200, 204), deleted.text
+    assert await failures_counted(connection, "10.7.0.9") is None

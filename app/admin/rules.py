@@ -257,3 +257,9 @@ def validators(*, history: str | None = None) -> Validators:
         delete_single=[deny],
         delete_all=[deny],
     )
+
+
+def counted_by_login(reason: str) -> Validators:
+    """Rows the login form writes: operators may only delete them."""
+    deny = read_only(reason)
+    return Validators(post_single=[deny], put_single=[deny], patch_single=[deny])

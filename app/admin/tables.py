@@ -10,6 +10,7 @@ from app.admin.rules import (
     LEAD_RULES,
     STRATEGY_RULES,
     WORKSPACE_RULES,
+    counted_by_login,
     lead_external_id_patch,
     lead_stage_patch,
     new_lead_external_id,
@@ -28,6 +29,7 @@ from app.tables import (
     ChatMessage,
     ConversationThread,
     Lead,
+    LoginThrottle,
     OutreachAttestation,
     PolicyDecision,
     StrategyVersion,
@@ -264,6 +266,21 @@ TABLES = [
         validators=validators(
             history="the change log is written by the database as rows change: it cannot be "
             "created, edited or deleted"
+        ),
+    ),
+    TableConfig(
+        LoginThrottle,
+        visible_columns=[
+            LoginThrottle.address,
+            LoginThrottle.failures,
+            LoginThrottle.window_started,
+        ],
+        visible_filters=[LoginThrottle.address],
+        order_by=[OrderBy(LoginThrottle.window_started, ascending=False)],
+        menu_group="Operators",
+        validators=counted_by_login(
+            "failed logins are counted by the login form; delete an address's row to let "
+            "it log in again at once"
         ),
     ),
     TableConfig(
