@@ -1,5 +1,5 @@
-"""How the server's connection pool reaches PostgreSQL: directly, or through a
-transaction pooler such as PgBouncer.
+"""Where the application's connections go: the primary directly or through a
+transaction pooler such as PgBouncer, and the read replicas (app/replicas.py).
 
 ``DATABASE_URL`` is the database itself: migrations, the ``piccolo`` commands and
 the tests' set-up connect there. ``DATABASE_POOL_URL``, when set, is a pooler in
