@@ -12,15 +12,17 @@ unreachable marks it down and runs on the primary instead.
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.querystring import QueryString
 
 logger = logging.getLogger("masterplan.replicas")
 
@@ -50,6 +52,9 @@ REPLICA_FAILURES = (
     asyncpg.SerializationError,
 )
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 _reads_may_lag: ContextVar[bool] = ContextVar("masterplan_reads_may_lag", default=False)
 
 
@@ -61,6 +66,17 @@ def reads_may_lag() -> Iterator[None]:
         yield
     finally:
         _reads_may_lag.reset(token)
+
+
+def lag_tolerant(read: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """``read``, a coroutine function, runs inside ``reads_may_lag()``."""
+
+    @functools.wraps(read)
+    async def reading(*args: P.args, **kwargs: P.kwargs) -> R:
+        with reads_may_lag():
+            return await read(*args, **kwargs)
+
+    return reading
 
 
 def reads_from_primary() -> None:
@@ -94,7 +110,7 @@ class Replica:
         """Measure the lag now; whether the replica is fit."""
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-                rows = await self.engine.run_querystring(_lag_query())
+                rows = await self.engine.run_querystring(QueryString(LAG))
             lag = rows[0]["lag"]
         except (*REPLICA_FAILURES, asyncpg.PostgresError) as error:
             self.failed(error)
@@ -125,12 +141,6 @@ class Replica:
         elif self.fit and not fit:
             logger.warning("replica %s skipped, the primary answers (lag %s)", self.name, lag)
         self.fit, self.checked_at = fit, time.monotonic()
-
-
-def _lag_query() -> Any:
-    from piccolo.querystring import QueryString
-
-    return QueryString(LAG)
 
 
 class PrimaryWithReplicas(PostgresEngine):

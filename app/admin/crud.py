@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.change_log import SAFE_METHODS, Actor, name_actor
 from app.enums import ChangeActorKind
-from app.replicas import reads_may_lag
+from app.replicas import lag_tolerant, reads_may_lag
 from app.tables import Lead, PolicyDecision
 
 # Text columns with a GIN index on masterplan_search_trigrams(column)
@@ -98,12 +98,9 @@ class AdminCRUD(PiccoloCRUD):
                         query = query.where(column.is_in(choices) if choices else WhereRaw("false"))
         return query
 
+    @lag_tolerant
     @apply_validators
     async def get_count(self, request: Request) -> Response:
-        with reads_may_lag():
-            return await self._bounded_count(request)
-
-    async def _bounded_count(self, request: Request) -> Response:
         """Exact up to COUNT_LIMIT rows; beyond, "at least" (filtered) or the
         planner's estimate (unfiltered), said by the X-Count-Kind header."""
         params = self._parse_params(request.query_params)
@@ -124,12 +121,9 @@ class AdminCRUD(PiccoloCRUD):
             {"count": count, "page_size": self.page_size}, headers={COUNT_KIND_HEADER: kind}
         )
 
+    @lag_tolerant
     @apply_validators
     async def get_ids(self, request: Request) -> Response:
-        with reads_may_lag():
-            return await self._picker_ids(request)
-
-    async def _picker_ids(self, request: Request) -> Response:
         """Leads are picked by part of their external id or name, through the index."""
         search = request.query_params.get("search")
         if self.table is not Lead or not search:

@@ -10,9 +10,8 @@ password. The address is the client's as the server sees it (behind a proxy on
 another machine, set ``FORWARDED_ALLOW_IPS`` so it is the forwarded one).
 """
 
-import json
-
 from piccolo_api.rate_limiting.middleware import RateLimitProvider
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.database import fetch
@@ -61,16 +60,6 @@ def _route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-async def _refusal(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
-    """A JSON ``{"detail": ...}`` answer, as the admin's other refusals."""
-    body = json.dumps({"detail": detail}).encode()
-    raw_headers = [(b"content-type", b"application/json")]
-    raw_headers += [(name.encode(), value.encode()) for name, value in headers.items()]
-    raw_headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class LoginThrottle:
     """ASGI middleware in front of the admin: counts failed logins per address."""
 
@@ -83,7 +72,8 @@ class LoginThrottle:
             return
         client = scope.get("client")
         if not client:
-            await _refusal(send, 400, "the client's address is unknown", {})
+            refusal = JSONResponse({"detail": "the client's address is unknown"}, 400)
+            await refusal(scope, receive, send)
             return
         await self._attempt(client[0], scope, receive, send)
 
@@ -94,7 +84,8 @@ class LoginThrottle:
         if window["failures"] > LOGIN_FAILURE_LIMIT:
             retry_after = str(max(1, window["seconds_left"]))
             detail = f"too many failed logins from this address; retry in {retry_after} s"
-            await _refusal(send, 429, detail, {"Retry-After": retry_after})
+            refusal = JSONResponse({"detail": detail}, 429, {"Retry-After": retry_after})
+            await refusal(scope, receive, send)
             return
 
         async def send_after_counting(message: Message) -> None:

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.database import fetch
 from app.enums import FOLLOW_UP_STAGES, ChatRole, LeadStage, StrategyStatus
-from app.replicas import reads_may_lag
+from app.replicas import lag_tolerant
 
 OVERVIEW_PATH = "/admin/overview/"
 SEND_DAYS = 30
@@ -115,13 +115,9 @@ async def per_day(sql: str, workspace: dict[str, Any], since: datetime) -> dict[
 # --- the page ---------------------------------------------------------------------------
 
 
+@lag_tolerant
 async def overview_page(request: Request) -> Response:
     """The overview of the chosen workspace; its figures may come from a read replica."""
-    with reads_may_lag():
-        return await _overview_page(request)
-
-
-async def _overview_page(request: Request) -> Response:
     workspaces = await fetch(WORKSPACES)
     chosen = request.query_params.get("workspace")
     if not workspaces:
