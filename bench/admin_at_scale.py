@@ -12,7 +12,6 @@ the same machine).
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
 from bench.api_hot_paths import prepare  # noqa: E402
+from bench.api_http import free_port, listening  # noqa: E402
 
 OPERATOR, PASSWORD = "bench-operator", "bench-operator-password"
 
@@ -123,12 +123,6 @@ async def ensure_names(url: str) -> None:
         await connection.close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def ensure_operator(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     from piccolo.apps.user.tables import BaseUser
@@ -192,13 +186,7 @@ def main() -> None:
         cwd=ROOT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        listening(port)
         rows = asyncio.run(measure(f"http://127.0.0.1:{port}", arguments.repeat))
     finally:
         server.terminate()

@@ -58,14 +58,21 @@ def serve(name: str, url: str) -> tuple[subprocess.Popen, str]:
     ]
     environment = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, env=environment, cwd=ROOT)
-    deadline = time.monotonic() + 60
+    if listening(port):
+        return process, f"http://127.0.0.1:{port}"
+    raise SystemExit(f"{name} did not start")
+
+
+def listening(port: int, seconds: float = 60) -> bool:
+    """Whether a server listens on ``port`` within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process, f"http://127.0.0.1:{port}"
+                return True
         except OSError:
             time.sleep(0.1)
-    raise SystemExit(f"{name} did not start")
+    return False
 
 
 async def setup(url: str) -> dict:

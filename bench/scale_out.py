@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
 from bench.api_hot_paths import prepare  # noqa: E402
-from bench.api_http import PATHS, free_port, run_wrk, setup, wrk_script  # noqa: E402
+from bench.api_http import PATHS, free_port, listening, run_wrk, setup, wrk_script  # noqa: E402
 
 MEASURED = ("GET a lead by id", "GET list 50 leads of a stage", "PUT upsert by external id")
 CONNECTIONS_PER_WORKER = 8
@@ -63,13 +62,7 @@ def served(app: str, url: str, workers: int, **env: str) -> Iterator[str]:
     environment = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": python_path, **env}
     process = subprocess.Popen(command, env=environment, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        listening(port)
         time.sleep(1.0 if workers > 1 else 0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
