@@ -81,6 +81,9 @@ def not_blank(column: str) -> Check:
 
 WINDOW_OPENS, WINDOW_CLOSES = (time.fromisoformat(edge) for edge in FLOOR_SEND_WINDOW)
 
+# A workspace names at most this many public holiday calendars.
+MAX_HOLIDAY_CALENDARS = 20
+
 # Row ids are PostgreSQL integers (Serial): nothing larger names a row.
 MAX_ID = 2**31 - 1
 
@@ -104,6 +107,10 @@ class Workspace(Table, tablename="workspace"):
     policy_version = Integer(default=1)
     # A lead's whole message equal to one of these (any case) opts the lead out.
     opt_out_words = JSONB(default=list(DEFAULT_OPT_OUT_WORDS))
+    # Public holidays on which no follow-up goes out (app/policy/public_holidays.py):
+    # named calendars ("MY", "GB-SCT"), and the calendar of each lead's own country.
+    holiday_calendars = JSONB(default=[])
+    lead_country_holidays = Boolean(default=False)
 
     workspace_name_not_blank = not_blank("name")
     workspace_timezone_not_blank = not_blank("timezone")
@@ -118,6 +125,12 @@ class Workspace(Table, tablename="workspace"):
     workspace_send_days_valid = json_array_of("send_days", FLOOR_SEND_DAYS)
     workspace_send_days_not_empty = Check("jsonb_array_length(send_days) >= 1")
     workspace_opt_out_words_array = json_of_type("opt_out_words", "array", nullable=False)
+    workspace_holiday_calendars_codes = Check(
+        "jsonb_typeof(holiday_calendars) = 'array' "
+        f"AND jsonb_array_length(holiday_calendars) <= {MAX_HOLIDAY_CALENDARS} "
+        "AND NOT jsonb_path_exists(holiday_calendars, "
+        '\'$[*] ? (@.type() != "string" || !(@ like_regex "^[A-Z][A-Z][A-Z]?(-[A-Z0-9]+)?$"))\')'
+    )
 
     @classmethod
     def get_readable(cls) -> Readable:

@@ -1,8 +1,9 @@
-"""External ids that are phone numbers have one form: E.164."""
+"""External ids that are phone numbers have one form, E.164, through libphonenumber; what
+the number says (validity, country, zones, area) is read from its metadata."""
 
 import pytest
 
-from app.phone_numbers import normalized_external_id
+from app.phone_numbers import lead_number, normalized_external_id
 
 
 @pytest.fixture
@@ -18,10 +19,13 @@ def fresh_database() -> None:
         ("+60 12-345 6789", "+60123456789"),
         ("(+60) 123.456.789", "+60123456789"),
         ("0060 12 345 6789", "+60123456789"),
-        (" +1 (555) 010-0001 ", "+15550100001"),
+        (" +1 (555) 010-0001 ", "+15550100001"),  # possible, not valid: E.164, flagged
+        ("+1 000 000 0000", "+10000000000"),  # likewise
         ("012-345 6789", "012-345 6789"),  # national: no country code
         ("+1555", "+1555"),  # too short for a phone number
+        ("12345678", "12345678"),  # not a possible length for +1
         ("+1234567890123456", "+1234567890123456"),  # longer than E.164 allows
+        ("+999123456789", "+999123456789"),  # no such country code
         ("prototype-session:12", "prototype-session:12"),
         ("crm:42", "crm:42"),
         ("  lead-7 ", "lead-7"),
@@ -30,3 +34,26 @@ def fresh_database() -> None:
 def test_phone_numbers_are_kept_in_e164_and_other_ids_as_given(given, stored):
     assert normalized_external_id(given) == stored
     assert normalized_external_id(stored) == stored  # stable
+
+
+def test_a_valid_number_names_its_country_zones_and_area():
+    number = lead_number("+1 212 555 0123")
+    assert (number.valid, number.region, number.zones, number.label) == (
+        True,
+        "US",
+        ("America/New_York",),
+        "+1 212",
+    )
+    assert len(lead_number("+79123456789").zones) >= 11  # Russia spans eleven zones
+
+
+@pytest.mark.parametrize("given", ["+10000000000", "+15550100001"])
+def test_an_invalid_number_is_flagged_and_names_nothing(given):
+    number = lead_number(given)
+    assert number is not None and number.e164 == given
+    assert (number.valid, number.region, number.zones) == (False, None, ())
+
+
+@pytest.mark.parametrize("given", ["crm:42", "012-345 6789", "+1555"])
+def test_an_opaque_key_is_no_number(given):
+    assert lead_number(given) is None

@@ -21,7 +21,7 @@ from app.enums import (
     SendKind,
     Weekday,
 )
-from app.policy.local_time import instant_of
+from app.policy.local_time import day_window
 from app.policy.rules import (
     RULES,
     ActiveStrategy,
@@ -253,6 +253,11 @@ def test_the_trace_holds_what_is_needed_to_replay():
 
 
 # --- wall-clock time across daylight-saving changes ----------------------------------------
+
+
+def instant_of(day: date, wall: time, tz: ZoneInfo) -> datetime:
+    """Where a window opening at ``wall`` on ``day`` starts."""
+    return day_window(tz.key, day, wall, time(23, 59))[0][0]
 
 
 def test_a_wall_time_that_does_not_exist_moves_to_the_first_instant_that_does():

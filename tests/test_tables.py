@@ -36,6 +36,9 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "policy_version": ("integer", False),
         # Beyond the spec: the whole messages that opt a lead out (WhatsApp inbound).
         "opt_out_words": ("jsonb", False),
+        # Beyond the spec: public holidays (app/policy/public_holidays.py).
+        "holiday_calendars": ("jsonb", False),
+        "lead_country_holidays": ("boolean", False),
     },
     "strategy_version": {
         "id": ("integer", False),

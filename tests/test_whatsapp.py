@@ -482,3 +482,71 @@ async def test_operators_route_numbers_and_edit_leads_in_the_admin(connection, a
     ids = await connection.fetch("SELECT external_id FROM lead ORDER BY id")
     # A national number names no country: kept as typed.
     assert [row["external_id"] for row in ids] == ["+60123456789", "012-345 6789"]
+
+
+# The one rule on every surface (app/phone_numbers.py): (as written, as stored, zone
+# source). A valid number in E.164 with its zone; a possible but invalid one in E.164,
+# flagged (the workspace's zone); anything else kept as given.
+PHONE_FORMS = [
+    ("+1 (212) 555-0123", "+12125550123", "phone_number"),
+    ("0044 7911 123456", "+447911123456", "phone_number"),
+    ("1 000 000 0000", "+10000000000", "workspace"),
+    ("012-345 6789", "012-345 6789", "workspace"),
+]
+
+
+async def lead_rows(connection, workspace_id: int) -> list[str]:
+    rows = await connection.fetch(
+        "SELECT external_id FROM lead WHERE workspace_id = $1 ORDER BY external_id", workspace_id
+    )
+    return [row["external_id"] for row in rows]
+
+
+@pytest.mark.parametrize(("written", "kept", "source"), PHONE_FORMS)
+async def test_every_surface_keeps_one_form_of_a_phone_number(
+    meta, connection, acme, written, kept, source
+):
+    client = await client_for(acme)
+    created = await client.post("/leads", {"external_id": written})
+    assert created.status_code == 201, created.text
+    assert (created.json()["external_id"], created.json()["zone_source"]) == (kept, source)
+    # Every other surface finds that lead, and changes nothing else.
+    upserted = await client.put(f"/leads/by-external-id/{written}", {"name": "Ana"})
+    found = await client.get(f"/leads/by-external-id/{written}")
+    imported = await client.post("/leads/import", {"rows": [{"external_id": written}]})
+    await client.http.aclose()
+    assert upserted.status_code == 200 and upserted.json()["external_id"] == kept
+    assert found.status_code == 200 and found.json()["id"] == created.json()["id"]
+    assert imported.json()["results"][0]["result"] == "updated"
+    from tests.admin_client import logged_in_operator
+
+    operator = await logged_in_operator()
+    again = await operator.create("lead", workspace_id=acme, external_id=written)
+    await operator.http.aclose()
+    assert again.status_code == 422  # the same lead: (workspace, external_id) is unique
+    assert await lead_rows(connection, acme) == [kept]
+
+
+@pytest.mark.parametrize(("written", "kept", "source"), PHONE_FORMS[:3])
+async def test_the_webhook_keeps_the_same_form(meta, connection, acme, written, kept, source):
+    sender = written.replace(" ", "").replace("(", "").replace(")", "").replace("-", "")
+    sender = sender.removeprefix("+").removeprefix("00")
+    response = await deliver(meta, payload(text("hi", sender=sender)))
+    assert response.status_code == 200
+    assert await lead_rows(connection, acme) == [kept]
+
+
+async def test_the_api_says_which_zone_a_lead_is_read_in(connection, acme):
+    client = await client_for(acme)
+    numbered = (await client.post("/leads", {"external_id": "+12125550123"})).json()
+    chosen = (
+        await client.post("/leads", {"external_id": "crm:7", "timezone": "Asia/Tokyo"})
+    ).json()
+    plain = (await client.post("/leads", {"external_id": "crm:8"})).json()
+    await client.http.aclose()
+    assert (numbered["zones"], numbered["zone_reason"]) == (
+        ["America/New_York"],
+        "America/New_York, from the +1 212 number",
+    )
+    assert (chosen["zones"], chosen["zone_source"]) == (["Asia/Tokyo"], "lead_timezone")
+    assert (plain["zones"], plain["zone_source"]) == ([], "workspace")

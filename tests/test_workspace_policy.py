@@ -39,6 +39,8 @@ async def test_a_new_workspace_has_the_floor(api):
         "send_window_end": "21:00",
         "send_days": [day.value for day in FLOOR_SEND_DAYS],
         "blocked_dates": [],
+        "holiday_calendars": [],
+        "lead_country_holidays": False,
         "policy_version": 1,
     }
 
@@ -194,3 +196,76 @@ async def test_the_last_inbound_time_is_not_edited_in_the_admin(admin, connectio
     assert response.status_code == 422
     assert "kept by the database" in messages(response)
     assert await connection.fetchval("SELECT last_inbound_at FROM lead") is None
+
+
+# --- public holidays ----------------------------------------------------------------------
+
+
+async def holidays_row(connection, workspace_id: int) -> tuple:
+    row = await connection.fetchrow(
+        "SELECT holiday_calendars::text, lead_country_holidays, policy_version "
+        "FROM workspace WHERE id = $1",
+        workspace_id,
+    )
+    return tuple(row)
+
+
+async def test_holiday_calendars_are_stored_versioned_and_kept_when_left_out(
+    api, connection, acme
+):
+    body = {**FLORIDA, "holiday_calendars": ["US", "GB-SCT"], "lead_country_holidays": True}
+    stored = await api.put("/workspace/policy", body)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["holiday_calendars"] == ["US", "GB-SCT"]
+    assert await holidays_row(connection, acme) == ('["US", "GB-SCT"]', True, 2)
+    # A client that does not know the holiday fields replaces the rest and keeps them.
+    kept = await api.put("/workspace/policy", {**FLORIDA, "send_window_end": "19:00"})
+    assert kept.json()["holiday_calendars"] == ["US", "GB-SCT"]
+    assert await holidays_row(connection, acme) == ('["US", "GB-SCT"]', True, 3)
+
+
+BAD_CALENDARS = [
+    (["XX"], "no public holidays are known for country 'XX'"),
+    (["GB-ZZZ"], "GB has no subdivision 'ZZZ'"),
+    (["my"], "is not a calendar code such as 'MY'"),
+    (["MY", "MY"], "a calendar appears more than once"),
+]
+
+
+@pytest.mark.parametrize(("calendars", "message"), BAD_CALENDARS)
+async def test_unknown_holiday_calendars_are_refused_alike_by_the_api_and_the_admin(
+    api, admin, connection, acme, calendars, message
+):
+    before = await holidays_row(connection, acme)
+    response = await api.put("/workspace/policy", {**FLORIDA, "holiday_calendars": calendars})
+    assert response.status_code == 422 and message in response.json()["error"]["message"]
+    edited = await admin.edit("workspace", acme, holiday_calendars=calendars)
+    assert edited.status_code == 422 and message in messages(edited)
+    assert await holidays_row(connection, acme) == before
+
+
+async def test_the_database_refuses_a_malformed_holiday_calendar(connection, acme):
+    before = await holidays_row(connection, acme)
+    for value in ('"MY"', '["my"]', "[1]", '["MY; DROP"]'):
+        with pytest.raises(asyncpg.CheckViolationError):
+            await connection.execute(
+                "UPDATE workspace SET holiday_calendars = $1::jsonb WHERE id = $2", value, acme
+            )
+    assert await holidays_row(connection, acme) == before
+    await connection.execute(
+        "UPDATE workspace SET holiday_calendars = '[\"MY\"]' WHERE id = $1", acme
+    )
+    assert (await holidays_row(connection, acme))[2] == before[2] + 1
+
+
+async def test_the_engine_holds_a_lead_on_its_countrys_holiday(api, connection, acme):
+    lead_id = await london_lead(connection, acme, "+60123456789", timezone=None)
+    at = datetime(2027, 9, 16, 3, tzinfo=UTC).isoformat()  # Malaysia Day, 11:00 local
+    body = {"lead_id": lead_id, "kind": "followup", "at": at}
+    assert (await api.post("/policy/simulate", body)).json()["allow_send"] is True
+    await api.put("/workspace/policy", {**FLORIDA, "lead_country_holidays": True})
+    decision = (await api.post("/policy/simulate", body)).json()
+    assert decision["reason_code"] == "PUBLIC_HOLIDAY"
+    assert "Malaysia Day" in decision["summary"]
+    assert decision["next_allowed_at"] == "2027-09-17T02:00:00Z"  # Friday 10:00 local
+    assert decision["rule_trace"]["zones"] == ["Asia/Kuching"]

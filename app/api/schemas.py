@@ -2,6 +2,7 @@
 
 import re
 from datetime import date, datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
@@ -15,6 +16,7 @@ from pydantic import (
     StrictBool,
     StringConstraints,
     WithJsonSchema,
+    computed_field,
     create_model,
 )
 from starlette.responses import Response
@@ -38,7 +40,10 @@ from app.enums import (
     Weekday,
 )
 from app.lead_import import IMPORT_LIMIT
-from app.tables import MAX_ID, Lead
+from app.phone_numbers import lead_number
+from app.policy.public_holidays import calendar_codes
+from app.policy.recipient import ZoneChoice, ZoneSource, candidate_zones
+from app.tables import MAX_HOLIDAY_CALENDARS, MAX_ID, Lead
 from app.validation import stored_json
 
 
@@ -164,6 +169,12 @@ WallTime = Annotated[
 FLOOR_DAYS_SCHEMA = {"type": "string", "enum": [day.value for day in FLOOR_SEND_DAYS]}
 
 
+# The schema lists the calendars the holidays package knows; the domain says why not.
+HolidayCalendar = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": list(calendar_codes())})
+]
+
+
 class WorkspacePolicy(Strict):
     """The workspace's send policy; it may only narrow 09:00-21:00, Monday-Saturday."""
 
@@ -175,6 +186,19 @@ class WorkspacePolicy(Strict):
         json_schema_extra={"items": FLOOR_DAYS_SCHEMA, "uniqueItems": True},
     )
     blocked_dates: list[date] = Field(max_length=400, json_schema_extra={"uniqueItems": True})
+    holiday_calendars: list[HolidayCalendar] | None = Field(
+        default=None,
+        max_length=MAX_HOLIDAY_CALENDARS,
+        description="public holiday calendars: ISO 3166 country codes, optionally with a "
+        "subdivision ('MY', 'US', 'GB-SCT'); left out: kept as they are",
+        examples=[["MY"]],
+        json_schema_extra={"uniqueItems": True},
+    )
+    lead_country_holidays: bool | None = Field(
+        default=None,
+        description="hold follow-ups on the public holidays of each lead's own country "
+        "(from its phone number); left out: kept as it is",
+    )
 
 
 class WorkspacePolicyOut(BaseModel):
@@ -182,6 +206,8 @@ class WorkspacePolicyOut(BaseModel):
     send_window_end: str
     send_days: list[Weekday]
     blocked_dates: list[date]
+    holiday_calendars: list[str]
+    lead_country_holidays: bool
     policy_version: int
 
 
@@ -218,8 +244,38 @@ def _column_type(column: Column) -> tuple[Any, Any]:
     return (python | None if column._meta.null else python, ...)
 
 
+class LeadZone(BaseModel):
+    """The zone in effect for a lead, from its own columns (app/policy/recipient.py)."""
+
+    external_id: str
+    timezone: str | None
+
+    @cached_property
+    def _zone(self) -> ZoneChoice:
+        return candidate_zones(self.timezone, lead_number(self.external_id), None)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="the IANA zone(s) whose local time the policy reads for this lead: its "
+        "timezone, else its phone number's zone(s); empty when the workspace's zone applies"
+    )
+    @property
+    def zones(self) -> list[str]:
+        return list(self._zone.zones)
+
+    @computed_field(description="where the zone comes from")  # type: ignore[prop-decorator]
+    @property
+    def zone_source(self) -> ZoneSource:
+        return self._zone.source
+
+    @computed_field(description="why, in words")  # type: ignore[prop-decorator]
+    @property
+    def zone_reason(self) -> str:
+        return self._zone.reason
+
+
 LeadOut: type[BaseModel] = create_model(
     "LeadOut",
+    __base__=LeadZone,
     **{
         column._meta.db_column_name: LEAD_OUT_TYPES.get(column._meta.db_column_name)
         or _column_type(column)

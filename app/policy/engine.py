@@ -28,6 +28,7 @@ from app.enums import (
 )
 from app.errors import Conflict, NotFound
 from app.leads import DUE_LEADS
+from app.phone_numbers import lead_number
 from app.policy.local_time import known_zone, local_text, zone
 from app.policy.rules import (
     RULES_BY_CODE,
@@ -51,7 +52,8 @@ LOAD_INPUTS = f"""
 WITH clock AS (SELECT coalesce({{}}::timestamptz, statement_timestamp()) AS at),
 policy AS MATERIALIZED (
     SELECT w.id, w.timezone, w.budget_tier, w.send_window_start, w.send_window_end,
-           w.send_days, w.blocked_dates, w.policy_version,
+           w.send_days, w.blocked_dates, w.policy_version, w.holiday_calendars,
+           w.lead_country_holidays,
            (SELECT a.granted FROM outreach_attestation a
             WHERE a.workspace_id = w.id AND a."timestamp" <= clock.at
             ORDER BY a."timestamp" DESC, a.id DESC LIMIT 1) AS attestation_granted,
@@ -61,7 +63,8 @@ policy AS MATERIALIZED (
         ON s.workspace_id = w.id AND s.status = '{StrategyStatus.ACTIVE}'
     WHERE w.id = {{}}
 )
-SELECT clock.at, policy.*, l.id AS lead_id, l.stage, l.tags, l.timezone AS lead_timezone,
+SELECT clock.at, policy.*, l.id AS lead_id, l.external_id, l.stage, l.tags,
+       l.timezone AS lead_timezone,
        CASE WHEN l.last_inbound_at IS NULL OR l.last_inbound_at <= clock.at
             THEN l.last_inbound_at
             ELSE (SELECT max(m.created_at) FROM chat_message m
@@ -146,6 +149,11 @@ def _blocked_dates(text: str) -> tuple[date, ...]:
 
 
 @lru_cache(maxsize=256)
+def _calendars(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+@lru_cache(maxsize=256)
 def _strategy(
     strategy_id: int, version_number: int, preset: str, overrides: str | None
 ) -> ActiveStrategy:
@@ -190,6 +198,9 @@ def inputs_of(row: Mapping[str, Any], kind: SendKind) -> PolicyInputs:
         policy_version=row["policy_version"],
         last_inbound_at=row["last_inbound_at"],
         recent_permits=tuple(row["recent_permits"]),
+        lead_number=lead_number(row["external_id"]),
+        holiday_calendars=_calendars(row["holiday_calendars"]),
+        lead_country_holidays=row["lead_country_holidays"],
     )
 
 
@@ -398,6 +409,9 @@ async def schedule(workspace_id: int, lead_id: int, count: int) -> dict[str, Any
     return {
         "lead_id": lead_id,
         "zone": inputs.zone_name,
+        "zones": list(inputs.zones),
+        "zone_source": inputs.zone_choice.source.value,
+        "zone_reason": inputs.zone_choice.reason,
         "interval_hours": interval_hours(strategy, inputs.lead_stage) if strategy else None,
         "items": [
             {"at": instant, "local": instant.astimezone(tz), "local_text": local_text(instant, tz)}

@@ -22,10 +22,15 @@ from app.enums import (
     SendKind,
     Weekday,
 )
-from app.policy.local_time import SendWindow, local_text, weekday_of, zone
+from app.phone_numbers import LeadNumber
+from app.policy.jurisdictions import Jurisdiction, jurisdiction_of
+from app.policy.local_time import HORIZON_YEARS, SendWindow, local_text, weekday_of, zone
+from app.policy.public_holidays import supported
+from app.policy.recipient import ZoneChoice, choose_zones
 
-# Bumped whenever a rule changes meaning; the trace records it.
-RULESET_VERSION = 1
+# Bumped whenever a rule changes meaning; the trace records it. 2: the recipient's
+# zone(s) from the number, public holidays, jurisdictions, the opening horizon.
+RULESET_VERSION = 2
 
 OUTBOUND_CAP = timedelta(hours=24)
 REPLY_WINDOW = timedelta(hours=24)  # WhatsApp's customer-service window
@@ -72,24 +77,76 @@ class PolicyInputs:
     last_inbound_at: datetime | None
     # Follow-up permits issued in the STOP_LOOKBACK before ``at``, oldest first.
     recent_permits: tuple[datetime, ...] = ()
+    # What the lead's id says as a phone number (app/phone_numbers.py), if it is one.
+    lead_number: LeadNumber | None = None
+    # The workspace's public holiday calendars ("MY", "GB-SCT") and whether the
+    # calendar of the lead's country (from its number) applies too.
+    holiday_calendars: tuple[str, ...] = ()
+    lead_country_holidays: bool = False
+
+    @cached_property
+    def zone_choice(self) -> ZoneChoice:
+        """The zone(s) the time rules read, and why (app/policy/recipient.py)."""
+        return choose_zones(
+            self.lead_timezone, self.lead_number, self.workspace_timezone, self.window, self.at
+        )
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        return self.zone_choice.zones
 
     @property
     def zone_name(self) -> str:
-        return self.lead_timezone or self.workspace_timezone
+        """The zone an operator reads instants in: the first zone in effect."""
+        return self.zones[0] if self.zones else self.workspace_timezone
 
     @cached_property
     def local_at(self) -> datetime:
         """The evaluation instant on the local wall clock."""
         return self.at.astimezone(zone(self.zone_name))
 
+    def local_times(self) -> tuple[datetime, ...]:
+        """The evaluation instant on each zone's wall clock."""
+        return tuple(self.at.astimezone(zone(name)) for name in self.zones)
+
+    @cached_property
+    def jurisdiction(self) -> Jurisdiction | None:
+        """The stricter local rule the lead's (valid) number falls under, if any."""
+        number = self.lead_number
+        return jurisdiction_of(number.e164) if number is not None and number.valid else None
+
+    @cached_property
+    def calendars(self) -> tuple[str, ...]:
+        """The holiday calendars that apply: the workspace's, and the lead's country's."""
+        number, named = self.lead_number, self.holiday_calendars
+        country = number.region if number is not None else None
+        if self.lead_country_holidays and country and supported(country) and country not in named:
+            return (*named, country)
+        return named
+
     @cached_property
     def window(self) -> SendWindow:
+        opens, closes = self.send_window_start, self.send_window_end
+        if self.jurisdiction is not None:
+            opens, closes = self.jurisdiction.narrow(opens, closes)
         return SendWindow(
-            self.send_window_start,
-            self.send_window_end,
+            opens,
+            closes,
             frozenset(self.send_days),
             frozenset(self.blocked_dates),
+            self.calendars,
         )
+
+    @cached_property
+    def next_opening(self) -> datetime | None:
+        """The first instant >= ``at`` at which every deferred rule passes."""
+        return earliest_allowed(self)
+
+    def open_now(self) -> bool:
+        """Whether every deferred (time) rule passes at ``at``."""
+        last = self.last_permit
+        capped = last is not None and last > self.at - OUTBOUND_CAP
+        return not capped and self.window.open_at(self.at, self.zones)
 
     @cached_property
     def last_permit(self) -> datetime | None:
@@ -185,25 +242,101 @@ def _under_cap(inputs: PolicyInputs) -> Check:
     )
 
 
+def _zone_resolved(inputs: PolicyInputs) -> Check:
+    choice = inputs.zone_choice
+    if not choice.zones:
+        return Check(False, f"{choice.reason}: set the lead's timezone")
+    return Check(True, f"{', '.join(choice.zones)}: {choice.reason}")
+
+
+def _opens_again(inputs: PolicyInputs) -> Check:
+    if inputs.open_now():
+        return Check(True, "the time rules pass now")
+    opening = inputs.next_opening
+    if opening is None:
+        return Check(
+            False,
+            f"no instant within {HORIZON_YEARS} years passes the time rules (send days, "
+            "blocked dates, public holidays, hours): change the send policy",
+        )
+    return Check(True, f"the time rules pass from {_local(inputs, opening)}")
+
+
+def _each_zone(inputs: PolicyInputs, rule: Callable[[datetime], str | None]) -> Check:
+    """A rule read in every zone in effect: it fails where ``rule`` says why."""
+    refusals = [why for local in inputs.local_times() if (why := rule(local)) is not None]
+    shown = "; ".join(refusals) if refusals else _each_local(inputs, "%Y-%m-%d (%a)")
+    return Check(not refusals, shown)
+
+
+def _each_local(inputs: PolicyInputs, pattern: str) -> str:
+    return ", ".join(f"{local:{pattern}} in {local.tzinfo}" for local in inputs.local_times())
+
+
 def _not_blocked_date(inputs: PolicyInputs) -> Check:
-    day = inputs.local_at.date()
-    blocked = day in inputs.blocked_dates
-    return Check(not blocked, f"local date {day}{' is blocked' if blocked else ''}")
+    blocked = inputs.window.blocked
+    return _each_zone(
+        inputs,
+        lambda local: (
+            f"local date {local:%Y-%m-%d} in {local.tzinfo} is blocked"
+            if local.date() in blocked
+            else None
+        ),
+    )
+
+
+def _not_public_holiday(inputs: PolicyInputs) -> Check:
+    if not inputs.window.calendars:
+        return Check(True, "no public holiday calendar applies")
+
+    def holiday(local: datetime) -> str | None:
+        found = inputs.window.holiday(local.date())
+        if found is None:
+            return None
+        code, name = found
+        return f"local date {local:%Y-%m-%d} in {local.tzinfo} is {name} ({code})"
+
+    check = _each_zone(inputs, holiday)
+    calendars = ", ".join(inputs.window.calendars)
+    return check if not check.passed else Check(True, f"{check.detail}; calendars {calendars}")
 
 
 def _send_day(inputs: PolicyInputs) -> Check:
-    day = inputs.local_at.date()
     days = ", ".join(inputs.send_days) or "none"
-    return Check(weekday_of(day) in inputs.send_days, f"local day {day:%A}; send days {days}")
+    check = _each_zone(
+        inputs,
+        lambda local: (
+            None
+            if weekday_of(local.date()) in inputs.send_days
+            else f"local day {local:%A} in {local.tzinfo}"
+        ),
+    )
+    return Check(check.passed, f"{check.detail}; send days {days}")
 
 
 def _within_hours(inputs: PolicyInputs) -> Check:
-    local = inputs.local_at
-    window = f"{inputs.send_window_start:%H:%M}-{inputs.send_window_end:%H:%M}"
-    return Check(
-        inputs.window.hours_allowed(local.time()),
-        f"local time {local:%H:%M} {local.tzname()}; window {window}",
+    window = inputs.window
+    hours = f"window {window.opens:%H:%M}-{window.closes:%H:%M}"
+    rule = inputs.jurisdiction
+    if rule is not None:
+        hours += (
+            f" ({rule.name}, {rule.source}, narrows {inputs.send_window_start:%H:%M}-"
+            f"{inputs.send_window_end:%H:%M})"
+        )
+    check = _each_zone(
+        inputs,
+        lambda local: (
+            None
+            if window.hours_allowed(local.time())
+            else f"local time {local:%H:%M} {local.tzname()} in {local.tzinfo}"
+        ),
     )
+    shown = check.detail if not check.passed else _each_local(inputs, "%H:%M %Z")
+    return Check(check.passed, f"{shown}; {hours}")
+
+
+def _local(inputs: PolicyInputs, instant: datetime) -> str:
+    return local_text(instant, zone(inputs.zone_name))
 
 
 def _when(inputs: PolicyInputs) -> str:
@@ -225,8 +358,11 @@ RULES: tuple[Rule, ...] = (
     Rule(R.NO_ACTIVE_STRATEGY, FOLLOWUP, Denial.UNTIL, _strategy_active, workspace_wide=True),
     Rule(R.BUDGET_RED, FOLLOWUP, Denial.UNTIL, _budget_not_red, workspace_wide=True),
     Rule(R.STOP_UNANSWERED, FOLLOWUP, Denial.UNTIL, _not_unanswered),
+    Rule(R.ZONE_UNRESOLVED, FOLLOWUP, Denial.UNTIL, _zone_resolved),
+    Rule(R.NO_SEND_WINDOW, FOLLOWUP, Denial.UNTIL, _opens_again),
     Rule(R.OUTBOUND_CAP_24H, FOLLOWUP, Denial.DEFERRED, _under_cap),
     Rule(R.BLOCKED_DATE, FOLLOWUP, Denial.DEFERRED, _not_blocked_date),
+    Rule(R.PUBLIC_HOLIDAY, FOLLOWUP, Denial.DEFERRED, _not_public_holiday),
     Rule(R.SUNDAY_HOLD, FOLLOWUP, Denial.DEFERRED, _send_day),
     Rule(R.QUIET_HOURS, FOLLOWUP, Denial.DEFERRED, _within_hours),
 )
@@ -284,12 +420,15 @@ class Decision:
     def summary(self) -> str:
         kind = self.inputs.kind.value
         if self.allow_send:
-            return f"{kind} allowed ({self.message_format}): every rule passed"
-        first = self.failed[0]
-        text = f"{kind} refused, {first.rule} ({first.denial}): {first.detail}"
-        if self.next_allowed_at is not None:
-            tz = zone(self.inputs.zone_name)
-            text += f"; next allowed {local_text(self.next_allowed_at, tz)}"
+            text = f"{kind} allowed ({self.message_format}): every rule passed"
+        else:
+            first = self.failed[0]
+            text = f"{kind} refused, {first.rule} ({first.denial}): {first.detail}"
+            if self.next_allowed_at is not None:
+                text += f"; next allowed {_local(self.inputs, self.next_allowed_at)}"
+        if self.inputs.kind is SendKind.FOLLOWUP:
+            choice = self.inputs.zone_choice
+            text += f" [zone {', '.join(choice.zones) or 'unresolved'}: {choice.reason}]"
         return text
 
 
@@ -299,7 +438,8 @@ def decide(inputs: PolicyInputs) -> Decision:
     failed = tuple(outcome for outcome in outcomes if outcome.passed is False)
     next_allowed_at = None
     if failed and all(outcome.denial is Denial.DEFERRED for outcome in failed):
-        next_allowed_at = earliest_allowed(inputs)
+        # Never None here: NO_SEND_WINDOW fails (not deferred) when there is none.
+        next_allowed_at = inputs.next_opening
     return Decision(inputs, outcomes, next_allowed_at, failed)
 
 
@@ -324,7 +464,7 @@ def earliest_allowed(
     )
     if last is not None:
         start = max(start, last + OUTBOUND_CAP)
-    return inputs.window.earliest_opening(start, zone(inputs.zone_name))
+    return inputs.window.earliest_opening(start, inputs.zones)
 
 
 def deferred_rules_pass(inputs: PolicyInputs, instant: datetime) -> bool:

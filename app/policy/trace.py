@@ -4,10 +4,12 @@ It holds enough to replay the decision: ``inputs_from_trace`` rebuilds the exact
 ``PolicyInputs`` and ``decide`` runs again on them.
 """
 
+from dataclasses import asdict
 from datetime import date, datetime, time
 from typing import Any
 
 from app.enums import BudgetTier, FollowUpPreset, LeadStage, SendKind, Weekday
+from app.phone_numbers import LeadNumber
 from app.policy.rules import RULESET_VERSION, ActiveStrategy, Decision, PolicyInputs
 
 
@@ -46,6 +48,9 @@ def inputs_json(inputs: PolicyInputs) -> dict[str, Any]:
         "policy_version": inputs.policy_version,
         "last_inbound_at": _instant(inputs.last_inbound_at),
         "recent_permits": [_instant(permit) for permit in inputs.recent_permits],
+        "lead_number": None if inputs.lead_number is None else asdict(inputs.lead_number),
+        "holiday_calendars": list(inputs.holiday_calendars),
+        "lead_country_holidays": inputs.lead_country_holidays,
     }
 
 
@@ -78,7 +83,17 @@ def inputs_from_trace(trace: dict[str, Any]) -> PolicyInputs:
         policy_version=data["policy_version"],
         last_inbound_at=_read_instant(data["last_inbound_at"]),
         recent_permits=tuple(datetime.fromisoformat(p) for p in data["recent_permits"]),
+        # Decisions recorded before ruleset 2 read no number and no holidays.
+        lead_number=_read_number(data.get("lead_number")),
+        holiday_calendars=tuple(data.get("holiday_calendars", ())),
+        lead_country_holidays=data.get("lead_country_holidays", False),
     )
+
+
+def _read_number(data: dict[str, Any] | None) -> LeadNumber | None:
+    if data is None:
+        return None
+    return LeadNumber(**{**data, "zones": tuple(data["zones"])})
 
 
 def rule_trace(decision: Decision) -> dict[str, Any]:
@@ -90,7 +105,11 @@ def rule_trace(decision: Decision) -> dict[str, Any]:
         "evaluated_at": _instant(inputs.at),
         "kind": inputs.kind.value,
         "zone": inputs.zone_name,
+        "zones": list(inputs.zones),
+        "zone_source": inputs.zone_choice.source.value,
+        "zone_reason": inputs.zone_choice.reason,
         "local_time": inputs.local_at.isoformat(),
+        "local_times": {local.tzinfo.key: local.isoformat() for local in inputs.local_times()},
         "inputs": inputs_json(inputs),
         "rules": [outcome.as_json() for outcome in decision.outcomes],
     }

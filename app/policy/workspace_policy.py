@@ -1,5 +1,6 @@
 """A workspace's send policy: it may narrow the floor (09:00-21:00, Monday to
-Saturday), never widen it. The database CHECKs the same rules."""
+Saturday), never widen it; public holidays only add days without follow-ups. The
+database CHECKs the same rules."""
 
 import json
 from datetime import date, time
@@ -7,10 +8,15 @@ from typing import Any
 
 from app.enums import FLOOR_SEND_DAYS, FLOOR_SEND_WINDOW, Weekday
 from app.errors import InvalidValue, NotFound, RuleBroken
-from app.tables import WINDOW_CLOSES, WINDOW_OPENS, Workspace
+from app.policy.public_holidays import calendar_problem
+from app.tables import MAX_HOLIDAY_CALENDARS, WINDOW_CLOSES, WINDOW_OPENS, Workspace
 from app.validation import decoded_json
 
-POLICY_FIELDS = ("send_window_start", "send_window_end", "send_days", "blocked_dates")
+# Required in a PUT; the holiday fields are optional there (kept when left out), so
+# clients written before them go on replacing the policy they know.
+REQUIRED_FIELDS = ("send_window_start", "send_window_end", "send_days", "blocked_dates")
+HOLIDAY_FIELDS = ("holiday_calendars", "lead_country_holidays")
+POLICY_FIELDS = (*REQUIRED_FIELDS, *HOLIDAY_FIELDS)
 MAX_BLOCKED_DATES = 400
 POLICY_COLUMNS = "id, " + ", ".join(POLICY_FIELDS) + ", policy_version"
 
@@ -72,11 +78,36 @@ def blocked_dates(field: str, value: Any) -> list[str]:
     return sorted(dates)
 
 
+def holiday_calendars(field: str, value: Any) -> list[str]:
+    """Distinct public holiday calendars the ``holidays`` package knows ("MY", "GB-SCT")."""
+    codes = decoded_json(field, value)
+    if not isinstance(codes, list):
+        raise InvalidValue(field, 'must be a list of calendars such as ["MY", "GB-SCT"]')
+    if len(codes) > MAX_HOLIDAY_CALENDARS:
+        raise InvalidValue(field, f"at most {MAX_HOLIDAY_CALENDARS} calendars")
+    for code in codes:
+        problem = calendar_problem(code)
+        if problem:
+            raise InvalidValue(field, problem)
+    if len(set(codes)) != len(codes):
+        raise InvalidValue(field, "a calendar appears more than once")
+    return codes
+
+
+def lead_country_holidays(field: str, value: Any) -> bool:
+    """Whether each lead's own country's public holidays hold its follow-ups too."""
+    if not isinstance(value, bool):
+        raise InvalidValue(field, "must be true or false")
+    return value
+
+
 FIELD_RULES = {
     "send_window_start": window_edge,
     "send_window_end": window_edge,
     "send_days": send_days,
     "blocked_dates": blocked_dates,
+    "holiday_calendars": holiday_calendars,
+    "lead_country_holidays": lead_country_holidays,
 }
 
 
@@ -106,6 +137,8 @@ def policy_json(row: dict[str, Any]) -> dict[str, Any]:
         "send_window_end": row["send_window_end"].strftime("%H:%M"),
         "send_days": decoded_json("send_days", row["send_days"]),
         "blocked_dates": decoded_json("blocked_dates", row["blocked_dates"]),
+        "holiday_calendars": decoded_json("holiday_calendars", row["holiday_calendars"]),
+        "lead_country_holidays": row["lead_country_holidays"],
         "policy_version": row["policy_version"],
     }
 
@@ -120,19 +153,24 @@ async def get_policy(workspace_id: int) -> dict[str, Any]:
 
 
 async def put_policy(workspace_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-    """Replace the workspace's send policy; every field is required."""
-    missing = [name for name in POLICY_FIELDS if name not in fields]
+    """Replace the workspace's send policy; the holiday fields, when left out, stay."""
+    missing = [name for name in REQUIRED_FIELDS if name not in fields]
     if missing:
         raise InvalidValue(missing[0], "is required")
-    checked = checked_policy(fields)
+    checked = checked_policy({name: value for name, value in fields.items() if value is not None})
+    calendars = checked.get("holiday_calendars")
     rows = await Workspace.raw(
         "UPDATE workspace SET send_window_start = {}, send_window_end = {}, "
-        "send_days = {}::jsonb, blocked_dates = {}::jsonb WHERE id = {} "
+        "send_days = {}::jsonb, blocked_dates = {}::jsonb, "
+        "holiday_calendars = coalesce({}::jsonb, holiday_calendars), "
+        "lead_country_holidays = coalesce({}, lead_country_holidays) WHERE id = {} "
         f"RETURNING {POLICY_COLUMNS}",
         checked["send_window_start"],
         checked["send_window_end"],
         json.dumps(checked["send_days"]),
         json.dumps(checked["blocked_dates"]),
+        None if calendars is None else json.dumps(calendars),
+        checked.get("lead_country_holidays"),
         workspace_id,
     )
     if not rows:
