@@ -383,7 +383,7 @@ def test_a_window_reopens_when_the_clocks_fall_back_across_its_end():
         lead_timezone="America/New_York",
         send_window_start=time(0, 30),
         send_window_end=time(1, 30),
-        send_days=tuple(FLOOR_SEND_DAYS) + (Weekday.SUN,),
+        send_days=(*FLOOR_SEND_DAYS, Weekday.SUN),
         at=datetime(2027, 11, 7, 5, 45, tzinfo=UTC),
     )
     decision = decide(inputs)
