@@ -225,9 +225,7 @@ def test_a_florida_number_is_not_sent_to_after_20_00_local():
     inputs = lead(FLORIDA_NUMBER, workspace_timezone="Asia/Kuala_Lumpur")
     late = decide(replace(inputs, at=at_local("America/New_York", 2027, 6, 16, 20, 30)))
     earlier = decide(replace(inputs, at=at_local("America/New_York", 2027, 6, 16, 19, 30)))
-    new_york = decide(
-        lead(NEW_YORK_NUMBER, at=at_local("America/New_York", 2027, 6, 16, 20, 30))
-    )
+    new_york = decide(lead(NEW_YORK_NUMBER, at=at_local("America/New_York", 2027, 6, 16, 20, 30)))
     assert late.reason_code is ReasonCode.QUIET_HOURS
     assert "Florida" in late.summary and "501.059" in late.summary
     assert earlier.allow_send and new_york.allow_send
@@ -309,9 +307,7 @@ def test_a_deferred_denial_always_says_when(blocked):
     assert decision.denial is Denial.DEFERRED
     opening = decision.next_allowed_at
     assert opening is not None
-    assert opening.astimezone(ZoneInfo("Europe/London")).date() == first + timedelta(
-        weeks=blocked
-    )
+    assert opening.astimezone(ZoneInfo("Europe/London")).date() == first + timedelta(weeks=blocked)
     assert decide(replace(inputs, at=opening)).allow_send
 
 

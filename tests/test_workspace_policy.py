@@ -210,9 +210,7 @@ async def holidays_row(connection, workspace_id: int) -> tuple:
     return tuple(row)
 
 
-async def test_holiday_calendars_are_stored_versioned_and_kept_when_left_out(
-    api, connection, acme
-):
+async def test_holiday_calendars_are_stored_versioned_and_kept_when_left_out(api, connection, acme):
     body = {**FLORIDA, "holiday_calendars": ["US", "GB-SCT"], "lead_country_holidays": True}
     stored = await api.put("/workspace/policy", body)
     assert stored.status_code == 200, stored.text

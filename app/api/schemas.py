@@ -170,9 +170,7 @@ FLOOR_DAYS_SCHEMA = {"type": "string", "enum": [day.value for day in FLOOR_SEND_
 
 
 # The schema lists the calendars the holidays package knows; the domain says why not.
-HolidayCalendar = Annotated[
-    str, WithJsonSchema({"type": "string", "enum": list(calendar_codes())})
-]
+HolidayCalendar = Annotated[str, WithJsonSchema({"type": "string", "enum": list(calendar_codes())})]
 
 
 class WorkspacePolicy(Strict):
