@@ -22,14 +22,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import PhoneNumber, PhoneNumberFormat, ValidationResult
-from phonenumbers.timezone import time_zones_for_number
+from phonenumbers import (
+    PhoneMetadata,
+    PhoneNumber,
+    PhoneNumberFormat,
+    PhoneNumberType,
+    ValidationResult,
+)
+from phonenumbers.phonenumberutil import _number_type_helper as number_type_helper
+from phonenumbers.timezone import time_zones_for_geographical_number, time_zones_for_number
 
 # Separators people and systems put inside phone numbers.
 SEPARATORS = re.compile(r"[\s\-().]")
 # "+" or "00" (the international call prefix written out) or nothing, then digits.
 INTERNATIONAL_DIGITS = re.compile(r"^(?:\+|00)?(\d{1,20})$")
 UNKNOWN_ZONE = "Etc/Unknown"  # libphonenumber's answer when a number names no zone
+NORTH_AMERICA = 1  # the country calling code of the North American Numbering Plan
 # Distinct lead ids a process remembers the parse of (about 1 KB each).
 PARSED_CACHE = 200_000
 
@@ -42,7 +50,7 @@ class LeadNumber:
     valid: bool
     region: str | None  # ISO 3166 country of the number ("US"); None when invalid
     zones: tuple[str, ...]  # candidate IANA zones; () when the number names none
-    label: str  # "+1 212": country code and area (national destination) code
+    label: str  # "+1 212" (North American area code) or "+60 (MY)"
 
     @property
     def country_code(self) -> str:
@@ -70,13 +78,47 @@ def lead_number(external_id: str) -> LeadNumber | None:
     if number is None:
         return None
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
-    area_digits = phonenumbers.length_of_national_destination_code(number)
-    national = str(number.national_number)
-    label = f"+{number.country_code} {national[:area_digits]}".rstrip()
-    if not phonenumbers.is_valid_number(number):
-        return LeadNumber(e164, False, None, (), label)
-    zones = tuple(zone for zone in time_zones_for_number(number) if zone != UNKNOWN_ZONE)
-    return LeadNumber(e164, True, phonenumbers.region_code_for_number(number), zones, label)
+    region, kind = _region_and_type(number)
+    if kind == PhoneNumberType.UNKNOWN or region is None:
+        return LeadNumber(e164, False, None, (), f"+{number.country_code}")
+    return LeadNumber(e164, True, region, _zones(number, kind), _label(number, region))
+
+
+def _label(number: PhoneNumber, region: str) -> str:
+    """How a reason names the number: with its area code in the North American plan,
+    where it is always the first three digits ("+1 212"), else with its country
+    ("+60 (MY)"); libphonenumber's general split costs more than the rest together."""
+    if number.country_code == NORTH_AMERICA:
+        return f"+1 {str(number.national_number)[:3]}"
+    return f"+{number.country_code} ({region})"
+
+
+def _region_and_type(number: PhoneNumber) -> tuple[str | None, int]:
+    """``region_code_for_number`` and ``number_type`` in one pass: the type is
+    libphonenumber's costliest step, and ``number_type`` finds the region again
+    (for +1, +7 or +44, by trying each region). tests/test_phone_numbers.py checks
+    the two answers against libphonenumber's own for every example number."""
+    region = phonenumbers.region_code_for_number(number)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region)
+    if metadata is None:
+        return region, PhoneNumberType.UNKNOWN
+    national = phonenumbers.national_significant_number(number)
+    return region, number_type_helper(national, metadata)
+
+
+def _zones(number: PhoneNumber, kind: int) -> tuple[str, ...]:
+    """``time_zones_for_number`` of a valid number whose type is known."""
+    if phonenumbers.is_number_type_geographical(kind, number.country_code):
+        zones = time_zones_for_geographical_number(number)
+    else:  # libphonenumber reads these by country code alone
+        zones = COUNTRY_ZONES.get(number.country_code)
+        if zones is None:
+            zones = COUNTRY_ZONES[number.country_code] = tuple(time_zones_for_number(number))
+    return tuple(zone for zone in zones if zone != UNKNOWN_ZONE)
+
+
+# Zones of non-geographical numbers by country code (a few hundred at most).
+COUNTRY_ZONES: dict[int, tuple[str, ...]] = {}
 
 
 def normalized_external_id(value: str) -> str:

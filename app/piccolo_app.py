@@ -5,6 +5,7 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig, Command
 
 from app.commands.create_first_admin import create_first_admin
+from app.commands.normalize_lead_ids import normalize_lead_ids
 from app.commands.seed import seed
 from app.commands.tokens import create_token, list_tokens, revoke_token
 from app.tables import TABLES
@@ -20,6 +21,7 @@ APP_CONFIG = AppConfig(
     commands=[
         Command(callable=seed),
         Command(callable=create_first_admin),
+        Command(callable=normalize_lead_ids),
         Command(callable=create_token, command_name="create-token", aliases=["create_token"]),
         Command(callable=list_tokens, command_name="list-tokens", aliases=["list_tokens"]),
         Command(callable=revoke_token, command_name="revoke-token", aliases=["revoke_token"]),

@@ -533,3 +533,27 @@ async def test_replacing_a_row_is_refused_because_edits_use_patch(admin, connect
     assert response.status_code == 405
     assert "edit with PATCH" in messages(response)
     assert await connection.fetchval("SELECT name FROM workspace") == "Acme"
+
+
+# --- the lead page's zone ---------------------------------------------------------------
+
+
+async def test_the_lead_page_says_which_zone_the_lead_is_read_in(admin, connection, acme):
+    from tests.admin_client import anonymous_client
+
+    numbered = await factories.lead(connection, acme, "+12125550123")
+    plain = await factories.lead(connection, acme, "crm:9")
+    await connection.execute("UPDATE workspace SET timezone = 'Asia/Kuala_Lumpur'")
+    shown = (await admin.http.get(f"/admin/lead-zone/{numbered}/")).json()
+    fallback = (await admin.http.get(f"/admin/lead-zone/{plain}/")).json()
+    assert shown == {
+        "zones": ["America/New_York"],
+        "zone_source": "phone_number",
+        "zone_reason": "America/New_York, from the +1 212 number",
+    }
+    assert (fallback["zones"], fallback["zone_source"]) == (["Asia/Kuala_Lumpur"], "workspace")
+    assert (await admin.http.get("/admin/lead-zone/424242/")).status_code == 404
+    assert (await admin.http.get("/admin/lead-zone/x1/")).status_code == 400
+    async with anonymous_client() as client:
+        response = await client.get(f"/admin/lead-zone/{numbered}/")
+    assert response.status_code == 303

@@ -149,6 +149,10 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
             await page.fill("input[name=name]", "Rita Sousa")
             await page.click("[data-uitest=save_button]")
             await expect(page.locator("#app").first).to_contain_text("Successfully saved")
+            # The lead's page says which zone its local time is read in, and why.
+            await expect(page.locator("#lead-zone")).to_contain_text(
+                "Local time read in Europe/Lisbon (lead_timezone): the lead's timezone."
+            )
             await page.click("text=Show referencing tables")
             await page.click(".related_tables >> text=change_log")
             await expect(page.locator("#app").first).to_contain_text("admin edit")

@@ -57,3 +57,25 @@ def test_an_invalid_number_is_flagged_and_names_nothing(given):
 @pytest.mark.parametrize("given", ["crm:42", "012-345 6789", "+1555"])
 def test_an_opaque_key_is_no_number(given):
     assert lead_number(given) is None
+
+
+def test_what_a_number_says_agrees_with_libphonenumbers_own_answers():
+    """Every example number of every region and type: validity, country and zones as
+    ``is_valid_number``, ``region_code_for_number`` and ``time_zones_for_number`` say."""
+    import phonenumbers
+    from phonenumbers.timezone import time_zones_for_number
+
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+                     phonenumbers.PhoneNumberType.TOLL_FREE):  # fmt: skip
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            number = lead_number(phonenumbers.format_number(example, 0))
+            assert number is not None and number.valid == phonenumbers.is_valid_number(example)
+            expected = tuple(z for z in time_zones_for_number(example) if z != "Etc/Unknown")
+            assert number.zones == expected, region
+            assert number.region == phonenumbers.region_code_for_number(example)
+            checked += 1
+    assert checked > 600

@@ -180,7 +180,20 @@ async def test_why_not_shows_every_rule_and_records_nothing(admin, connection, a
     assert "[NO] LEAD_DISCONNECTED: tags: DISCONNECT" in text
     assert "[ok] ATTESTATION_MISSING" in text and "[-] REPLY_WINDOW_CLOSED" in text
     assert "Follow-ups stop: LEAD_DISCONNECTED" in text
+    assert "Zone Europe/London (the lead's timezone)" in text
     assert await connection.fetchval("SELECT count(*) FROM policy_decision") == 0
+
+
+async def test_why_not_reads_a_lead_without_a_timezone_in_its_numbers_zone(
+    admin, connection, acme
+):
+    lead_id = await london_lead(connection, acme, "+12125550123", timezone=None)
+    response = await admin.submit("why-not,-when-next", lead=lead_id, kind="followup")
+    text = response.json()["custom_form_success"]
+    assert "Zone America/New_York (America/New_York, from the +1 212 number)" in text
+    # The next follow-ups are listed in New York's local time.
+    upcoming = text.split("Next follow-ups: ")[1].splitlines()[0].split(", ")
+    assert upcoming and all(" EDT (" in item or " EST (" in item for item in upcoming)
 
 
 async def test_why_not_for_an_unknown_lead_says_so(admin, connection, acme):

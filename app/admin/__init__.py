@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 
 from app.admin.crud import use_admin_crud
 from app.admin.forms import FORMS
+from app.admin.lead_zone import lead_zone
 from app.admin.login_throttle import CountedInDatabase, LoginThrottle
 from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
 from app.admin.registry import registered_tables
@@ -82,16 +83,23 @@ def answer_bad_input_with_4xx(admin: FastAPI) -> None:
 SESSION_INCREASE_EXPIRY = timedelta(minutes=30)
 
 
-def add_overview(admin: AdminRouter) -> None:
-    """The overview page behind the admin's own session check, linked from its sidebar."""
-    overview = Starlette(routes=[Route("/", overview_page, methods=["GET"])])
+def behind_operator_session(app: ASGIApp) -> ASGIApp:
+    """``app`` behind the admin's own session check (operators only)."""
     backend = SessionsAuthBackend(
         auth_table=BaseUser,
         session_table=SessionsBase,
         admin_only=True,
         increase_expiry=SESSION_INCREASE_EXPIRY,
     )
-    admin.mount("/overview", AuthenticationMiddleware(overview, backend, on_error=to_login))
+    return AuthenticationMiddleware(app, backend, on_error=to_login)
+
+
+def add_overview(admin: AdminRouter) -> None:
+    """The overview page, linked from the sidebar, and the lead page's zone."""
+    overview = Starlette(routes=[Route("/", overview_page, methods=["GET"])])
+    admin.mount("/overview", behind_operator_session(overview))
+    zone = Starlette(routes=[Route("/{lead_id}/", lead_zone, methods=["GET"])])
+    admin.mount("/lead-zone", behind_operator_session(zone))
 
 
 EXTRAS_SCRIPT = (Path(__file__).parent / "extras.js").read_text()

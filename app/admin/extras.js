@@ -88,6 +88,34 @@
       });
   }
 
-  new MutationObserver(function () { relabel(); enhanceForm(); })
+  // A lead's page says which zone its local time is read in, and why (the engine's
+  // order: its timezone, else its number's zones, else the workspace's).
+  var zoneAsked = null;  // the lead whose zone is being fetched
+
+  function showLeadZone() {
+    var match = location.hash.match(/^#\/lead\/(\d+)\/?$/);
+    var form = document.querySelector("#app form");
+    if (!match || !form) return;
+    var shown = document.getElementById("lead-zone");
+    if ((shown && shown.dataset.lead === match[1]) || zoneAsked === match[1]) return;
+    zoneAsked = match[1];
+    fetch("./lead-zone/" + match[1] + "/", {credentials: "same-origin"})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (zone) {
+        zoneAsked = null;
+        var target = document.querySelector("#app form");
+        if (!zone || !target || location.hash.indexOf("#/lead/" + match[1]) !== 0) return;
+        var note = document.getElementById("lead-zone") || document.createElement("p");
+        note.id = "lead-zone";
+        note.dataset.lead = match[1];
+        note.style.cssText = "padding:0.5em 1em;border-left:4px solid #2a7ae2;";
+        var zones = zone.zones.join(", ");
+        note.textContent = "Local time read in " + zones + " (" + zone.zone_source + "): " +
+          zone.zone_reason + ".";
+        if (!note.isConnected) target.before(note);
+      });
+  }
+
+  new MutationObserver(function () { relabel(); enhanceForm(); showLeadZone(); })
     .observe(document.documentElement, {childList: true, subtree: true, characterData: true});
 })();

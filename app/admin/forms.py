@@ -98,7 +98,11 @@ async def why_not_form(request: Request, data: WhyNotForm) -> str:
 def why_not_text(decision: dict[str, Any], planned: dict[str, Any]) -> str:
     """The decision as an operator reads it: verdict, each rule, when next."""
     trace = decision["rule_trace"]
-    lines = [decision["summary"], f"Zone {trace['zone']}, local time {trace['local_time']}."]
+    zones = ", ".join(trace["zones"]) or "unresolved"
+    lines = [
+        decision["summary"],
+        f"Zone {zones} ({trace['zone_reason']}); local time {trace['local_time']}.",
+    ]
     if decision["next_allowed_at"] is not None:
         utc = decision["next_allowed_at"].astimezone(UTC)
         lines.append(f"Next allowed at {utc:%Y-%m-%d %H:%M} UTC.")

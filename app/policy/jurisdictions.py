@@ -8,7 +8,6 @@ wall-clock time, start inclusive, end exclusive, like the workspace's window.
 
 from dataclasses import dataclass
 from datetime import time
-from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -62,18 +61,17 @@ JURISDICTIONS: tuple[Jurisdiction, ...] = (
 )
 
 
-@lru_cache(maxsize=4096)
+JURISDICTIONS_BY_NAME = {rule.name: rule for rule in JURISDICTIONS}
+BY_PREFIX = {prefix: rule for rule in JURISDICTIONS for prefix in rule.prefixes}
+PREFIX_LENGTHS = sorted({len(prefix) for prefix in BY_PREFIX}, reverse=True)
+
+
 def jurisdiction_of(e164: str | None) -> Jurisdiction | None:
     """The jurisdiction whose prefix the number starts with (the longest), if any."""
     if e164 is None:
         return None
-    matches = [
-        (len(prefix), rule)
-        for rule in JURISDICTIONS
-        for prefix in rule.prefixes
-        if e164.startswith(prefix)
-    ]
-    return max(matches, key=lambda match: match[0])[1] if matches else None
-
-
-JURISDICTIONS_BY_NAME = {rule.name: rule for rule in JURISDICTIONS}
+    for length in PREFIX_LENGTHS:
+        rule = BY_PREFIX.get(e164[:length])
+        if rule is not None:
+            return rule
+    return None

@@ -41,9 +41,13 @@ def zone(name: str) -> ZoneInfo:
 
 
 @cache
+def _available_zones() -> frozenset[str]:
+    return frozenset(available_timezones())  # reads the zone database: ~20 ms
+
+
 def known_zone(name: str) -> bool:
     """Whether ``name`` is an IANA zone this machine knows."""
-    return name in available_timezones()
+    return name in _available_zones()
 
 
 def weekday_of(day: date) -> Weekday:
@@ -168,6 +172,11 @@ class SendWindow:
     ) -> datetime | None:
         """The first instant >= ``not_before`` (and before ``limit``, default the
         horizon) open in every zone; None when there is none."""
+        return _earliest_opening(self, not_before, zone_names, limit)
+
+    def search_opening(
+        self, not_before: datetime, zone_names: tuple[str, ...], limit: datetime | None
+    ) -> datetime | None:
         limit = not_before + HORIZON if limit is None else limit
         candidate = not_before
         while candidate < limit:
@@ -181,6 +190,14 @@ class SendWindow:
             if not moved:
                 return candidate
         return None
+
+
+# A dispatch batch shares its instant, so most of its leads ask the same question.
+@lru_cache(maxsize=16384)
+def _earliest_opening(
+    window: SendWindow, not_before: datetime, zone_names: tuple[str, ...], limit: datetime | None
+) -> datetime | None:
+    return window.search_opening(not_before, zone_names, limit)
 
 
 def local_text(instant: datetime, tz: ZoneInfo) -> str:

@@ -105,6 +105,7 @@ class PolicyInputs:
         """The evaluation instant on the local wall clock."""
         return self.at.astimezone(zone(self.zone_name))
 
+    @cached_property
     def local_times(self) -> tuple[datetime, ...]:
         """The evaluation instant on each zone's wall clock."""
         return tuple(self.at.astimezone(zone(name)) for name in self.zones)
@@ -264,13 +265,18 @@ def _opens_again(inputs: PolicyInputs) -> Check:
 
 def _each_zone(inputs: PolicyInputs, rule: Callable[[datetime], str | None]) -> Check:
     """A rule read in every zone in effect: it fails where ``rule`` says why."""
-    refusals = [why for local in inputs.local_times() if (why := rule(local)) is not None]
+    refusals = [why for local in inputs.local_times if (why := rule(local)) is not None]
     shown = "; ".join(refusals) if refusals else _each_local(inputs, "%Y-%m-%d (%a)")
     return Check(not refusals, shown)
 
 
 def _each_local(inputs: PolicyInputs, pattern: str) -> str:
-    return ", ".join(f"{local:{pattern}} in {local.tzinfo}" for local in inputs.local_times())
+    """The local value in words: "10:00 EDT in America/New_York"; with several zones,
+    that it holds in all of them (the trace's ``local_times`` has each)."""
+    if len(inputs.local_times) == 1:
+        local = inputs.local_times[0]
+        return f"{local:{pattern}} in {local.tzinfo}"
+    return f"in all {len(inputs.local_times)} zones"
 
 
 def _not_blocked_date(inputs: PolicyInputs) -> Check:

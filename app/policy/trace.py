@@ -4,13 +4,15 @@ It holds enough to replay the decision: ``inputs_from_trace`` rebuilds the exact
 ``PolicyInputs`` and ``decide`` runs again on them.
 """
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import date, datetime, time
 from typing import Any
 
 from app.enums import BudgetTier, FollowUpPreset, LeadStage, SendKind, Weekday
 from app.phone_numbers import LeadNumber
 from app.policy.rules import RULESET_VERSION, ActiveStrategy, Decision, PolicyInputs
+
+NUMBER_FIELDS = tuple(field.name for field in fields(LeadNumber))
 
 
 def _instant(value: datetime | None) -> str | None:
@@ -48,7 +50,7 @@ def inputs_json(inputs: PolicyInputs) -> dict[str, Any]:
         "policy_version": inputs.policy_version,
         "last_inbound_at": _instant(inputs.last_inbound_at),
         "recent_permits": [_instant(permit) for permit in inputs.recent_permits],
-        "lead_number": None if inputs.lead_number is None else asdict(inputs.lead_number),
+        "lead_number": _number_json(inputs.lead_number),
         "holiday_calendars": list(inputs.holiday_calendars),
         "lead_country_holidays": inputs.lead_country_holidays,
     }
@@ -90,6 +92,12 @@ def inputs_from_trace(trace: dict[str, Any]) -> PolicyInputs:
     )
 
 
+def _number_json(number: LeadNumber | None) -> dict[str, Any] | None:
+    if number is None:
+        return None
+    return {name: getattr(number, name) for name in NUMBER_FIELDS}
+
+
 def _read_number(data: dict[str, Any] | None) -> LeadNumber | None:
     if data is None:
         return None
@@ -109,7 +117,7 @@ def rule_trace(decision: Decision) -> dict[str, Any]:
         "zone_source": inputs.zone_choice.source.value,
         "zone_reason": inputs.zone_choice.reason,
         "local_time": inputs.local_at.isoformat(),
-        "local_times": {local.tzinfo.key: local.isoformat() for local in inputs.local_times()},
+        "local_times": {local.tzinfo.key: local.isoformat() for local in inputs.local_times},
         "inputs": inputs_json(inputs),
         "rules": [outcome.as_json() for outcome in decision.outcomes],
     }
