@@ -385,3 +385,63 @@ def test_a_window_reopens_when_the_clocks_fall_back_across_its_end():
     decision = decide(inputs)
     assert decision.reason_code is ReasonCode.QUIET_HOURS
     assert decision.next_allowed_at == datetime(2027, 11, 7, 6, 0, tzinfo=UTC)
+
+
+# --- a batch decided at once -----------------------------------------------------------------
+
+
+@st.composite
+def batches(draw):
+    """Leads of one workspace at one instant, in a few states, with numbers of several
+    kinds (one zone, many zones, a jurisdiction, invalid, none)."""
+    numbers = ["+12125550123", "+13055550123", "+79123456789", "+61412345678", "+10000000000"]
+    at = WEDNESDAY + timedelta(minutes=draw(st.integers(0, 7 * 24 * 60)))
+    batch = []
+    for lead_id in range(draw(st.integers(1, 12))):
+        e164 = draw(st.sampled_from([*numbers, "crm:1"]))
+        number = lead_number(e164 if e164 != "+12125550123" else f"+1212555{lead_id:04d}")
+        batch.append(
+            ready(
+                lead_id=lead_id,
+                lead_timezone=draw(st.sampled_from([None, None, "Asia/Tokyo"])),
+                lead_number=number,
+                at=at,
+                recent_permits=draw(st.sampled_from([(), (at - 20 * HOUR,)])),
+                lead_country_holidays=True,
+            )
+        )
+    return batch
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches())
+def test_a_batch_decides_each_lead_as_alone(batch):
+    """Leads in the same state share one evaluation; each decision, summary and trace is
+    the one the lead gets on its own."""
+    import json
+
+    from app.policy.rules import decide_all
+    from app.policy.trace import rule_trace_texts
+
+    together = decide_all(batch)
+    alone = [decide(inputs) for inputs in batch]
+    assert [d.inputs for d in together] == batch
+    for shared, own in zip(together, alone, strict=True):
+        assert (shared.outcomes, shared.next_allowed_at, shared.summary) == (
+            own.outcomes,
+            own.next_allowed_at,
+            own.summary,
+        )
+    texts = rule_trace_texts(together)
+    assert [json.loads(text) for text in texts] == [
+        json.loads(json.dumps(rule_trace(d))) for d in alone
+    ]
+
+
+def test_leads_in_one_state_share_one_evaluation():
+    from app.policy.rules import decide_all
+
+    batch = [lead(f"+1212555{n:04d}", lead_id=n) for n in range(3)]
+    decisions = decide_all(batch)
+    assert decisions[0].same_as is None
+    assert all(d.same_as is decisions[0] for d in decisions[1:])

@@ -184,9 +184,7 @@ async def test_why_not_shows_every_rule_and_records_nothing(admin, connection, a
     assert await connection.fetchval("SELECT count(*) FROM policy_decision") == 0
 
 
-async def test_why_not_reads_a_lead_without_a_timezone_in_its_numbers_zone(
-    admin, connection, acme
-):
+async def test_why_not_reads_a_lead_without_a_timezone_in_its_numbers_zone(admin, connection, acme):
     lead_id = await london_lead(connection, acme, "+12125550123", timezone=None)
     response = await admin.submit("why-not,-when-next", lead=lead_id, kind="followup")
     text = response.json()["custom_form_success"]
@@ -280,3 +278,13 @@ async def test_the_engine_holds_a_lead_on_its_countrys_holiday(api, connection, 
     assert "Malaysia Day" in decision["summary"]
     assert decision["next_allowed_at"] == "2027-09-17T02:00:00Z"  # Friday 10:00 local
     assert decision["rule_trace"]["zones"] == ["Asia/Kuching"]
+
+
+def test_every_calendar_the_schema_lists_is_accepted():
+    from app.policy.public_holidays import calendar_codes
+    from app.policy.workspace_policy import holiday_calendars
+
+    codes = calendar_codes()
+    assert {"MY", "US", "GB-SCT"} <= set(codes) and len(codes) > 500
+    for code in codes:
+        assert holiday_calendars("holiday_calendars", [code]) == [code]

@@ -38,9 +38,10 @@ from app.policy.rules import (
     Denial,
     PolicyInputs,
     decide,
+    decide_all,
 )
 from app.policy.schedule import interval_hours, next_followup_after, preview
-from app.policy.trace import decision_json, inputs_from_trace, rule_trace
+from app.policy.trace import decision_json, inputs_from_trace, rule_trace, rule_trace_texts
 from app.policy_decisions import DECISION_COLUMNS
 from app.tables import PolicyDecision
 from app.validation import stored_json
@@ -282,8 +283,9 @@ async def _record(
     decisions: list[Decision],
     effects: list[LeadEffect],
 ) -> list[dict[str, Any]]:
-    """Append the decisions and apply the effects (one statement); rows in order."""
-    traces = [rule_trace(d) for d in decisions]
+    """Append the decisions and apply the effects (one statement); rows in order,
+    without their trace (the caller has the decisions)."""
+    traces = rule_trace_texts(decisions)
     decision_columns = zip(
         *[
             (
@@ -293,7 +295,7 @@ async def _record(
                 d.reason_code.value,
                 d.message_format and d.message_format.value,
                 d.next_allowed_at,
-                json.dumps(trace, separators=(",", ":")),
+                trace,
                 d.summary,
                 d.inputs.at,
             )
@@ -306,10 +308,7 @@ async def _record(
         SQL["record"], workspace_id, *map(list, decision_columns), *effect_columns, workspace_id
     )
     by_lead = {row["lead_id"]: row for row in rows}
-    return [
-        {**by_lead[d.inputs.lead_id], "rule_trace": trace}
-        for d, trace in zip(decisions, traces, strict=True)
-    ]
+    return [by_lead[d.inputs.lead_id] for d in decisions]
 
 
 # --- the engine's operations ----------------------------------------------------------
@@ -340,7 +339,7 @@ async def permit_on(
     decision = decide(inputs)
     effect = effect_of(decision)
     recorded = await _record(connection, workspace_id, [decision], [effect] if effect else [])
-    return recorded[0]
+    return {**recorded[0], "rule_trace": rule_trace(decision)}
 
 
 async def simulate(
@@ -444,7 +443,7 @@ async def dispatch(
             return DispatchResult([], 0, 0)
         claimed = [row["id"] for row in due]
         loaded = await load_inputs(connection, workspace_id, claimed, SendKind.FOLLOWUP, at)
-        decisions = [decide(inputs) for inputs in loaded]
+        decisions = decide_all(loaded)
         paused = _workspace_hold(decisions[0])
         if paused is not None:
             return DispatchResult([], 0, 0, paused)
@@ -453,7 +452,11 @@ async def dispatch(
         recorded = await _record(
             connection, workspace_id, decisions, [e for e in effects if e is not None]
         )
-    permits = [row for row, d in zip(recorded, decisions, strict=True) if d.allow_send]
+    permits = [
+        {**row, "rule_trace": rule_trace(d)}
+        for row, d in zip(recorded, decisions, strict=True)
+        if d.allow_send
+    ]
     deferred = sum(d.denial is Denial.DEFERRED for d in decisions)
     return DispatchResult(permits, deferred, len(decisions) - len(permits) - deferred)
 

@@ -36,8 +36,8 @@ def calendar_codes() -> tuple[str, ...]:
         sorted(
             code
             for country, subdivisions in countries.items()
-            if len(country) == 2
             for code in (country, *(f"{country}-{sub}" for sub in subdivisions))
+            if CALENDAR.match(code)  # not the alpha-3 aliases or names with spaces
         )
     )
 

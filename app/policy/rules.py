@@ -6,7 +6,7 @@ are data: ``RULES`` lists them in the order they are checked.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -401,6 +401,9 @@ class Decision:
     outcomes: tuple[RuleOutcome, ...]
     next_allowed_at: datetime | None
     failed: tuple[RuleOutcome, ...] = field(default=())
+    # The decision of another lead in the same state, whose verdict this one shares
+    # (``decide_all``): the same outcomes, summary and trace but for the lead's own part.
+    same_as: "Decision | None" = field(default=None, compare=False, repr=False)
 
     @property
     def allow_send(self) -> bool:
@@ -422,8 +425,10 @@ class Decision:
             return MessageFormat.FREE_FORM
         return MessageFormat.TEMPLATE
 
-    @property
+    @cached_property
     def summary(self) -> str:
+        if self.same_as is not None:
+            return self.same_as.summary
         kind = self.inputs.kind.value
         if self.allow_send:
             text = f"{kind} allowed ({self.message_format}): every rule passed"
@@ -447,6 +452,46 @@ def decide(inputs: PolicyInputs) -> Decision:
         # Never None here: NO_SEND_WINDOW fails (not deferred) when there is none.
         next_allowed_at = inputs.next_opening
     return Decision(inputs, outcomes, next_allowed_at, failed)
+
+
+def decide_all(batch: list[PolicyInputs]) -> list[Decision]:
+    """``decide`` for each; inputs that differ only in which lead they are (``lead_key``)
+    are decided once: a dispatch batch repeats the same states many times."""
+    decided: dict[tuple, Decision] = {}
+    decisions = []
+    for inputs in batch:
+        key = state_key(inputs)
+        first = decided.get(key)
+        if first is None:
+            decisions.append(decided.setdefault(key, decide(inputs)))
+        else:
+            decisions.append(
+                Decision(inputs, first.outcomes, first.next_allowed_at, first.failed, first)
+            )
+    return decisions
+
+
+# What names the lead rather than its state: no rule reads the id, and of a valid
+# number the rules read only what ``LeadNumber`` says besides its digits, and the
+# jurisdiction its prefix falls under.
+LEAD_ONLY = frozenset({"lead_id", "lead_number", "active_strategy"})
+STATE_FIELDS = tuple(f.name for f in fields(PolicyInputs) if f.name not in LEAD_ONLY)
+
+
+def state_key(inputs: PolicyInputs) -> tuple:
+    """Everything a decision's verdict depends on, without the lead's identity."""
+    number, strategy = inputs.lead_number, inputs.active_strategy
+    version = None if strategy is None else (strategy.id, strategy.version_number)
+    number_state = None
+    if number is not None:
+        digits = None if number.valid else number.e164  # an invalid one is named in words
+        number_state = (number.valid, number.region, number.zones, number.label, digits)
+    return (
+        *(getattr(inputs, name) for name in STATE_FIELDS),
+        number_state,
+        inputs.jurisdiction,
+        version and (*version, strategy.followup_preset),  # type: ignore[union-attr]
+    )
 
 
 def _outcome(rule: Rule, inputs: PolicyInputs) -> RuleOutcome:

@@ -4,6 +4,7 @@ It holds enough to replay the decision: ``inputs_from_trace`` rebuilds the exact
 ``PolicyInputs`` and ``decide`` runs again on them.
 """
 
+import json
 from dataclasses import fields
 from datetime import date, datetime, time
 from typing import Any
@@ -121,6 +122,39 @@ def rule_trace(decision: Decision) -> dict[str, Any]:
         "inputs": inputs_json(inputs),
         "rules": [outcome.as_json() for outcome in decision.outcomes],
     }
+
+
+# The inputs that name the lead; the rest of a trace is the same for every decision
+# that shares its verdict (``Decision.same_as``, from ``decide_all``).
+LEAD_INPUTS = ("lead_id", "lead_number")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def rule_trace_texts(decisions: list[Decision]) -> list[str]:
+    """Each decision's ``rule_trace`` as JSON text; the part decisions in one state
+    share is written once (a dispatch batch would otherwise write it per lead)."""
+    shared: dict[int, tuple[str, str]] = {}
+    texts = []
+    for decision in decisions:
+        origin = decision.same_as or decision
+        head, tail = shared.get(id(origin)) or shared.setdefault(id(origin), _halves(origin))
+        inputs = decision.inputs
+        lead = {"lead_id": inputs.lead_id, "lead_number": _number_json(inputs.lead_number)}
+        texts.append(f"{head},{_compact(lead)[1:-1]}{tail}")
+    return texts
+
+
+def _halves(decision: Decision) -> tuple[str, str]:
+    """The trace's text before and after the lead's own inputs."""
+    trace = rule_trace(decision)
+    inputs, rules = trace.pop("inputs"), trace.pop("rules")
+    for name in LEAD_INPUTS:
+        del inputs[name]
+    head = f'{_compact(trace)[:-1]},"inputs":{_compact(inputs)[:-1]}'
+    return head, f'}},"rules":{_compact(rules)}}}'
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:

@@ -10,9 +10,7 @@ DESCRIPTION = "Public holiday calendars of a workspace"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="masterplan", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="masterplan", description=DESCRIPTION)
 
     manager.add_column(
         table_class_name="Workspace",
