@@ -14,8 +14,8 @@ Rules (summary):
 1. Zone(s): the lead's explicit ``lead_timezone``; else the zones of a valid phone number in
    ``external_id`` (unless ``("Etc/Unknown",)``); else ``workspace_timezone``.  Several
    candidate zones must all pass; when they never share an open window during the 7 * 24 hours
-   starting at the instant, the workspace zone is used alone if it is a candidate, otherwise the
-   zone is unresolved (``None``).
+   starting at 00:00 UTC of the instant's day, the workspace zone is used alone if it is a
+   candidate, otherwise the zone is unresolved (``None``).
 2. Hours: ``window_start <= local time < window_end``, narrowed to at most 08:00-20:00 for US
    numbers of Florida, Oklahoma and Maryland area codes.
 3. Days: the local weekday is a send day (never Sunday) and the local date is not blocked.
@@ -297,7 +297,8 @@ def zones_of(
     """Return the zone(s) in which the rules are checked at ``at`` (rule 1), None if unresolved.
 
     With several candidate zones that never share an open window in the 7 * 24 hours starting
-    at ``at``, the workspace zone alone is used when it is a candidate; otherwise None.
+    at 00:00 UTC of ``at``'s day, the workspace zone alone is used when it is a candidate;
+    otherwise None.
     """
     at = _utc(at)
     zones = _candidate_zones(
@@ -314,7 +315,8 @@ def zones_of(
     else:
         start, end = window_start, window_end
     weekdays = _send_weekdays(send_days)
-    if _share_open_window(zones, start=start, end=end, weekdays=weekdays, at=at):
+    week_start = at.replace(hour=0, minute=0, second=0, microsecond=0)  # 00:00 UTC that day
+    if _share_open_window(zones, start=start, end=end, weekdays=weekdays, at=week_start):
         return zones
     if workspace_timezone in zones:
         return (workspace_timezone,)

@@ -79,3 +79,21 @@ def test_what_a_number_says_agrees_with_libphonenumbers_own_answers():
             assert number.region == phonenumbers.region_code_for_number(example)
             checked += 1
     assert checked > 600
+
+
+def test_a_stored_id_is_read_as_libphonenumber_parses_it():
+    """Ids already in E.164 skip ``parse``'s general path: the number is the same."""
+    import phonenumbers
+
+    from app.phone_numbers import _from_e164
+
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, 0)
+            assert _from_e164(e164[1:]) == phonenumbers.parse(e164, None), e164
+            checked += 1
+    assert checked > 400

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.enums import FLOOR_SEND_DAYS, ReasonCode, Weekday
+from app.enums import FLOOR_SEND_DAYS, LeadStage, ReasonCode, SendKind, Weekday
 from app.phone_numbers import lead_number
 from app.policy.recipient import ZoneSource
 from app.policy.rules import Denial, PolicyInputs, decide, deferred_rules_pass
@@ -199,8 +199,6 @@ def test_candidates_that_never_share_the_window_fall_back_or_wait_for_an_operato
     assert rule_trace(moscow)["zones"] == ["Europe/Moscow"]
     assert rule_trace(moscow)["zone_source"] == ZoneSource.WORKSPACE
     # Replies are not held: the customer-service window has no local hours.
-    from app.enums import SendKind
-
     reply = decide(
         lead(RUSSIAN_NUMBER, workspace_timezone="Asia/Kuala_Lumpur", kind=SendKind.REPLY, **narrow)
     )
@@ -406,7 +404,15 @@ def batches(draw):
                 lead_timezone=draw(st.sampled_from([None, None, "Asia/Tokyo"])),
                 lead_number=number,
                 at=at,
-                recent_permits=draw(st.sampled_from([(), (at - 20 * HOUR,)])),
+                recent_permits=draw(
+                    st.sampled_from([(), (at - 20 * HOUR,), (at - 50 * HOUR, at - 100 * HOUR)])
+                ),
+                last_inbound_at=draw(
+                    st.sampled_from([None, at - 2 * HOUR, at - 3 * HOUR, at - 70 * HOUR])
+                ),
+                kind=draw(st.sampled_from([SendKind.FOLLOWUP, SendKind.FOLLOWUP, SendKind.REPLY])),
+                lead_stage=draw(st.sampled_from([LeadStage.CONTACTED, LeadStage.CLOSED_LOST])),
+                lead_tags=draw(st.sampled_from([(), ("DISCONNECT",)])),
                 lead_country_holidays=True,
             )
         )

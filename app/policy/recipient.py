@@ -8,14 +8,15 @@ The order, the same for every decision, preview and page:
 
 A number with several candidate zones is sent to only when every candidate's window
 is open. When the candidates never share an open window (no instant in the week
-from the evaluation instant is inside the hours on a send day in all of them), the
+from 00:00 UTC of the evaluation's day is inside the hours on a send day in all of
+them), the
 workspace's zone is used if it is one of the candidates; otherwise the zone is
 unresolved and follow-ups wait (ZONE_UNRESOLVED) until an operator sets the lead's
 timezone. Nothing is guessed silently: ``ZoneChoice.reason`` says which and why.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
@@ -86,7 +87,8 @@ def choose_zones(
     choice = candidate_zones(lead_timezone, number, workspace_timezone)
     if len(choice.zones) < 2:
         return choice
-    if _share_a_window(choice.zones, window.opens, window.closes, window.days, at):
+    day = at.astimezone(UTC).date()
+    if _share_a_window(choice.zones, window.opens, window.closes, window.days, day):
         return ZoneChoice(
             choice.zones,
             choice.source,
@@ -106,9 +108,10 @@ def choose_zones(
 
 @lru_cache(maxsize=4096)
 def _share_a_window(
-    zones: tuple[str, ...], opens: time, closes: time, days: frozenset[Weekday], at: datetime
+    zones: tuple[str, ...], opens: time, closes: time, days: frozenset[Weekday], day: date
 ) -> bool:
-    """Whether the zones' hours on send days overlap in the week from ``at``
-    (cached: a dispatch batch shares its instant)."""
+    """Whether the zones' hours on send days overlap in the week from the start (00:00
+    UTC) of ``day``: one answer per day, so a day's decisions share it."""
+    start = datetime.combine(day, time(0), UTC)
     window = SendWindow(opens, closes, days, frozenset())
-    return window.earliest_opening(at, zones, at + SHARED_WINDOW_LOOKAHEAD) is not None
+    return window.earliest_opening(start, zones, start + SHARED_WINDOW_LOOKAHEAD) is not None

@@ -179,6 +179,9 @@ class Rule:
     check: Callable[[PolicyInputs], Check]
     # A workspace rule fails for every lead of the workspace alike.
     workspace_wide: bool = False
+    # A time rule reads only where and when (``time_key``): the lead's zone inputs, the
+    # send policy, the follow-up permits and the instant.
+    time: bool = False
 
 
 BOTH = frozenset(SendKind)
@@ -227,9 +230,11 @@ def _budget_not_red(inputs: PolicyInputs) -> Check:
 
 def _not_unanswered(inputs: PolicyInputs) -> Check:
     count = inputs.unanswered_permits()
+    # When it last wrote matters to the count alone: named only when the count is not 0.
+    when = f" ({_when(inputs)})" if count else ""
     return Check(
         count < STOP_AFTER_UNANSWERED,
-        f"{count} follow-up permits since the lead last wrote ({_when(inputs)}), "
+        f"{count} follow-up permits since the lead last wrote{when}, "
         f"within {STOP_LOOKBACK.days} days; the limit is {STOP_AFTER_UNANSWERED}",
     )
 
@@ -364,13 +369,13 @@ RULES: tuple[Rule, ...] = (
     Rule(R.NO_ACTIVE_STRATEGY, FOLLOWUP, Denial.UNTIL, _strategy_active, workspace_wide=True),
     Rule(R.BUDGET_RED, FOLLOWUP, Denial.UNTIL, _budget_not_red, workspace_wide=True),
     Rule(R.STOP_UNANSWERED, FOLLOWUP, Denial.UNTIL, _not_unanswered),
-    Rule(R.ZONE_UNRESOLVED, FOLLOWUP, Denial.UNTIL, _zone_resolved),
-    Rule(R.NO_SEND_WINDOW, FOLLOWUP, Denial.UNTIL, _opens_again),
-    Rule(R.OUTBOUND_CAP_24H, FOLLOWUP, Denial.DEFERRED, _under_cap),
-    Rule(R.BLOCKED_DATE, FOLLOWUP, Denial.DEFERRED, _not_blocked_date),
-    Rule(R.PUBLIC_HOLIDAY, FOLLOWUP, Denial.DEFERRED, _not_public_holiday),
-    Rule(R.SUNDAY_HOLD, FOLLOWUP, Denial.DEFERRED, _send_day),
-    Rule(R.QUIET_HOURS, FOLLOWUP, Denial.DEFERRED, _within_hours),
+    Rule(R.ZONE_UNRESOLVED, FOLLOWUP, Denial.UNTIL, _zone_resolved, time=True),
+    Rule(R.NO_SEND_WINDOW, FOLLOWUP, Denial.UNTIL, _opens_again, time=True),
+    Rule(R.OUTBOUND_CAP_24H, FOLLOWUP, Denial.DEFERRED, _under_cap, time=True),
+    Rule(R.BLOCKED_DATE, FOLLOWUP, Denial.DEFERRED, _not_blocked_date, time=True),
+    Rule(R.PUBLIC_HOLIDAY, FOLLOWUP, Denial.DEFERRED, _not_public_holiday, time=True),
+    Rule(R.SUNDAY_HOLD, FOLLOWUP, Denial.DEFERRED, _send_day, time=True),
+    Rule(R.QUIET_HOURS, FOLLOWUP, Denial.DEFERRED, _within_hours, time=True),
 )
 RULES_BY_CODE = {rule.code: rule for rule in RULES}
 
@@ -443,9 +448,17 @@ class Decision:
         return text
 
 
-def decide(inputs: PolicyInputs) -> Decision:
-    """Evaluate every rule in order; the first that fails gives the reason."""
-    outcomes = tuple(_outcome(rule, inputs) for rule in RULES)
+def decide(inputs: PolicyInputs, timed: "Decision | None" = None) -> Decision:
+    """Evaluate every rule in order; the first that fails gives the reason. ``timed``:
+    a decision whose inputs have the same ``time_key``, whose time rules hold here."""
+    if timed is None:
+        outcomes = tuple(_outcome(rule, inputs) for rule in RULES)
+    else:
+        outcomes = tuple(
+            known if rule.time else _outcome(rule, inputs)
+            for rule, known in zip(RULES, timed.outcomes, strict=True)
+        )
+        inputs.__dict__["next_opening"] = timed.inputs.next_opening  # the same instant
     failed = tuple(outcome for outcome in outcomes if outcome.passed is False)
     next_allowed_at = None
     if failed and all(outcome.denial is Denial.DEFERRED for outcome in failed):
@@ -458,12 +471,15 @@ def decide_all(batch: list[PolicyInputs]) -> list[Decision]:
     """``decide`` for each; inputs that differ only in which lead they are (``lead_key``)
     are decided once: a dispatch batch repeats the same states many times."""
     decided: dict[tuple, Decision] = {}
+    timed: dict[tuple, Decision] = {}
     decisions = []
     for inputs in batch:
         key = state_key(inputs)
         first = decided.get(key)
         if first is None:
-            decisions.append(decided.setdefault(key, decide(inputs)))
+            decision = decide(inputs, timed.get(time_key(inputs)))
+            timed.setdefault(time_key(inputs), decision)
+            decisions.append(decided.setdefault(key, decision))
         else:
             decisions.append(
                 Decision(inputs, first.outcomes, first.next_allowed_at, first.failed, first)
@@ -474,24 +490,65 @@ def decide_all(batch: list[PolicyInputs]) -> list[Decision]:
 # What names the lead rather than its state: no rule reads the id, and of a valid
 # number the rules read only what ``LeadNumber`` says besides its digits, and the
 # jurisdiction its prefix falls under.
-LEAD_ONLY = frozenset({"lead_id", "lead_number", "active_strategy"})
+LEAD_ONLY = frozenset({"lead_id", "lead_number", "active_strategy", "last_inbound_at"})
 STATE_FIELDS = tuple(f.name for f in fields(PolicyInputs) if f.name not in LEAD_ONLY)
 
 
 def state_key(inputs: PolicyInputs) -> tuple:
     """Everything a decision's verdict depends on, without the lead's identity."""
-    number, strategy = inputs.lead_number, inputs.active_strategy
+    strategy = inputs.active_strategy
     version = None if strategy is None else (strategy.id, strategy.version_number)
-    number_state = None
-    if number is not None:
-        digits = None if number.valid else number.e164  # an invalid one is named in words
-        number_state = (number.valid, number.region, number.zones, number.label, digits)
     return (
         *(getattr(inputs, name) for name in STATE_FIELDS),
-        number_state,
+        _inbound_state(inputs),
+        _number_state(inputs.lead_number),
         inputs.jurisdiction,
         version and (*version, strategy.followup_preset),  # type: ignore[union-attr]
     )
+
+
+TIME_FIELDS = (
+    "kind",
+    "at",
+    "lead_timezone",
+    "workspace_timezone",
+    "send_window_start",
+    "send_window_end",
+    "send_days",
+    "blocked_dates",
+    "recent_permits",
+    "holiday_calendars",
+    "lead_country_holidays",
+)
+
+
+def time_key(inputs: PolicyInputs) -> tuple:
+    """Everything the time rules read (``Rule.time``)."""
+    return (
+        *(getattr(inputs, name) for name in TIME_FIELDS),
+        _number_state(inputs.lead_number),
+        inputs.jurisdiction,
+    )
+
+
+def _number_state(number: LeadNumber | None) -> tuple | None:
+    """What the rules read of a number: not its digits, but for an invalid one, which
+    the reasons name."""
+    if number is None:
+        return None
+    digits = None if number.valid else number.e164
+    return (number.valid, number.region, number.zones, number.label, digits)
+
+
+def _inbound_state(inputs: PolicyInputs) -> tuple:
+    """What a follow-up's verdict reads of when the lead last wrote: whether within
+    the reply window, and the permits since (with the instant only when there are
+    any, as the stop rule names it then). A reply names the instant itself."""
+    if inputs.kind is not SendKind.FOLLOWUP:
+        return (inputs.last_inbound_at,)
+    count = inputs.unanswered_permits()
+    named = inputs.last_inbound_at if count else None
+    return inputs.inbound_within(REPLY_WINDOW), count, named
 
 
 def _outcome(rule: Rule, inputs: PolicyInputs) -> RuleOutcome:

@@ -124,37 +124,46 @@ def rule_trace(decision: Decision) -> dict[str, Any]:
     }
 
 
-# The inputs that name the lead; the rest of a trace is the same for every decision
-# that shares its verdict (``Decision.same_as``, from ``decide_all``).
-LEAD_INPUTS = ("lead_id", "lead_number")
-
-
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
 def rule_trace_texts(decisions: list[Decision]) -> list[str]:
     """Each decision's ``rule_trace`` as JSON text; the part decisions in one state
-    share is written once (a dispatch batch would otherwise write it per lead)."""
-    shared: dict[int, tuple[str, str]] = {}
+    share is written once (a dispatch batch would otherwise write it per lead): a
+    lead adds its id and its number's digits."""
+    shared: dict[int, tuple[str, str, str]] = {}
     texts = []
     for decision in decisions:
         origin = decision.same_as or decision
-        head, tail = shared.get(id(origin)) or shared.setdefault(id(origin), _halves(origin))
+        head, number, tail = shared.get(id(origin)) or shared.setdefault(
+            id(origin), _shared_parts(origin)
+        )
         inputs = decision.inputs
-        lead = {"lead_id": inputs.lead_id, "lead_number": _number_json(inputs.lead_number)}
-        texts.append(f"{head},{_compact(lead)[1:-1]}{tail}")
+        if inputs.lead_number is not None:
+            number_text = f'{{"e164":{_compact(inputs.lead_number.e164)}{number}'
+        else:
+            number_text = "null"
+        wrote = _compact(_instant(inputs.last_inbound_at))
+        own = f'"lead_id":{inputs.lead_id},"last_inbound_at":{wrote}'
+        texts.append(f'{head}{own},"lead_number":{number_text}{tail}')
     return texts
 
 
-def _halves(decision: Decision) -> tuple[str, str]:
-    """The trace's text before and after the lead's own inputs."""
+def _shared_parts(decision: Decision) -> tuple[str, str, str]:
+    """The trace's text before the lead's id, its number's after its digits, and the
+    rest: of a lead's inputs only its id, when it last wrote and its number's digits
+    are its own (``state_key``)."""
     trace = rule_trace(decision)
     inputs, rules = trace.pop("inputs"), trace.pop("rules")
-    for name in LEAD_INPUTS:
-        del inputs[name]
-    head = f'{_compact(trace)[:-1]},"inputs":{_compact(inputs)[:-1]}'
-    return head, f'}},"rules":{_compact(rules)}}}'
+    number = inputs.pop("lead_number")
+    del inputs["lead_id"], inputs["last_inbound_at"]
+    head = f'{_compact(trace)[:-1]},"inputs":{_compact(inputs)[:-1]},'
+    number_rest = ""
+    if number is not None:
+        del number["e164"]
+        number_rest = f",{_compact(number)[1:]}"
+    return head, number_rest, f'}},"rules":{_compact(rules)}}}'
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:
