@@ -127,11 +127,20 @@ def _region_and_type(number: PhoneNumber) -> tuple[str | None, int]:
     libphonenumber's costliest step, and ``number_type`` finds the region again
     (for +1, +7 or +44, by trying each region). tests/test_phone_numbers.py checks
     the two answers against libphonenumber's own for every example number."""
+    national = phonenumbers.national_significant_number(number)
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code, ())
+    if len(regions) > 1:
+        # libphonenumber's own first step for a shared code (+1: the US, then the
+        # others): a region without leading digits whose types the number matches.
+        first = PhoneMetadata.metadata_for_region(regions[0])
+        if first is not None and first.leading_digits is None:
+            kind = number_type_helper(national, first)
+            if kind != PhoneNumberType.UNKNOWN:
+                return regions[0], kind
     region = phonenumbers.region_code_for_number(number)
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region)
     if metadata is None:
         return region, PhoneNumberType.UNKNOWN
-    national = phonenumbers.national_significant_number(number)
     return region, number_type_helper(national, metadata)
 
 

@@ -5,6 +5,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -226,6 +227,20 @@ async def test_the_schedule_previews_the_next_follow_ups(connection, api, acme):
         assert 9 <= local.hour < 21 and local.strftime("%a") != "Sun"
         assert local == datetime.fromisoformat(item["at"])
     assert await decisions_of(connection, lead_id) == []
+
+
+async def test_the_schedule_of_a_lead_without_a_timezone_is_in_its_numbers_zones(
+    connection, api, acme
+):
+    lead_id = await london_lead(connection, acme, "+61412345678", timezone=None)
+    body = (await api.get(f"/leads/{lead_id}/schedule", count=3)).json()
+    assert body["zone_source"] == "phone_number" and "Australia/Sydney" in body["zones"]
+    assert body["zone"] == body["zones"][0]
+    for item in body["items"]:  # inside the window in every one of the number's zones
+        instant = datetime.fromisoformat(item["at"])
+        for name in body["zones"]:
+            local = instant.astimezone(ZoneInfo(name))
+            assert 9 <= local.hour < 21 and local.strftime("%a") != "Sun", (name, local)
 
 
 async def test_the_schedule_of_a_stopped_lead_is_empty_with_the_reason(connection, api, acme):

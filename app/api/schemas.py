@@ -454,7 +454,10 @@ class ScheduleItem(BaseModel):
 
 class ScheduleOut(BaseModel):
     lead_id: int
-    zone: str
+    zone: str = Field(description="the zone the local times are shown in: the first of `zones`")
+    zones: list[str] = Field(description="every zone whose window a follow-up must be inside")
+    zone_source: ZoneSource
+    zone_reason: str
     interval_hours: int | None
     items: list[ScheduleItem]
     stops_with: ReasonCode | None = Field(description="why the preview ends early, if it does")

@@ -140,12 +140,14 @@ def rule_trace_texts(decisions: list[Decision]) -> list[str]:
             id(origin), _shared_parts(origin)
         )
         inputs = decision.inputs
+        # E.164 digits and ISO instants need no JSON escaping.
         if inputs.lead_number is not None:
-            number_text = f'{{"e164":{_compact(inputs.lead_number.e164)}{number}'
+            number_text = f'{{"e164":"{inputs.lead_number.e164}"{number}'
         else:
             number_text = "null"
-        wrote = _compact(_instant(inputs.last_inbound_at))
-        own = f'"lead_id":{inputs.lead_id},"last_inbound_at":{wrote}'
+        wrote = inputs.last_inbound_at
+        wrote_text = "null" if wrote is None else f'"{wrote.isoformat()}"'
+        own = f'"lead_id":{inputs.lead_id},"last_inbound_at":{wrote_text}'
         texts.append(f'{head}{own},"lead_number":{number_text}{tail}')
     return texts
 

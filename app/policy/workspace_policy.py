@@ -3,6 +3,7 @@ Saturday), never widen it; public holidays only add days without follow-ups. The
 database CHECKs the same rules."""
 
 import json
+from collections.abc import Callable
 from datetime import date, time
 from typing import Any
 
@@ -59,39 +60,47 @@ def send_days(field: str, value: Any) -> list[str]:
     return sorted(days, key=allowed.index)
 
 
+ItemProblem = Callable[[Any], str | None]
+
+
+def distinct_items(
+    field: str, value: Any, noun: str, example: str, limit: int, problem: ItemProblem
+) -> list[Any]:
+    """A JSON list of at most ``limit`` distinct items, each without a ``problem``."""
+    items = decoded_json(field, value)
+    if not isinstance(items, list):
+        raise InvalidValue(field, f"must be a list of {noun}s such as {example}")
+    if len(items) > limit:
+        raise InvalidValue(field, f"at most {limit} {noun}s")
+    for item in items:
+        why = problem(item)
+        if why:
+            raise InvalidValue(field, why)
+    if len(set(items)) != len(items):
+        raise InvalidValue(field, f"a {noun} appears more than once")
+    return items
+
+
+def _date_problem(day: Any) -> str | None:
+    try:
+        valid = isinstance(day, str) and date.fromisoformat(day).isoformat() == day
+    except ValueError:
+        valid = False
+    return None if valid else f"{day!r} is not a date such as '2027-12-25'"
+
+
 def blocked_dates(field: str, value: Any) -> list[str]:
     """Distinct local dates "YYYY-MM-DD" on which no follow-up goes out."""
-    dates = decoded_json(field, value)
-    if not isinstance(dates, list):
-        raise InvalidValue(field, 'must be a list of dates such as ["2027-12-25"]')
-    if len(dates) > MAX_BLOCKED_DATES:
-        raise InvalidValue(field, f"at most {MAX_BLOCKED_DATES} dates")
-    for day in dates:
-        try:
-            valid = isinstance(day, str) and date.fromisoformat(day).isoformat() == day
-        except ValueError:
-            valid = False
-        if not valid:
-            raise InvalidValue(field, f"{day!r} is not a date such as '2027-12-25'")
-    if len(set(dates)) != len(dates):
-        raise InvalidValue(field, "a date appears more than once")
-    return sorted(dates)
+    example = '["2027-12-25"]'
+    return sorted(distinct_items(field, value, "date", example, MAX_BLOCKED_DATES, _date_problem))
 
 
 def holiday_calendars(field: str, value: Any) -> list[str]:
     """Distinct public holiday calendars the ``holidays`` package knows ("MY", "GB-SCT")."""
-    codes = decoded_json(field, value)
-    if not isinstance(codes, list):
-        raise InvalidValue(field, 'must be a list of calendars such as ["MY", "GB-SCT"]')
-    if len(codes) > MAX_HOLIDAY_CALENDARS:
-        raise InvalidValue(field, f"at most {MAX_HOLIDAY_CALENDARS} calendars")
-    for code in codes:
-        problem = calendar_problem(code)
-        if problem:
-            raise InvalidValue(field, problem)
-    if len(set(codes)) != len(codes):
-        raise InvalidValue(field, "a calendar appears more than once")
-    return codes
+    example = '["MY", "GB-SCT"]'
+    return distinct_items(
+        field, value, "calendar", example, MAX_HOLIDAY_CALENDARS, calendar_problem
+    )
 
 
 def lead_country_holidays(field: str, value: Any) -> bool:
