@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import api_hot_paths
 from api_hot_paths import LEADS_PER_WORKSPACE, POOL_SIZE, WORKSPACES, measure
 
-DISPATCH_WORKSPACES = 40  # 20 for the project, 20 for raw asyncpg; ~500 due leads each
+DISPATCH_WORKSPACES = 80  # 40 for the project, 40 for raw asyncpg; ~800 due leads each
 
 
 async def permit_paths(pool, iterations: int) -> dict:

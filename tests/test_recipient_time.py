@@ -438,6 +438,10 @@ def test_a_batch_decides_each_lead_as_alone(batch):
             own.next_allowed_at,
             own.summary,
         )
+    from app.policy.engine import effect_of, effects_of
+
+    lease = timedelta(minutes=5)
+    assert effects_of(together, lease) == [effect_of(d, lease=lease) for d in alone]
     texts = rule_trace_texts(together)
     assert [json.loads(text) for text in texts] == [
         json.loads(json.dumps(rule_trace(d))) for d in alone

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 import asyncpg
@@ -273,8 +274,25 @@ def effect_of(decision: Decision, *, lease: timedelta | None = None) -> LeadEffe
     )
 
 
+def effects_of(decisions: list[Decision], lease: timedelta) -> list[LeadEffect | None]:
+    """``effect_of`` each dispatched decision; one that shares another's verdict
+    (``Decision.same_as``) has that one's effect on its own lead."""
+    worked_out: dict[int, LeadEffect | None] = {}
+    effects = []
+    for decision in decisions:
+        origin = decision.same_as or decision
+        if id(origin) not in worked_out:
+            worked_out[id(origin)] = effect_of(origin, lease=lease)
+        effect = worked_out[id(origin)]
+        if effect is not None and decision is not origin:
+            effect = LeadEffect(decision.inputs.lead_id, *_after_lead(effect))
+        effects.append(effect)
+    return effects
+
+
 # In the order of the ``e`` columns of RECORD_DECISIONS.
 EFFECT_FIELDS = tuple(field.name for field in fields(LeadEffect))
+_after_lead = attrgetter(*EFFECT_FIELDS[1:])  # every field but the lead, in order
 
 
 async def _record(
@@ -448,7 +466,7 @@ async def dispatch(
         if paused is not None:
             return DispatchResult([], 0, 0, paused)
         lease = timedelta(seconds=lease_seconds)
-        effects = [effect_of(decision, lease=lease) for decision in decisions]
+        effects = effects_of(decisions, lease)
         recorded = await _record(
             connection, workspace_id, decisions, [e for e in effects if e is not None]
         )
