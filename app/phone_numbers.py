@@ -53,10 +53,6 @@ class LeadNumber:
     zones: tuple[str, ...]  # candidate IANA zones; () when the number names none
     label: str  # "+1 212" (North American area code) or "+60 (MY)"
 
-    @property
-    def country_code(self) -> str:
-        return self.label.split()[0]
-
 
 def _parsed(value: str) -> PhoneNumber | None:
     """The number ``value`` spells in international form, if it is of a possible length."""

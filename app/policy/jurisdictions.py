@@ -61,7 +61,6 @@ JURISDICTIONS: tuple[Jurisdiction, ...] = (
 )
 
 
-JURISDICTIONS_BY_NAME = {rule.name: rule for rule in JURISDICTIONS}
 BY_PREFIX = {prefix: rule for rule in JURISDICTIONS for prefix in rule.prefixes}
 PREFIX_LENGTHS = sorted({len(prefix) for prefix in BY_PREFIX}, reverse=True)
 

@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
-from app.enums import Weekday
 from app.phone_numbers import LeadNumber
 from app.policy.local_time import SendWindow, known_zone
 
@@ -88,7 +87,7 @@ def choose_zones(
     if len(choice.zones) < 2:
         return choice
     day = at.astimezone(UTC).date()
-    if _share_a_window(choice.zones, window.opens, window.closes, window.days, day):
+    if _share_a_window(choice.zones, window.hours_only(), day):
         return ZoneChoice(
             choice.zones,
             choice.source,
@@ -107,11 +106,8 @@ def choose_zones(
 
 
 @lru_cache(maxsize=4096)
-def _share_a_window(
-    zones: tuple[str, ...], opens: time, closes: time, days: frozenset[Weekday], day: date
-) -> bool:
+def _share_a_window(zones: tuple[str, ...], hours: SendWindow, day: date) -> bool:
     """Whether the zones' hours on send days overlap in the week from the start (00:00
     UTC) of ``day``: one answer per day, so a day's decisions share it."""
     start = datetime.combine(day, time(0), UTC)
-    window = SendWindow(opens, closes, days, frozenset())
-    return window.earliest_opening(start, zones, start + SHARED_WINDOW_LOOKAHEAD) is not None
+    return hours.search_opening(start, zones, start + SHARED_WINDOW_LOOKAHEAD) is not None

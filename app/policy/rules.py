@@ -469,8 +469,9 @@ def decide(inputs: PolicyInputs, timed: "Decision | None" = None) -> Decision:
 
 
 def decide_all(batch: list[PolicyInputs]) -> list[Decision]:
-    """``decide`` for each; inputs that differ only in which lead they are (``lead_key``)
-    are decided once: a dispatch batch repeats the same states many times."""
+    """``decide`` for each; inputs that differ only in which lead they are (``state_key``)
+    are decided once, and those at one place and time (``time_key``) share the time
+    rules' outcomes: a dispatch batch repeats the same states many times."""
     decided: dict[tuple, Decision] = {}
     timed: dict[tuple, Decision] = {}
     decisions = []
@@ -478,8 +479,9 @@ def decide_all(batch: list[PolicyInputs]) -> list[Decision]:
         key = state_key(inputs)
         first = decided.get(key)
         if first is None:
-            decision = decide(inputs, timed.get(time_key(inputs)))
-            timed.setdefault(time_key(inputs), decision)
+            when_and_where = time_key(inputs)
+            decision = decide(inputs, timed.get(when_and_where))
+            timed.setdefault(when_and_where, decision)
             decisions.append(decided.setdefault(key, decision))
         else:
             decisions.append(
