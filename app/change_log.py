@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,6 +71,16 @@ async def name_actor(actor: Actor, action: str | None = None) -> None:
         return
     settings = actor_settings(actor, action or request_action)
     await fetch(NAME_ACTOR, *(part for pair in settings.items() for part in pair))
+
+
+async def name_on(connection: Any, actor: Actor, action: str) -> None:
+    """Name the writer of the changes of ``connection``'s current transaction (a
+    command's own transaction, outside any request)."""
+    settings = actor_settings(actor, action)
+    placeholders = ", ".join(f"set_config(${2 * n + 1}, ${2 * n + 2}, true)" for n in range(4))
+    await connection.execute(
+        f"SELECT {placeholders}", *(part for pair in settings.items() for part in pair)
+    )
 
 
 @contextlib.contextmanager

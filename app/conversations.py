@@ -13,7 +13,7 @@ from app.tables import ChatMessage
 THREAD_COLUMNS = "id, workspace_id, lead_id, status, created_at"
 MESSAGE_COLUMNS = (
     "id, thread_id, role, content, tool_calls, permit_id, platform_message_id, "
-    "delivery_status, delivery_status_at, created_at"
+    "delivery_status, delivery_status_at, delivery_error_code, delivery_error_title, created_at"
 )
 
 

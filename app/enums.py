@@ -102,6 +102,7 @@ class ReasonCode(StrEnum):
     ATTESTATION_MISSING = "ATTESTATION_MISSING"
     REPLY_WINDOW_CLOSED = "REPLY_WINDOW_CLOSED"
     LEAD_CLOSED = "LEAD_CLOSED"
+    MARKETING_STOPPED = "MARKETING_STOPPED"
     NO_ACTIVE_STRATEGY = "NO_ACTIVE_STRATEGY"
     BUDGET_RED = "BUDGET_RED"
     STOP_UNANSWERED = "STOP_UNANSWERED"
@@ -155,6 +156,24 @@ FOLLOW_UP_STAGES: tuple[LeadStage, ...] = (
 INTERVAL_OVERRIDE_MIN_HOURS = 1
 INTERVAL_OVERRIDE_MAX_HOURS = 720  # 30 days
 INTERVAL_OVERRIDE_HOURS = f"{INTERVAL_OVERRIDE_MIN_HOURS}..{INTERVAL_OVERRIDE_MAX_HOURS}"
+
+
+class MarketingPreference(StrEnum):
+    """What a lead said about receiving marketing messages."""
+
+    STOP = "stop"
+    RESUME = "resume"
+
+
+class PreferenceSource(StrEnum):
+    """How a lead's marketing preference reached us."""
+
+    # WhatsApp's own "Stop"/"Resume" for a business's marketing messages (user_preferences).
+    PLATFORM_SETTING = "platform_setting"
+    # A template's quick-reply button whose payload or text is an opt-out word.
+    QUICK_REPLY = "quick_reply"
+    # A whole typed message that is an opt-out word.
+    TYPED_WORD = "typed_word"
 
 
 class ChangeActorKind(StrEnum):

@@ -201,6 +201,18 @@ async def lead_by_external_id(workspace_id: int, external_id: str) -> dict[str, 
     return rows[0]
 
 
+LEAD_BY_PLATFORM_USER_ID = (
+    f"SELECT {LEAD_COLUMNS} FROM lead WHERE workspace_id = {{}} AND platform_user_id = {{}}"
+)
+
+
+async def lead_by_platform_user_id(workspace_id: int, platform_user_id: str) -> dict[str, Any]:
+    rows = await fetch(LEAD_BY_PLATFORM_USER_ID, workspace_id, platform_user_id)
+    if not rows:
+        raise NotFound(f"no lead has the platform user id {platform_user_id!r}")
+    return rows[0]
+
+
 async def create_lead(workspace_id: int, external_id: str, fields: dict[str, Any]) -> dict:
     """A new lead; Conflict when the workspace already has this external id."""
     checked = checked_fields(fields)

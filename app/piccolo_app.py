@@ -6,6 +6,7 @@ from piccolo.conf.apps import AppConfig, Command
 
 from app.commands.create_first_admin import create_first_admin
 from app.commands.normalize_lead_ids import normalize_lead_ids
+from app.commands.reprocess_webhook_inbox import reprocess_webhook_inbox
 from app.commands.seed import seed
 from app.commands.tokens import create_token, list_tokens, revoke_token
 from app.tables import TABLES
@@ -22,6 +23,7 @@ APP_CONFIG = AppConfig(
         Command(callable=seed),
         Command(callable=create_first_admin),
         Command(callable=normalize_lead_ids),
+        Command(callable=reprocess_webhook_inbox),
         Command(callable=create_token, command_name="create-token", aliases=["create_token"]),
         Command(callable=list_tokens, command_name="list-tokens", aliases=["list_tokens"]),
         Command(callable=revoke_token, command_name="revoke-token", aliases=["revoke_token"]),

@@ -43,7 +43,9 @@ from app.enums import (
     FollowUpPreset,
     LeadStage,
     LeadTag,
+    MarketingPreference,
     MessageFormat,
+    PreferenceSource,
     ReasonCode,
     SendKind,
     StrategyStatus,
@@ -194,8 +196,18 @@ class Lead(Table, tablename="lead"):
     followup_lease_until = Timestamptz(null=True, default=None)
     # When the lead last wrote to us (its newest `user` message); kept by the database.
     last_inbound_at = Timestamptz(null=True, default=None)
+    # The messaging platform's id of the person (WhatsApp's business-scoped user id),
+    # which stays when a phone number is withheld (usernames) or changes. A lead first
+    # known only by it has it as its external_id too, until a number comes with it.
+    platform_user_id = Varchar(length=255, null=True, default=None)
+    # Since when the lead has stopped marketing messages on the platform (WhatsApp's
+    # user_preferences); NULL after a resume. Kept by the database from
+    # marketing_preference_event: follow-ups are held while it is set.
+    marketing_stopped_at = Timestamptz(null=True, default=None)
 
     lead_workspace_external_id_key = Unique(["workspace_id", "external_id"])
+    lead_workspace_platform_user_id_key = Unique(["workspace_id", "platform_user_id"])
+    lead_platform_user_id_not_blank = not_blank("platform_user_id")
     # Target of the composite tenant foreign keys on (workspace_id, lead_id).
     lead_workspace_id_id_key = Unique(["workspace_id", "id"])
     lead_external_id_not_blank = not_blank("external_id")
@@ -225,6 +237,8 @@ LEAD_KEPT_COLUMNS = frozenset(
         "stage_before_takeover",
         "followup_lease_until",
         "last_inbound_at",
+        "platform_user_id",
+        "marketing_stopped_at",
     }
 )
 
@@ -290,6 +304,9 @@ class ChatMessage(Table, tablename="chat_message"):
     # The platform's latest report on a message we sent.
     delivery_status = Varchar(length=16, null=True, default=None, choices=DeliveryStatus)
     delivery_status_at = Timestamptz(null=True, default=None)
+    # Why the platform could not deliver it (a `failed` report): its error code and title.
+    delivery_error_code = Integer(null=True, default=None)
+    delivery_error_title = Varchar(length=255, null=True, default=None)
 
     chat_message_role_valid = one_of("role", ChatRole)
     chat_message_delivery_status_valid = one_of("delivery_status", DeliveryStatus)
@@ -321,6 +338,59 @@ class OutreachAttestation(Table, tablename="outreach_attestation"):
     granted = Boolean(default=True)
 
     outreach_attestation_operator_id_not_blank = not_blank("operator_id")
+
+
+class MarketingPreferenceEvent(Table, tablename="marketing_preference_event"):
+    """Audit record of a lead stopping or resuming marketing messages, as it reached
+    us: the platform's own setting, a quick-reply button or a typed opt-out word.
+    The latest platform setting holds or frees the lead's follow-ups
+    (``lead.marketing_stopped_at``, kept by the database)."""
+
+    workspace_id = ForeignKey(Workspace, null=False, **KEEP_AUDIT_ROWS)
+    lead_id = ForeignKey(Lead, null=False, **KEEP_AUDIT_ROWS)
+    preference = Varchar(length=16, choices=MarketingPreference, default=None)
+    source = Varchar(length=32, choices=PreferenceSource, default=None)
+    # When the lead said it, by the platform's clock.
+    occurred_at = Timestamptz(default=None)
+    # The message that said it (quick replies and typed words).
+    platform_message_id = Varchar(length=255, null=True, default=None)
+    # What the platform sent, as it sent it.
+    platform_payload = JSONB(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    marketing_preference_event_preference_valid = one_of("preference", MarketingPreference)
+    marketing_preference_event_source_valid = one_of("source", PreferenceSource)
+    marketing_preference_event_payload_object = json_of_type(
+        "platform_payload", "object", nullable=True
+    )
+    # A retried delivery records nothing twice.
+    marketing_preference_event_once = Unique(["lead_id", "source", "preference", "occurred_at"])
+
+
+class WebhookInbox(Table, tablename="webhook_inbox"):
+    """A signed webhook item the code could not act on: kept as received, with the
+    reason, for an operator and for ``piccolo masterplan reprocess_webhook_inbox``."""
+
+    id = BigSerial(primary_key=True)
+    received_at = Timestamptz(default=TimestamptzNow())
+    # The webhook field ("messages", "account_update"); NULL when the body is unreadable.
+    field = Varchar(length=64, null=True, default=None)
+    phone_number_id = Varchar(length=64, null=True, default=None)
+    # The workspace the item's number belongs to, when it is known.
+    workspace_id = ForeignKey(Workspace, null=True, default=None, on_delete=OnDelete.set_null)
+    reason = Text(default="")
+    # The item as a whole webhook body (one entry, one change, one item), or the raw body.
+    body = Text(default="")
+    # SHA-256 of ``body``: a retried delivery keeps nothing twice.
+    digest = Varchar(length=64, unique=True, default=None)
+    # When a reprocessing acted on it, and what it did.
+    processed_at = Timestamptz(null=True, default=None)
+    outcome = Text(default="")
+    attempts = Integer(default=0)
+
+    webhook_inbox_digest_is_sha256 = Check("digest ~ '^[0-9a-f]{64}$'")
+    webhook_inbox_reason_not_blank = not_blank("reason")
+    webhook_inbox_attempts_not_negative = Check("attempts >= 0")
 
 
 class ApiToken(Table, tablename="api_token"):
@@ -389,4 +459,6 @@ TABLES: list[type[Table]] = [
     WhatsAppNumber,
     ChangeLog,
     LoginThrottle,
+    MarketingPreferenceEvent,
+    WebhookInbox,
 ]

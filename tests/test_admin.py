@@ -83,8 +83,13 @@ async def test_writes_without_the_csrf_header_are_refused(admin, connection):
 async def test_tables_are_grouped_in_menus(admin):
     grouped = (await admin.get("/tables/grouped/")).json()["grouped"]
     assert grouped == {
-        "Audit": ["change_log", "outreach_attestation", "policy_decision"],
-        "Leads & conversations": ["chat_message", "conversation_thread", "lead"],
+        "Audit": [
+            "change_log",
+            "marketing_preference_event",
+            "outreach_attestation",
+            "policy_decision",
+        ],
+        "Leads & conversations": ["chat_message", "conversation_thread", "lead", "webhook_inbox"],
         "Operators": ["api_token", "login_throttle", "piccolo_user"],
         "Prototype": ["legacy_mapping"],
         "Workspaces & strategy": ["strategy_version", "whatsapp_number", "workspace"],

@@ -74,6 +74,8 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "followup_lease_until": ("timestamp with time zone", True),
         # When the lead last wrote (kept by the database).
         "last_inbound_at": ("timestamp with time zone", True),
+        "platform_user_id": ("character varying", True),
+        "marketing_stopped_at": ("timestamp with time zone", True),
     },
     "conversation_thread": {
         "id": ("integer", False),
@@ -96,6 +98,8 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "platform_payload": ("jsonb", True),
         "delivery_status": ("character varying", True),
         "delivery_status_at": ("timestamp with time zone", True),
+        "delivery_error_code": ("integer", True),
+        "delivery_error_title": ("character varying", True),
     },
     "policy_decision": {
         "id": ("integer", False),

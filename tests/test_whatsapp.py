@@ -142,7 +142,7 @@ async def test_an_unsigned_or_badly_signed_body_is_refused(meta, connection, acm
     assert await stored(connection) == before
 
 
-async def test_malformed_or_unexpected_signed_bodies_are_400(meta, connection, acme, caplog):
+async def test_signed_bodies_of_any_shape_are_acknowledged_and_kept(meta, connection, acme, caplog):
     before = await stored(connection)
     bodies = (b'{"secret": "not json', b'{"object": "page", "entry": []}', b"[1, 2]")
     with caplog.at_level("WARNING", logger="masterplan.whatsapp"):
@@ -150,12 +150,17 @@ async def test_malformed_or_unexpected_signed_bodies_are_400(meta, connection, a
             response = await meta.post(
                 WEBHOOK, content=body, headers={"X-Hub-Signature-256": signature_of(body, SECRET)}
             )
-            assert response.status_code == 400, response.text
-            assert set(response.json()["error"]) == {"code", "message", "fields"}
+            assert response.status_code == 200, response.text
+            assert response.json()["kept"] == 1
     assert await stored(connection) == before
-    # The log says how big the payload was, never what it said.
+    kept = await connection.fetch("SELECT field, reason, body FROM webhook_inbox ORDER BY id")
+    assert [row["body"].encode() for row in kept] == list(bodies)
+    assert {row["field"] for row in kept} == {None}
+    assert kept[0]["reason"].startswith("the body is not JSON")
+    assert "not a WhatsApp Business Account webhook body" in kept[1]["reason"]
+    # The log says why, never what the body said.
     logged = [record.getMessage() for record in caplog.records]
-    assert logged[0] == f"signed WhatsApp payload refused ({len(bodies[0])} bytes)"
+    assert len(logged) == 3
     assert not any("secret" in line or "page" in line for line in logged)
 
 
@@ -165,7 +170,14 @@ async def test_malformed_or_unexpected_signed_bodies_are_400(meta, connection, a
 async def test_a_text_message_creates_the_lead_thread_and_message(meta, connection, acme):
     response = await deliver(meta, payload(text("Is the offer still on?")))
     assert response.status_code == 200
-    assert response.json() == {"stored": 1, "duplicates": 0, "statuses": 0, "unknown_numbers": []}
+    assert response.json() == {
+        "stored": 1,
+        "duplicates": 0,
+        "statuses": 0,
+        "preferences": 0,
+        "kept": 0,
+        "unknown_numbers": [],
+    }
     state = await stored(connection)
     [lead] = state["leads"]
     assert (lead["external_id"], lead["name"], lead["stage"]) == ("+60123456789", "Siti", "ENGAGED")
@@ -242,7 +254,7 @@ async def test_two_messages_in_one_entry_and_two_entries_in_one_payload(meta, co
     ]
 
 
-async def test_a_payload_for_an_unknown_number_is_acknowledged_and_stores_nothing(
+async def test_a_payload_for_an_unknown_number_is_acknowledged_and_kept(
     meta, connection, acme, caplog
 ):
     before = await stored(connection)
@@ -250,11 +262,21 @@ async def test_a_payload_for_an_unknown_number_is_acknowledged_and_stores_nothin
     with caplog.at_level("WARNING", logger="masterplan.whatsapp"):
         response = await deliver(meta, two_messages)
     assert response.status_code == 200
-    assert response.json()["unknown_numbers"] == ["999"]
+    assert (response.json()["unknown_numbers"], response.json()["kept"]) == (["999"], 1)
     assert [record.getMessage() for record in caplog.records] == [
-        "WhatsApp payload for unknown phone_number_id 999 ignored"
+        "WhatsApp items kept in the inbox: no workspace has the WhatsApp number 999"
     ]
     assert await stored(connection) == before
+    [kept] = await connection.fetch("SELECT * FROM webhook_inbox")
+    assert (kept["field"], kept["phone_number_id"], kept["workspace_id"]) == (
+        "messages",
+        "999",
+        None,
+    )
+    assert (
+        json.loads(kept["body"])["entry"][0]["changes"][0]["value"]["messages"]
+        == (two_messages["entry"][0]["changes"][0]["value"]["messages"])
+    )
 
 
 async def test_a_retried_delivery_stores_nothing_twice(meta, connection, acme):

@@ -18,6 +18,7 @@ from app.enums import SendKind
 from app.errors import DomainError
 from app.policy import engine
 from app.tables import MAX_ID
+from app.whatsapp.inbox import reprocess
 from app.workspaces import existing_workspace
 
 
@@ -49,6 +50,12 @@ class AttestationForm(WorkspaceAction):
     granted: bool = True
 
 
+class ReprocessInboxForm(pydantic.BaseModel):
+    items: int = pydantic.Field(
+        default=500, ge=1, le=10_000, description="How many unprocessed items at most, oldest first"
+    )
+
+
 class WhyNotForm(LeadAction):
     kind: SendKind = SendKind.FOLLOWUP
 
@@ -59,6 +66,11 @@ async def _message(action: Callable[[], Awaitable[Any]]) -> str:
         return (await action()).message
     except DomainError as error:
         raise ValueError(str(error)) from None
+
+
+async def reprocess_inbox_form(request: Request, data: ReprocessInboxForm) -> str:
+    report = await reprocess(actor=None, limit=data.items)
+    return report.summary()
 
 
 async def activate_form(request: Request, data: StrategyVersionAction) -> str:
@@ -177,6 +189,14 @@ FORMS = [
         "What the policy engine would decide for a lead now, rule by rule, and the next "
         "follow-ups in the lead's local time. Records nothing.",
         AUDIT_GROUP,
+    ),
+    operator_form(
+        "Reprocess webhook inbox",
+        ReprocessInboxForm,
+        reprocess_inbox_form,
+        "Act again, with this version of the code, on webhook items that were kept "
+        "(e.g. after routing a WhatsApp number): what can be acted on now is stored.",
+        LEADS_GROUP,
     ),
     operator_form(
         "Suppress lead",

@@ -63,6 +63,10 @@ LATEST_ATTESTATION = (
     'SELECT granted, operator_id, "timestamp" FROM outreach_attestation '
     'WHERE workspace_id = {} ORDER BY "timestamp" DESC, id DESC LIMIT 1'
 )
+WAITING_IN_INBOX = (
+    "SELECT count(*) AS items FROM webhook_inbox WHERE workspace_id = {} AND processed_at IS NULL"
+)
+INBOX_LIST = "/admin/#/webhook_inbox?workspace_id={}"
 
 
 @dataclass
@@ -77,6 +81,8 @@ class Overview:
     messages_per_day: dict[date, int] = field(default_factory=dict)
     strategy: dict[str, Any] | None = None
     attestation: dict[str, Any] | None = None
+    # Webhook items for the workspace's numbers that were kept, not acted on.
+    inbox_waiting: int = 0
 
     @property
     def leads(self) -> int:
@@ -104,6 +110,7 @@ async def workspace_overview(workspace: dict[str, Any], now: datetime) -> Overvi
         messages_per_day=await per_day(MESSAGES_PER_DAY, workspace, since),
         strategy=strategies[0] if strategies else None,
         attestation=attestations[0] if attestations else None,
+        inbox_waiting=(await fetch(WAITING_IN_INBOX, workspace_id))[0]["items"],
     )
 
 
@@ -218,7 +225,19 @@ def strategy_html(overview: Overview) -> str:
         '<section id="strategy"><h2>Strategy and attestation</h2><dl>'
         f'<dt>ACTIVE strategy</dt><dd data-figure="strategy">{active}</dd>'
         f'<dt>Latest attestation</dt><dd data-figure="attestation">{attested}</dd>'
+        f'<dt>Webhook inbox</dt><dd data-figure="inbox">{inbox_text(overview)}</dd>'
         "</dl></section>"
+    )
+
+
+def inbox_text(overview: Overview) -> str:
+    waiting = overview.inbox_waiting
+    if not waiting:
+        return "nothing waiting: every WhatsApp item was acted on"
+    link = INBOX_LIST.format(overview.workspace["id"])
+    return (
+        f'<a href="{escape(link)}">{waiting:,} WhatsApp items kept, not acted on</a>: '
+        "see why, then 'Reprocess webhook inbox'"
     )
 
 

@@ -186,6 +186,11 @@ async def lead_stage_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any
         raise refused(
             Conflict("kept by the database from the lead's own messages"), "last_inbound_at"
         )
+    if changed(fields, current, ("marketing_stopped_at",)):
+        raise refused(
+            Conflict("kept by the database from the lead's marketing preferences"),
+            "marketing_stopped_at",
+        )
     if changed(fields, current, ("stage_before_takeover",)):
         raise refused(
             Conflict("kept by the 'Take over lead' and 'Release lead' actions"),

@@ -30,9 +30,11 @@ from app.tables import (
     ConversationThread,
     Lead,
     LoginThrottle,
+    MarketingPreferenceEvent,
     OutreachAttestation,
     PolicyDecision,
     StrategyVersion,
+    WebhookInbox,
     WhatsAppNumber,
     Workspace,
 )
@@ -118,6 +120,7 @@ TABLES = [
         visible_filters=[
             Lead.workspace_id,
             Lead.external_id,
+            Lead.platform_user_id,
             Lead.name,
             Lead.stage,
             Lead.tags,
@@ -162,9 +165,18 @@ TABLES = [
             ChatMessage.thread_id,
             ChatMessage.role,
             ChatMessage.content,
+            ChatMessage.delivery_status,
+            ChatMessage.delivery_error_code,
+            ChatMessage.delivery_error_title,
             ChatMessage.created_at,
         ],
-        visible_filters=[ChatMessage.thread_id, ChatMessage.role, ChatMessage.created_at],
+        visible_filters=[
+            ChatMessage.thread_id,
+            ChatMessage.role,
+            ChatMessage.delivery_status,
+            ChatMessage.delivery_error_code,
+            ChatMessage.created_at,
+        ],
         order_by=[OrderBy(ChatMessage.created_at, ascending=False)],
         menu_group=LEADS_GROUP,
         validators=validators(
@@ -220,6 +232,56 @@ TABLES = [
         validators=validators(
             history="outreach attestations are an append-only audit trail: record a new "
             "one with the 'Record outreach attestation' action"
+        ),
+    ),
+    TableConfig(
+        MarketingPreferenceEvent,
+        visible_columns=[
+            MarketingPreferenceEvent.id,
+            MarketingPreferenceEvent.workspace_id,
+            MarketingPreferenceEvent.lead_id,
+            MarketingPreferenceEvent.preference,
+            MarketingPreferenceEvent.source,
+            MarketingPreferenceEvent.occurred_at,
+        ],
+        visible_filters=[
+            MarketingPreferenceEvent.workspace_id,
+            MarketingPreferenceEvent.lead_id,
+            MarketingPreferenceEvent.preference,
+            MarketingPreferenceEvent.source,
+            MarketingPreferenceEvent.occurred_at,
+        ],
+        order_by=[OrderBy(MarketingPreferenceEvent.occurred_at, ascending=False)],
+        menu_group=AUDIT_GROUP,
+        validators=validators(
+            history="marketing preferences are what leads said, as it reached us: an "
+            "append-only record"
+        ),
+    ),
+    TableConfig(
+        WebhookInbox,
+        visible_columns=[
+            WebhookInbox.id,
+            WebhookInbox.received_at,
+            WebhookInbox.field,
+            WebhookInbox.phone_number_id,
+            WebhookInbox.workspace_id,
+            WebhookInbox.reason,
+            WebhookInbox.processed_at,
+            WebhookInbox.outcome,
+        ],
+        visible_filters=[
+            WebhookInbox.workspace_id,
+            WebhookInbox.field,
+            WebhookInbox.phone_number_id,
+            WebhookInbox.processed_at,
+            WebhookInbox.received_at,
+        ],
+        order_by=[OrderBy(WebhookInbox.id, ascending=False)],
+        menu_group=LEADS_GROUP,
+        validators=validators(
+            history="the webhook inbox keeps what the platform sent: act on it again with "
+            "the 'Reprocess webhook inbox' action or 'piccolo masterplan reprocess_webhook_inbox'"
         ),
     ),
     TableConfig(

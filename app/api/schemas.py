@@ -233,6 +233,21 @@ LEAD_OUT_TYPES: dict[str, Any] = {
     "tags": (Annotated[list[LeadTag], FromJson], ...),
     "stage_before_takeover": (LeadStage | None, ...),
     "last_inbound_at": (datetime | None, Field(description="when the lead last wrote to us")),
+    "platform_user_id": (
+        str | None,
+        Field(
+            description="the messaging platform's id of the person (WhatsApp's business-scoped "
+            "user id), which stays when the phone number is withheld; the lead is found by it "
+            "at /leads/by-platform-user-id/{platform_user_id}"
+        ),
+    ),
+    "marketing_stopped_at": (
+        datetime | None,
+        Field(
+            description="since when the lead has stopped marketing messages on WhatsApp: "
+            "follow-ups are held (MARKETING_STOPPED) until it resumes"
+        ),
+    ),
 }
 LEAD_OUT_HIDDEN = frozenset({"workspace_id"})
 
@@ -389,6 +404,10 @@ class MessageOut(BaseModel):
     platform_message_id: str | None
     delivery_status: DeliveryStatus | None
     delivery_status_at: datetime | None
+    delivery_error_code: int | None = Field(
+        description="why the platform could not deliver it: its error code (e.g. 131026)"
+    )
+    delivery_error_title: str | None = Field(description="and the error's title")
     created_at: datetime
 
 

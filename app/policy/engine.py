@@ -66,7 +66,7 @@ policy AS MATERIALIZED (
     WHERE w.id = {{}}
 )
 SELECT clock.at, policy.*, l.id AS lead_id, l.external_id, l.stage, l.tags,
-       l.timezone AS lead_timezone,
+       l.timezone AS lead_timezone, l.marketing_stopped_at,
        CASE WHEN l.last_inbound_at IS NULL OR l.last_inbound_at <= clock.at
             THEN l.last_inbound_at
             ELSE (SELECT max(m.created_at) FROM chat_message m
@@ -203,6 +203,7 @@ def inputs_of(row: Mapping[str, Any], kind: SendKind) -> PolicyInputs:
         lead_number=lead_number(row["external_id"]),
         holiday_calendars=_calendars(row["holiday_calendars"]),
         lead_country_holidays=row["lead_country_holidays"],
+        marketing_stopped_at=row["marketing_stopped_at"],
     )
 
 
@@ -385,6 +386,8 @@ async def replay(workspace_id: int, decision_id: int) -> dict[str, Any]:
             "it has no recorded inputs to replay"
         )
     replayed = decide(inputs_from_trace(trace))
+    # A rule added since the decision was recorded is compared by the verdict alone.
+    recorded_rules = {outcome["rule"] for outcome in trace["rules"]}
     recorded_view = _comparable(
         recorded["allow_send"],
         recorded["reason_code"],
@@ -397,7 +400,7 @@ async def replay(workspace_id: int, decision_id: int) -> dict[str, Any]:
         replayed.reason_code.value,
         replayed.next_allowed_at,
         replayed.message_format and replayed.message_format.value,
-        rule_trace(replayed)["rules"],
+        [o for o in rule_trace(replayed)["rules"] if o["rule"] in recorded_rules],
     )
     return {
         "decision_id": decision_id,

@@ -31,7 +31,8 @@ from app.policy.recipient import ZoneChoice, choose_zones
 
 # Bumped whenever a rule changes meaning; the trace records it. 2: the recipient's
 # zone(s) from the number, public holidays, jurisdictions, the opening horizon.
-RULESET_VERSION = 2
+# 3: follow-ups held while the lead has stopped marketing messages on the platform.
+RULESET_VERSION = 3
 
 OUTBOUND_CAP = timedelta(hours=24)
 REPLY_WINDOW = timedelta(hours=24)  # WhatsApp's customer-service window
@@ -84,6 +85,8 @@ class PolicyInputs:
     # calendar of the lead's country (from its number) applies too.
     holiday_calendars: tuple[str, ...] = ()
     lead_country_holidays: bool = False
+    # Since when the lead has stopped marketing messages on the platform (None: it has not).
+    marketing_stopped_at: datetime | None = None
 
     @cached_property
     def zone_choice(self) -> ZoneChoice:
@@ -216,6 +219,17 @@ def _reply_window_open(inputs: PolicyInputs) -> Check:
 
 def _not_closed(inputs: PolicyInputs) -> Check:
     return Check(inputs.lead_stage not in CLOSED_STAGES, f"stage {inputs.lead_stage}")
+
+
+def _marketing_not_stopped(inputs: PolicyInputs) -> Check:
+    stopped = inputs.marketing_stopped_at
+    if stopped is None:
+        return Check(True, "the lead receives marketing messages")
+    return Check(
+        False,
+        f"the lead stopped marketing messages on WhatsApp at {_instant(stopped)}; "
+        "held until they resume",
+    )
 
 
 def _strategy_active(inputs: PolicyInputs) -> Check:
@@ -367,6 +381,7 @@ RULES: tuple[Rule, ...] = (
     Rule(R.ATTESTATION_MISSING, BOTH, Denial.UNTIL, _attested, workspace_wide=True),
     Rule(R.REPLY_WINDOW_CLOSED, REPLY, Denial.UNTIL, _reply_window_open),
     Rule(R.LEAD_CLOSED, FOLLOWUP, Denial.PERMANENT, _not_closed),
+    Rule(R.MARKETING_STOPPED, FOLLOWUP, Denial.UNTIL, _marketing_not_stopped),
     Rule(R.NO_ACTIVE_STRATEGY, FOLLOWUP, Denial.UNTIL, _strategy_active, workspace_wide=True),
     Rule(R.BUDGET_RED, FOLLOWUP, Denial.UNTIL, _budget_not_red, workspace_wide=True),
     Rule(R.STOP_UNANSWERED, FOLLOWUP, Denial.UNTIL, _not_unanswered),

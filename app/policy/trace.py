@@ -54,6 +54,7 @@ def inputs_json(inputs: PolicyInputs) -> dict[str, Any]:
         "lead_number": _number_json(inputs.lead_number),
         "holiday_calendars": list(inputs.holiday_calendars),
         "lead_country_holidays": inputs.lead_country_holidays,
+        "marketing_stopped_at": _instant(inputs.marketing_stopped_at),
     }
 
 
@@ -90,6 +91,8 @@ def inputs_from_trace(trace: dict[str, Any]) -> PolicyInputs:
         lead_number=_read_number(data.get("lead_number")),
         holiday_calendars=tuple(data.get("holiday_calendars", ())),
         lead_country_holidays=data.get("lead_country_holidays", False),
+        # Decisions recorded before ruleset 3 read no marketing preference.
+        marketing_stopped_at=_read_instant(data.get("marketing_stopped_at")),
     )
 
 

@@ -1,23 +1,46 @@
-"""Store a webhook payload: one transaction, all or nothing, each message once.
+"""Act on a read webhook body: one transaction, each item once, nothing lost.
 
-Per message: the lead (found or created by its E.164 number), its open thread
-(found or created), the `user` message (unique by the platform's id), and the
-lead's effects: NEW or CONTACTED becomes ENGAGED, NO_RESPONSE goes, and a whole
-message that is an opt-out word adds DISCONNECT. The lead row is locked first,
-so concurrent deliveries from one sender create one lead and one thread.
+Per message: the lead (found or created by its phone number, its platform user
+id, or both: see ``lead_of``), its open thread (found or created), the message
+(unique by the platform's id), and the lead's effects: NEW or CONTACTED becomes
+ENGAGED, NO_RESPONSE goes, and a whole message (or a tapped quick reply) that is
+an opt-out word adds DISCONNECT and is recorded as a marketing preference. A
+``system`` message that the person changed numbers moves the lead to the new
+number. Status reports update our messages, failures with the platform's error;
+the platform's marketing stop/resume is recorded (the database holds or frees
+the lead's follow-ups from it).
+
+Every person a body names is locked first (transaction-level advisory locks on
+each phone number and user id, in one order), so concurrent deliveries naming
+one person, by either key or both, resolve to one lead and one thread; in the
+same round trip, a savepoint.
+
+What cannot be acted on (``KeptItem``s, items for a number no workspace has,
+items the database refuses) is kept in ``webhook_inbox``. A refused item rolls
+back alone: the body is applied again item by item, each in a savepoint.
 """
 
+import hashlib
 import json
 import logging
 import string
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
 from app.database import transaction
-from app.enums import ChatRole, LeadStage, LeadTag
-from app.phone_numbers import normalized_external_id
-from app.whatsapp.payload import InboundMessage, StatusUpdate
+from app.enums import ChatRole, LeadStage, LeadTag, MarketingPreference, PreferenceSource
+from app.whatsapp.payload import (
+    ChangeReading,
+    InboundMessage,
+    KeptItem,
+    Person,
+    PreferenceUpdate,
+    Reading,
+    StatusUpdate,
+    UserIdUpdate,
+)
 
 log = logging.getLogger("masterplan.whatsapp")
 
@@ -25,11 +48,39 @@ ROUTE = (
     "SELECT n.workspace_id, w.opt_out_words FROM whatsapp_number n "
     "JOIN workspace w ON w.id = n.workspace_id WHERE n.phone_number_id = $1"
 )
-# Creates the lead or locks it; the profile name fills an empty name only.
-LEAD = (
+# Each key once, in one order: no two deliveries wait for each other in a cycle.
+SAVEPOINT = "masterplan_webhook_items"
+# A person known by a phone number only: creates the lead or finds it; the profile
+# name fills an empty name only.
+LEAD_BY_PHONE = (
     "INSERT INTO lead (workspace_id, external_id, name) VALUES ($1, $2, $3) "
     "ON CONFLICT (workspace_id, external_id) DO UPDATE "
     "SET name = coalesce(nullif(lead.name, ''), EXCLUDED.name) RETURNING id"
+)
+LEADS_OF_PERSON = (
+    "SELECT id, external_id, platform_user_id FROM lead "
+    "WHERE workspace_id = $1 AND (external_id = ANY($2::text[]) OR platform_user_id = $3) "
+    "ORDER BY id FOR UPDATE"
+)
+NEW_LEAD = (
+    "INSERT INTO lead (workspace_id, external_id, platform_user_id, name) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, external_id) DO UPDATE "
+    "SET platform_user_id = EXCLUDED.platform_user_id, "
+    "name = coalesce(nullif(lead.name, ''), EXCLUDED.name) RETURNING id"
+)
+LINK_LEAD = (
+    "UPDATE lead SET platform_user_id = $2, external_id = coalesce($3, external_id), "
+    "name = coalesce(nullif(name, ''), $4) WHERE id = $1"
+)
+LEAD_HOLDING = (
+    "SELECT id FROM lead WHERE workspace_id = $1 "
+    "AND (external_id = $2 OR platform_user_id = $2) ORDER BY id LIMIT 1"
+)
+MOVE_NUMBER = "UPDATE lead SET external_id = $2 WHERE id = $1"
+# The lead keyed by its user id keeps being keyed by it.
+MOVE_USER_ID = (
+    "UPDATE lead SET platform_user_id = $2, external_id = CASE "
+    "WHEN external_id = platform_user_id THEN $2 ELSE external_id END WHERE id = $1"
 )
 OPEN_THREAD = (
     "SELECT id FROM conversation_thread WHERE lead_id = $1 AND status = 'active' "
@@ -38,9 +89,10 @@ OPEN_THREAD = (
 NEW_THREAD = "INSERT INTO conversation_thread (workspace_id, lead_id) VALUES ($1, $2) RETURNING id"
 MESSAGE = (
     "INSERT INTO chat_message (thread_id, role, content, platform_message_id, "
-    f"platform_payload, created_at) VALUES ($1, '{ChatRole.USER}', $2, $3, $4::jsonb, $5) "
+    "platform_payload, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6) "
     "ON CONFLICT (platform_message_id) DO NOTHING RETURNING id"
 )
+STORED = "SELECT true FROM chat_message WHERE platform_message_id = $1"
 ENGAGING_STAGES = (LeadStage.NEW, LeadStage.CONTACTED)
 LEAD_EFFECTS = f"""
 UPDATE lead SET
@@ -51,78 +103,351 @@ UPDATE lead SET
                    THEN '["{LeadTag.DISCONNECT}"]'::jsonb ELSE '[]'::jsonb END
 WHERE id = $1
 """
+PREFERENCE = (
+    "INSERT INTO marketing_preference_event (workspace_id, lead_id, preference, source, "
+    "occurred_at, platform_message_id, platform_payload) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) "
+    "ON CONFLICT (lead_id, source, preference, occurred_at) DO NOTHING RETURNING id"
+)
 DELIVERY = (
-    "UPDATE chat_message SET delivery_status = $2, delivery_status_at = $3 "
+    "UPDATE chat_message SET delivery_status = $2, delivery_status_at = $3, "
+    "delivery_error_code = $4, delivery_error_title = $5 "
     f"WHERE platform_message_id = $1 AND role = '{ChatRole.MODEL}' "
     "AND (delivery_status_at IS NULL OR delivery_status_at <= $3)"
 )
+INBOX = (
+    "INSERT INTO webhook_inbox (field, phone_number_id, workspace_id, reason, body, digest) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO NOTHING RETURNING id"
+)
 IGNORED = string.whitespace + string.punctuation
+# What the database refuses in an item (a value it cannot hold, a rule it breaks),
+# as opposed to the database being unreachable, which fails the whole delivery.
+REFUSED = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
 
 
 @dataclass
 class Receipt:
-    """What one payload changed."""
+    """What one body changed."""
 
     stored: int = 0
     duplicates: int = 0
     statuses: int = 0
+    preferences: int = 0
+    kept: int = 0
     unknown_numbers: list[str] = field(default_factory=list)
 
 
-def is_opt_out(text: str | None, words: list[str]) -> bool:
-    """The whole message is one of the words: any case, spaces and punctuation ignored."""
-    if text is None:
+Item = InboundMessage | StatusUpdate | PreferenceUpdate | UserIdUpdate
+
+
+@dataclass(frozen=True)
+class Route:
+    workspace_id: int
+    opt_out_words: frozenset[str]
+
+
+def _word(text: str) -> str:
+    return text.strip(IGNORED).casefold()
+
+
+def is_opt_out(answers: tuple[str, ...] | str | None, words: list[str] | frozenset[str]) -> bool:
+    """One of the answers is wholly one of the words: any case, spaces and punctuation
+    ignored."""
+    if answers is None:
         return False
-    return text.strip(IGNORED).casefold() in {word.strip(IGNORED).casefold() for word in words}
+    wanted = {_word(word) for word in words}
+    return any(
+        _word(answer) in wanted for answer in ([answers] if isinstance(answers, str) else answers)
+    )
 
 
-async def receive(messages: list[InboundMessage], statuses: list[StatusUpdate]) -> Receipt:
-    """Store a payload's messages and status reports in one transaction."""
-    receipt = Receipt()
+async def receive(reading: Reading) -> Receipt:
+    """Act on every item of a read body in the current transaction (or a new one)."""
+    return (await deliver(reading)).receipt
+
+
+async def deliver(reading: Reading, again: str | None = None) -> "Delivery":
+    """``receive``, with what the delivery did; ``again``: an inbox item's body."""
     async with transaction() as connection:
-        routes: dict[str, asyncpg.Record | None] = {}
-        for message in messages:
-            route = await _route(connection, routes, message.phone_number_id, receipt)
-            if route is not None:
-                stored = await _store(connection, route, message)
-                receipt.stored += stored
-                receipt.duplicates += not stored
-        for status in statuses:
-            if await _route(connection, routes, status.phone_number_id, receipt) is not None:
-                result = await connection.execute(
-                    DELIVERY, status.platform_message_id, status.status.value, status.at
+        delivery = Delivery(connection, isolated=False, again=again)
+        routed = await delivery.routed(reading)
+        # One round trip: lock every person the body names, then mark where to return
+        # to if the database refuses an item (a lock taken after it would be let go).
+        await connection.execute(f"{lock_people(routed)}SAVEPOINT {SAVEPOINT}")
+        try:
+            await delivery.apply(reading, routed)
+        except REFUSED as error:
+            # One item the database refuses: again, each item on its own.
+            log.info("WhatsApp body applied again item by item: %s", error.__class__.__name__)
+            await connection.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+            delivery = Delivery(connection, isolated=True, again=again)
+            await delivery.apply(reading, await delivery.routed(reading))
+        return delivery
+
+
+def lock_people(routed: list[tuple[ChangeReading, Route | None]]) -> str:
+    """The statement that locks every person (each key) a body names, in one order."""
+    keys = set()
+    for change, route in routed:
+        if route is None:
+            continue
+        items = [*change.messages, *change.preferences, *change.user_id_updates]
+        for item in items:
+            keys.update(person_keys(route.workspace_id, item.person))
+        for item in [*change.messages, *change.user_id_updates]:
+            moved_to = Person(item.new_phone, item.new_user_id)
+            keys.update(person_keys(route.workspace_id, moved_to))
+    if not keys:
+        return ""
+    # Lock ids are computed here: integers, so the statement carries no text from the body.
+    ids = sorted(lock_id(key) for key in keys)
+    listed = ",".join(map(str, ids))
+    return f"SELECT pg_advisory_xact_lock(id) FROM unnest('{{{listed}}}'::bigint[]) AS id; "
+
+
+def lock_id(name: str) -> int:
+    """A person key's advisory lock id: 64 bits of its BLAKE2b hash."""
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+class Delivery:
+    """One body's effects on one connection."""
+
+    def __init__(
+        self, connection: asyncpg.Connection, *, isolated: bool, again: str | None = None
+    ) -> None:
+        self.connection = connection
+        self.isolated = isolated
+        self.receipt = Receipt()
+        self.routes: dict[str, Route | None] = {}
+        self.reasons: list[str] = []
+        # Reprocessing an inbox item: its body, which is not kept a second time; why
+        # it still cannot be acted on is said here instead.
+        self.again = again
+        self.still: list[str] = []
+
+    async def routed(self, reading: Reading) -> list[tuple[ChangeReading, Route | None]]:
+        """Each change with its workspace (None: no workspace has its number)."""
+        return [(change, await self.route(change.phone_number_id)) for change in reading.changes]
+
+    async def apply(self, reading: Reading, routed: list[tuple[ChangeReading, Route | None]]):
+        for change, route in routed:
+            if route is None:
+                reason = f"no workspace has the WhatsApp number {change.phone_number_id}"
+                body = change.source.body()
+                await self.keep(KeptItem(change.source.field, change.phone_number_id, reason, body))
+            else:
+                await self.apply_change(change, route)
+        for kept in reading.kept:
+            await self.keep(kept)
+        if self.reasons:
+            # Said once per body: the reasons, never the content.
+            log.warning("WhatsApp items kept in the inbox: %s", "; ".join(self.reasons[:5]))
+
+    async def route(self, phone_number_id: str) -> Route | None:
+        if phone_number_id not in self.routes:
+            row = await self.connection.fetchrow(ROUTE, phone_number_id)
+            self.routes[phone_number_id] = row and Route(
+                row["workspace_id"], frozenset(json.loads(row["opt_out_words"]))
+            )
+            if row is None:
+                self.receipt.unknown_numbers.append(phone_number_id)
+        return self.routes[phone_number_id]
+
+    async def apply_change(self, change: ChangeReading, route: Route) -> None:
+        for message in change.messages:
+            stored = await self.item(message, route, self.store_message(message, route))
+            if stored is not None:
+                self.receipt.stored += stored
+                self.receipt.duplicates += not stored
+        for status in change.statuses:
+            updated = await self.item(status, route, self.record_status(status))
+            self.receipt.statuses += updated or 0
+        for preference in change.preferences:
+            recorded = await self.item(preference, route, self.record_preference(preference, route))
+            self.receipt.preferences += recorded or 0
+        for update in change.user_id_updates:
+            await self.item(update, route, self.record_user_id_update(update, route))
+
+    async def item(self, item: Item, route: Route, work: Any) -> Any:
+        """Await an item's work; isolated, in a savepoint, kept when refused."""
+        if not self.isolated:
+            return await work
+        try:
+            async with self.connection.transaction():
+                return await work
+        except REFUSED as error:
+            reason = f"the database refused it: {error.__class__.__name__}: {error}"
+            kept = KeptItem(item.source.field, item.phone_number_id, reason, item.source.body())
+            await self.keep(kept, route.workspace_id)
+            return None
+
+    async def keep(self, kept: KeptItem, workspace_id: int | None = None) -> None:
+        if workspace_id is None and kept.phone_number_id:
+            route = await self.route(kept.phone_number_id)
+            workspace_id = route and route.workspace_id
+        reason = kept.reason.replace("\x00", "")
+        if kept.body == self.again:
+            self.still.append(reason)
+            return
+        digest = hashlib.sha256(kept.body.encode()).hexdigest()
+        inserted = await self.connection.fetchval(
+            INBOX, kept.field, kept.phone_number_id, workspace_id, reason, kept.body, digest
+        )
+        if inserted is not None:
+            self.receipt.kept += 1
+            self.reasons.append(reason)
+
+    # --- items -----------------------------------------------------------------------------
+
+    async def store_message(self, message: InboundMessage, route: Route) -> bool | None:
+        connection = self.connection
+        if message.is_system:
+            # The platform speaks of a person: never a reason to create a lead.
+            if await connection.fetchval(STORED, message.platform_message_id):
+                return False
+            found = await find_lead(connection, route.workspace_id, message.person)
+            if found is None:
+                return None  # about someone this workspace does not know
+            lead_id = found
+        else:
+            lead_id = await lead_of(connection, route.workspace_id, message.person)
+        thread_id = await connection.fetchval(OPEN_THREAD, lead_id) or await connection.fetchval(
+            NEW_THREAD, route.workspace_id, lead_id
+        )
+        role = ChatRole.SYSTEM if message.is_system else ChatRole.USER
+        message_id = await connection.fetchval(
+            MESSAGE,
+            thread_id,
+            role.value,
+            message.content,
+            message.platform_message_id,
+            json.dumps(message.raw),
+            message.sent_at,
+        )
+        if message_id is None:
+            return False  # delivered before
+        await self.move_keys(message, route, lead_id)
+        if message.is_system:
+            return True  # the platform wrote it, not the lead
+        opted_out = is_opt_out(message.answers, route.opt_out_words)
+        await connection.execute(LEAD_EFFECTS, lead_id, opted_out)
+        if opted_out:
+            source = PreferenceSource.QUICK_REPLY if message.tapped else PreferenceSource.TYPED_WORD
+            await connection.fetchval(
+                PREFERENCE,
+                route.workspace_id,
+                lead_id,
+                MarketingPreference.STOP.value,
+                source.value,
+                message.sent_at,
+                message.platform_message_id,
+                json.dumps(message.raw),
+            )
+        return True
+
+    async def move_keys(self, item: "Item", route: Route, lead_id: int) -> None:
+        """The lead takes the person's new number and user id, unless another lead
+        has one of them: then an operator decides, from the inbox."""
+        moves = [(MOVE_NUMBER, item.new_phone), (MOVE_USER_ID, item.new_user_id)]
+        for statement, key in moves:
+            if key is None:
+                continue
+            holder = await self.connection.fetchval(LEAD_HOLDING, route.workspace_id, key)
+            if holder is None:
+                await self.connection.execute(statement, lead_id, key)
+            elif holder != lead_id:
+                reason = (
+                    f"lead {lead_id} is now {key}, which lead {holder} already has: "
+                    "an operator decides which lead to keep"
                 )
-                receipt.statuses += int(result.split()[-1])
-    return receipt
+                kept = KeptItem(item.source.field, item.phone_number_id, reason, item.source.body())
+                await self.keep(kept, route.workspace_id)
+
+    async def record_user_id_update(self, update: UserIdUpdate, route: Route) -> int:
+        lead_id = await find_lead(self.connection, route.workspace_id, update.person)
+        if lead_id is None:
+            return 0  # nobody this workspace knows
+        await self.move_keys(update, route, lead_id)
+        return 1
+
+    async def record_status(self, status: StatusUpdate) -> int:
+        result = await self.connection.execute(
+            DELIVERY,
+            status.platform_message_id,
+            status.status.value,
+            status.at,
+            status.error_code,
+            status.error_title,
+        )
+        return int(result.split()[-1])
+
+    async def record_preference(self, update: PreferenceUpdate, route: Route) -> int:
+        lead_id = await lead_of(self.connection, route.workspace_id, update.person)
+        recorded = await self.connection.fetchval(
+            PREFERENCE,
+            route.workspace_id,
+            lead_id,
+            update.preference.value,
+            PreferenceSource.PLATFORM_SETTING.value,
+            update.at,
+            None,
+            json.dumps(update.raw),
+        )
+        return int(recorded is not None)
 
 
-async def _route(connection, routes, phone_number_id: str, receipt: Receipt):
-    if phone_number_id not in routes:
-        routes[phone_number_id] = await connection.fetchrow(ROUTE, phone_number_id)
-        if routes[phone_number_id] is None:
-            # Acknowledged so that Meta stops retrying; said once per payload.
-            log.warning("WhatsApp payload for unknown phone_number_id %s ignored", phone_number_id)
-            receipt.unknown_numbers.append(phone_number_id)
-    return routes[phone_number_id]
+def person_keys(workspace_id: int, person: Person) -> list[str]:
+    """The advisory lock names of a person's keys in a workspace."""
+    keys = [f"lead:{workspace_id}:phone:{person.phone}"] if person.phone else []
+    return keys + ([f"lead:{workspace_id}:user:{person.user_id}"] if person.user_id else [])
 
 
-async def _store(connection: asyncpg.Connection, route, message: InboundMessage) -> bool:
-    workspace_id = route["workspace_id"]
-    external_id = normalized_external_id(message.sender)
-    lead_id = await connection.fetchval(LEAD, workspace_id, external_id, message.sender_name)
-    thread_id = await connection.fetchval(OPEN_THREAD, lead_id) or await connection.fetchval(
-        NEW_THREAD, workspace_id, lead_id
+async def lead_of(connection: asyncpg.Connection, workspace_id: int, person: Person) -> int:
+    """The person's lead, created when there is none; its keys are locked already.
+
+    A phone number alone finds the lead whose external_id it is. A user id finds the
+    lead that has it (or whose external_id it is); when a phone number comes with
+    it, the two are linked: the lead keyed by its user id takes the number as its
+    external_id (unless another lead has it), the lead with the number takes the
+    user id. Two leads already holding one key each stay two (the user id's lead
+    is used): decisions are audit rows, so leads are never merged.
+    """
+    if person.user_id is None:
+        return await connection.fetchval(LEAD_BY_PHONE, workspace_id, person.phone, person.name)
+    found = await find_lead(connection, workspace_id, person, link=True)
+    if found is not None:
+        return found
+    external_id = person.phone or person.user_id
+    return await connection.fetchval(
+        NEW_LEAD, workspace_id, external_id, person.user_id, person.name
     )
-    message_id = await connection.fetchval(
-        MESSAGE,
-        thread_id,
-        message.content,
-        message.platform_message_id,
-        json.dumps(message.raw),
-        message.sent_at,
+
+
+async def find_lead(
+    connection: asyncpg.Connection, workspace_id: int, person: Person, *, link: bool = False
+) -> int | None:
+    """The person's lead, or None; ``link``: it takes the keys it lacks (``lead_of``)."""
+    user_id = person.user_id
+    keys = [key for key in (person.phone, user_id) if key]
+    rows = await connection.fetch(LEADS_OF_PERSON, workspace_id, keys, user_id)
+    by_user = next((r for r in rows if user_id and r["platform_user_id"] == user_id), None) or next(
+        (r for r in rows if user_id and r["external_id"] == user_id), None
     )
-    if message_id is None:
-        return False  # delivered before
-    words = json.loads(route["opt_out_words"])
-    await connection.execute(LEAD_EFFECTS, lead_id, is_opt_out(message.text, words))
-    return True
+    by_phone = next((r for r in rows if person.phone and r["external_id"] == person.phone), None)
+    lead = by_user or by_phone
+    if lead is None or not link:
+        return lead and lead["id"]
+    if by_user is not None and by_phone is not None and by_user["id"] != by_phone["id"]:
+        log.warning(
+            "leads %s and %s are one WhatsApp user: kept apart", by_user["id"], by_phone["id"]
+        )
+    takes_number = person.phone if by_phone is None and lead["external_id"] == user_id else None
+    await connection.execute(LINK_LEAD, lead["id"], user_id, takes_number, person.name)
+    return lead["id"]

@@ -40,6 +40,15 @@ async def read_lead_by_external_id(external_id: ExternalId, workspace_id: Worksp
     return await hot_paths.lead_by_external_id(workspace_id, external_id)
 
 
+@router.get("/leads/by-platform-user-id/{platform_user_id}", response_model=LeadOut, tags=["leads"])
+async def read_lead_by_platform_user_id(
+    platform_user_id: ExternalId, workspace_id: Workspace
+) -> dict:
+    """The lead with this messaging platform user id (WhatsApp's business-scoped user id,
+    "US.13491208655302741918"): it finds the lead whether or not its phone number is known."""
+    return await leads.lead_by_platform_user_id(workspace_id, platform_user_id)
+
+
 @router.put(
     "/leads/by-external-id/{external_id}",
     response_model=LeadOut,
