@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.phone_numbers import normalized_external_id
 from app.whatsapp import inbound
 from app.whatsapp.payload import read_payload
 from app.whatsapp.signature import signed_by
@@ -27,33 +26,35 @@ async def webhook(request: Request) -> JSONResponse:
     body = await request.body()
     if not signed_by(body, request.headers.get("x-hub-signature-256"), SECRET):
         return JSONResponse({"error": "signature"}, status_code=401)
-    messages, _ = read_payload(json.loads(body))
+    changes = read_payload(body).changes
     stored = 0
     assert pool is not None
     async with pool.acquire() as connection, connection.transaction():
-        for message in messages:
-            route = await connection.fetchrow(inbound.ROUTE, message.phone_number_id)
+        routes = [await connection.fetchrow(inbound.ROUTE, c.phone_number_id) for c in changes]
+        routed = [
+            (c, inbound.Route(r["workspace_id"], frozenset()))
+            for c, r in zip(changes, routes, strict=True)
+        ]
+        await connection.execute(f"{inbound.lock_people(routed)}SAVEPOINT {inbound.SAVEPOINT}")
+        for change, route in zip(changes, routes, strict=True):
             workspace_id = route["workspace_id"]
-            lead_id = await connection.fetchval(
-                inbound.LEAD,
-                workspace_id,
-                normalized_external_id(message.sender),
-                message.sender_name,
-            )
-            thread_id = await connection.fetchval(
-                inbound.OPEN_THREAD, lead_id
-            ) or await connection.fetchval(inbound.NEW_THREAD, workspace_id, lead_id)
-            message_id = await connection.fetchval(
-                inbound.MESSAGE,
-                thread_id,
-                message.content,
-                message.platform_message_id,
-                json.dumps(message.raw),
-                message.sent_at,
-            )
-            if message_id is not None:
-                await connection.execute(inbound.LEAD_EFFECTS, lead_id, False)
-                stored += 1
+            for message in change.messages:
+                lead_id = await inbound.lead_of(connection, workspace_id, message.person)
+                thread_id = await connection.fetchval(
+                    inbound.OPEN_THREAD, lead_id
+                ) or await connection.fetchval(inbound.NEW_THREAD, workspace_id, lead_id)
+                message_id = await connection.fetchval(
+                    inbound.MESSAGE,
+                    thread_id,
+                    "user",
+                    message.content,
+                    message.platform_message_id,
+                    json.dumps(message.raw),
+                    message.sent_at,
+                )
+                if message_id is not None:
+                    await connection.execute(inbound.LEAD_EFFECTS, lead_id, False)
+                    stored += 1
     return JSONResponse({"stored": stored})
 
 
