@@ -8,6 +8,8 @@ from app.errors import InvalidValue
 from app.tables import MAX_ID
 
 MAX_PAGE_SIZE = 200
+# A page's size when the caller names none.
+DEFAULT_PAGE_SIZE = 50
 
 
 # A cursor is the sort key of the last row a page returned, written so that the

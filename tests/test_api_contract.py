@@ -1,7 +1,9 @@
-"""The OpenAPI document is the contract: Schemathesis, with all of its checks, a fixed
-seed and a bounded number of examples per operation, finds nothing against the live
-app (status codes, content types, headers, 405s with Allow, schema-valid requests
-accepted or answered with a 4xx the schema predicts, schema-invalid ones refused)."""
+"""The OpenAPI document is the contract: Schemathesis, with all of its checks and all of
+its phases (examples, coverage, fuzzing, and stateful sequences of calls that feed one
+answer's ids into the next request), two fixed seeds and a bounded number of examples
+per operation, finds nothing against the live app (status codes, content types,
+headers, 405s with Allow, schema-valid requests accepted or answered with a 4xx the
+schema predicts, schema-invalid ones refused)."""
 
 import asyncio
 import os
@@ -9,13 +11,14 @@ import subprocess
 import sys
 
 import asyncpg
+import pytest
 
 from tests import factories
 from tests.server import served_app
 
 TOKEN = "mp_contract-test-token"
 EXAMPLES_PER_OPERATION = 8
-SEED = 20261126
+SEEDS = (20261126, 20261201)
 
 
 async def _workspace_with_rows(url: str) -> None:
@@ -36,7 +39,8 @@ async def _workspace_with_rows(url: str) -> None:
         await connection.close()
 
 
-def test_the_live_api_keeps_its_openapi_contract(migrated_scratch_database):
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_live_api_keeps_its_openapi_contract(migrated_scratch_database, seed):
     asyncio.run(_workspace_with_rows(migrated_scratch_database))
     env = {
         "DATABASE_URL": migrated_scratch_database,
@@ -53,11 +57,11 @@ def test_the_live_api_keeps_its_openapi_contract(migrated_scratch_database):
                 "--checks",
                 "all",
                 "--phases",
-                "examples,coverage,fuzzing",
+                "examples,coverage,fuzzing,stateful",
                 "--max-examples",
                 str(EXAMPLES_PER_OPERATION),
                 "--seed",
-                str(SEED),
+                str(seed),
                 "--header",
                 f"Authorization: Bearer {TOKEN}",
                 "--no-color",

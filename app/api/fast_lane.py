@@ -24,11 +24,14 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 import pydantic
+from pydantic import TypeAdapter
+from starlette.convertors import CONVERTOR_TYPES
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import hot_paths
+from app.api.parameters import ExternalId, Limit, RowId
 from app.api.schemas import (
     ClaimRequest,
     LeadFields,
@@ -39,8 +42,7 @@ from app.change_log import records_changes, statements_named, token_actor
 from app.enums import LeadStage
 from app.errors import DomainError
 from app.outage import outage_kind
-from app.pagination import MAX_PAGE_SIZE, decode_cursor
-from app.tables import MAX_ID
+from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor
 from app.tokens import Caller, caller_of_token
 
 
@@ -56,17 +58,20 @@ class Call:
     body: bytes
 
 
+# The routes' own parameter types (app/api/parameters.py), validated as FastAPI does.
+ROW_ID = TypeAdapter(RowId)
+PAGE_SIZE = TypeAdapter(Limit)
+EXTERNAL_ID = TypeAdapter(ExternalId)
+# Starlette's ``{name:int}`` path parameter, which FastAPI's routes declare.
+INT = CONVERTOR_TYPES["int"].regex
+
+
 def row_id(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
-        raise Decline
-    return int(text)
+    return ROW_ID.validate_python(text)
 
 
-def page_size(query: dict[str, str], default: int = 50) -> int:
-    text = query.get("limit", str(default))
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
-        raise Decline
-    return int(text)
+def page_size(query: dict[str, str]) -> int:
+    return PAGE_SIZE.validate_python(query.get("limit", DEFAULT_PAGE_SIZE))
 
 
 def cursor_key(query: dict[str, str], *types: type) -> tuple | None:
@@ -82,9 +87,9 @@ def only(query: dict[str, str], *names: str) -> None:
 
 
 def external_id(call: Call) -> str:
-    value = call.path["external_id"]
-    if not 1 <= len(value) <= 255 or not value.strip():
-        raise Decline
+    value = EXTERNAL_ID.validate_python(call.path["external_id"])
+    if not value.strip():
+        raise Decline  # the route says why
     return value
 
 
@@ -140,14 +145,14 @@ async def request_permit(call: Call) -> Response:
 
 Handler = Callable[[Call], Awaitable[Response]]
 ROUTES: list[tuple[str, str, Handler]] = [
-    ("GET", "/leads/(?P<id>[^/]+)", read_lead),
+    ("GET", f"/leads/(?P<id>{INT})", read_lead),
     ("GET", "/leads/by-external-id/(?P<external_id>[^/]+)", read_lead_by_external_id),
     ("PUT", "/leads/by-external-id/(?P<external_id>[^/]+)", upsert_lead),
     ("GET", "/leads", list_leads),
     ("POST", "/followups/claim", claim_followups),
-    ("POST", "/threads/(?P<id>[^/]+)/messages", append_message),
-    ("GET", "/threads/(?P<id>[^/]+)/messages", list_messages),
-    ("POST", "/leads/(?P<id>[^/]+)/send-permits", request_permit),
+    ("POST", f"/threads/(?P<id>{INT})/messages", append_message),
+    ("GET", f"/threads/(?P<id>{INT})/messages", list_messages),
+    ("POST", f"/leads/(?P<id>{INT})/send-permits", request_permit),
 ]
 # What this lane leaves to FastAPI: its answer is the documented refusal.
 DECLINED = (Decline, DomainError, pydantic.ValidationError, ValueError, asyncpg.PostgresError)

@@ -60,6 +60,49 @@ Text255 = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=NO_NUL)
 ]
 LongText = Annotated[str, StringConstraints(max_length=100_000, pattern=NO_NUL)]
+NulFreeText = Annotated[str, StringConstraints(pattern=NO_NUL)]
+
+
+def _not_bool_or_text(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON integer, not a boolean or a string")
+    return value
+
+
+def json_integer(**bounds: int) -> Any:
+    """An integer as JSON Schema reads one, within ``bounds`` (ge, gt, le): 29 or 29.0,
+    never true or "29". The bounds sit inside, so the schema states them."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_not_bool_or_text)]
+
+
+JsonInteger = json_integer()
+
+
+def _refuse_nul(value: Any) -> Any:
+    """PostgreSQL holds no NUL character in text or JSON: said before the database is asked."""
+    if _holds_nul(value):
+        raise ValueError("must not contain the NUL character (\\u0000), in a value or a key")
+    return value
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    return False
+
+
+# JSON values without a NUL character, nested at most three levels (a tool call:
+# {"id", "type", "function": {"name", "arguments"}}). Stated without recursion, so
+# that generated clients can read the schema, and fuzzers know the rule too.
+JsonScalar = NulFreeText | JsonInteger | float | StrictBool | None
+NoExtraKeys = Field(json_schema_extra={"additionalProperties": False})
+JsonInner = JsonScalar | list[JsonScalar] | Annotated[dict[NulFreeText, JsonScalar], NoExtraKeys]
+JsonValue = JsonScalar | list[JsonInner] | Annotated[dict[NulFreeText, JsonInner], NoExtraKeys]
+ToolCall = Annotated[dict[NulFreeText, JsonValue], NoExtraKeys]
 FromJson = BeforeValidator(stored_json)  # jsonb columns come back as JSON text
 
 
@@ -83,15 +126,29 @@ DistinctTags = Annotated[
 ]
 # An instant, written as RFC 3339 says ("2026-03-08T07:00:00Z"); never a number.
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
-# An IANA timezone name: the schema lists them (zoneinfo's own list).
+
+
+def timezone_pattern() -> str:
+    """The IANA zone names as one pattern. A pattern rather than an enum: names such
+    as ``GMT0``, ``Etc/GMT0`` and ``Etc/GMT-0`` would become the same identifier in a
+    generated client's enum."""
+    names = sorted(available_timezones())
+    return "^(?:" + "|".join(name.replace("+", "\\+") for name in names) + ")$"
+
+
+# An IANA timezone name: the schema states every one.
 TimezoneName = Annotated[
     str,
-    Field(json_schema_extra={"enum": sorted(available_timezones())}, examples=["Europe/Lisbon"]),
+    Field(
+        description="an IANA timezone name (zoneinfo's own list)",
+        json_schema_extra={"pattern": timezone_pattern()},
+        examples=["Europe/Lisbon"],
+    ),
 ]
 # Whole hours per follow-up stage, the rule the database also enforces.
 IntervalOverrides = dict[
     Literal[tuple(stage.value for stage in FOLLOW_UP_STAGES)],  # type: ignore[misc]
-    Annotated[int, Field(ge=INTERVAL_OVERRIDE_MIN_HOURS, le=INTERVAL_OVERRIDE_MAX_HOURS)],
+    json_integer(ge=INTERVAL_OVERRIDE_MIN_HOURS, le=INTERVAL_OVERRIDE_MAX_HOURS),
 ]
 
 
@@ -110,7 +167,9 @@ def NotNull(kind: Any) -> Any:
 
 
 class Strict(BaseModel):
-    """Request bodies refuse fields they do not know."""
+    """Request bodies refuse fields they do not know. Their numbers and flags are
+    json_integer and StrictBool: JSON ``true`` or ``"60"`` is not an integer, as the
+    schema says, in either lane (app/api/fast_lane.py validates with these models)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -192,7 +251,7 @@ class WorkspacePolicy(Strict):
         examples=[["MY"]],
         json_schema_extra={"uniqueItems": True},
     )
-    lead_country_holidays: bool | None = Field(
+    lead_country_holidays: StrictBool | None = Field(
         default=None,
         description="hold follow-ups on the public holidays of each lead's own country "
         "(from its phone number); left out: kept as it is",
@@ -328,8 +387,8 @@ class ImportOut(BaseModel):
 
 
 class ClaimRequest(Strict):
-    limit: int = Field(default=10, ge=1, le=100)
-    lease_seconds: int = Field(default=300, ge=1, le=86_400)
+    limit: json_integer(ge=1, le=100) = 10
+    lease_seconds: json_integer(ge=1, le=86_400) = 300
 
 
 class ClaimOut(BaseModel):
@@ -385,9 +444,11 @@ class ThreadOut(BaseModel):
 class MessageCreate(Strict):
     role: ChatRole
     content: LongText
-    tool_calls: list[Any] | None = Field(default=None, max_length=100)
-    permit_id: int | None = Field(
-        default=None, gt=0, le=MAX_ID, description="required for model messages: a send permit"
+    tool_calls: Annotated[list[ToolCall] | None, BeforeValidator(_refuse_nul)] = Field(
+        default=None, max_length=100
+    )
+    permit_id: json_integer(gt=0, le=MAX_ID) | None = Field(
+        default=None, description="required for model messages: a send permit"
     )
     platform_message_id: Text255 | None = Field(
         default=None, description="the messaging platform's id of a sent message (wamid...)"
@@ -445,7 +506,7 @@ class PermitRequest(Strict):
 
 
 class SimulateRequest(Strict):
-    lead_id: int = Field(gt=0, le=MAX_ID)
+    lead_id: json_integer(gt=0, le=MAX_ID)
     kind: SendKind
     at: Instant | None = Field(default=None, description="default: now")
 
@@ -483,8 +544,8 @@ class ScheduleOut(BaseModel):
 
 
 class DispatchRequest(Strict):
-    limit: int = Field(default=100, ge=1, le=1000)
-    lease_seconds: int = Field(default=300, ge=1, le=86_400)
+    limit: json_integer(ge=1, le=1000) = 100
+    lease_seconds: json_integer(ge=1, le=86_400) = 300
 
 
 class DispatchPause(BaseModel):

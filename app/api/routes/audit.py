@@ -16,7 +16,7 @@ from app.api.schemas import (
     DecisionPage,
     Instant,
 )
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor, encode_cursor
 from app.replicas import reads_may_lag
 from app.tables import MAX_ID
 
@@ -29,7 +29,7 @@ async def list_decisions(
     lead_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
     since: Annotated[Instant | None, Query()] = None,
     cursor: TimeCursor = None,
-    limit: Limit = 50,
+    limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> DecisionPage:
     """Oldest first from ``since``."""
     after = decode_cursor(cursor, datetime, int) if cursor else None
@@ -48,7 +48,7 @@ async def record_attestation(body: AttestationCreate, workspace_id: Workspace) -
 
 @router.get("/attestations", response_model=AttestationPage, tags=["audit"])
 async def list_attestations(
-    workspace_id: Workspace, cursor: TimeCursor = None, limit: Limit = 50
+    workspace_id: Workspace, cursor: TimeCursor = None, limit: Limit = DEFAULT_PAGE_SIZE
 ) -> AttestationPage:
     """Newest first."""
     before = decode_cursor(cursor, datetime, int) if cursor else None

@@ -9,7 +9,7 @@ from app.api import hot_paths
 from app.api.auth import Workspace
 from app.api.parameters import ERRORS, Limit, RowId, TimeCursor
 from app.api.schemas import MessageCreate, MessageOut, MessagePage, ThreadOut
-from app.pagination import decode_cursor
+from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor
 
 router = APIRouter(responses=ERRORS)
 
@@ -26,7 +26,10 @@ async def start_thread(lead_id: RowId, workspace_id: Workspace) -> dict:
 
 @router.get("/threads/{thread_id:int}/messages", response_model=MessagePage, tags=["conversations"])
 async def list_messages(
-    thread_id: RowId, workspace_id: Workspace, cursor: TimeCursor = None, limit: Limit = 50
+    thread_id: RowId,
+    workspace_id: Workspace,
+    cursor: TimeCursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Response:
     """Newest first."""
     before = decode_cursor(cursor, datetime, int) if cursor else None

@@ -22,7 +22,7 @@ from app.api.schemas import (
 )
 from app.enums import LeadStage, LeadTag
 from app.errors import InvalidValue
-from app.pagination import decode_cursor
+from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor
 from app.validation import in_words, problems
 
 router = APIRouter(responses=ERRORS)
@@ -108,7 +108,7 @@ async def list_leads(
     ] = None,
     due_before: Annotated[Instant | None, Query()] = None,
     cursor: IdCursor = None,
-    limit: Limit = 50,
+    limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Response:
     after_id = decode_cursor(cursor, int)[0] if cursor else None
     return await hot_paths.lead_page(workspace_id, limit, stage, tag, due_before, after_id)
