@@ -1,4 +1,10 @@
-"""Domain errors: what went wrong, in words an operator or API client understands."""
+"""Domain errors: what went wrong, in words an operator or API client understands,
+and the one body every error answer of the API has."""
+
+
+def error_body(code: str, message: str, fields: list[dict[str, str]] | None = None) -> dict:
+    """``{"error": {"code", "message", "fields"}}``: every error answer of the API."""
+    return {"error": {"code": code, "message": message, "fields": fields or []}}
 
 
 class DomainError(Exception):

@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from app.admin import create_operator_admin
-from app.api.errors import error_body as api_error_body
 from app.api.errors import error_response
 from app.api.fast_lane import FastLane
 from app.api.service import create_api
@@ -20,7 +19,14 @@ from app.api.whatsapp import WEBHOOK_PATH
 from app.change_log import RecordedWrites
 from app.connections import server_pool_settings
 from app.database import stop_embedded_server
-from app.outage import OUTAGES, RETRY_AFTER_SECONDS, DatabaseOutageGuard, pool_settings
+from app.errors import error_body
+from app.outage import (
+    OUTAGES,
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE,
+    DatabaseOutageGuard,
+    pool_settings,
+)
 from app.replicas import PrimaryWithReplicas
 from app.request_guards import (
     ADMIN_SECURITY_HEADERS,
@@ -55,8 +61,10 @@ async def healthz(request: Request) -> JSONResponse:
         await database_answers()
     except Exception as error:  # any failure means "not healthy", never a 500
         OUTAGES.failed(error)
+        name = type(error).__name__
+        body = error_body(UNAVAILABLE, f"the database does not answer ({name})")
         return JSONResponse(
-            {"status": "unavailable", "database": type(error).__name__},
+            {"status": "unavailable", "database": name, **body},
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
@@ -113,7 +121,7 @@ site = Starlette(
                 JSONBodyGuard(
                     create_api(),
                     API_MAX_BODY_BYTES,
-                    api_error_body,
+                    error_body,
                     raw_body_paths=(WEBHOOK_PATH,),
                 ),
                 API_SECURITY_HEADERS,

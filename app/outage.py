@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.database import start_afresh
+from app.errors import error_body
 
 logger = logging.getLogger("masterplan.database")
 
@@ -25,6 +26,8 @@ logger = logging.getLogger("masterplan.database")
 CONNECT_TIMEOUT_SECONDS = 5.0
 STATEMENT_TIMEOUT_SECONDS = 30.0
 RETRY_AFTER_SECONDS = 5
+# The error code of every answer given while the database is unavailable.
+UNAVAILABLE = "database_unavailable"
 POOL_SIZE = 10
 
 NOT_REACHED = "the database is unavailable; nothing was changed: retry later"
@@ -69,7 +72,7 @@ def outage_kind(error: BaseException) -> str | None:
 
 
 def unavailable_response(message: str) -> JSONResponse:
-    body = {"error": {"code": "database_unavailable", "message": message, "fields": []}}
+    body = error_body(UNAVAILABLE, message)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(body, status_code=503, headers=headers)
 

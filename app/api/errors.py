@@ -8,7 +8,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from app.enums import INTERVAL_OVERRIDE_HOURS
-from app.errors import Conflict, DomainError, InvalidValue, NotFound, RuleBroken
+from app.errors import Conflict, DomainError, InvalidValue, NotFound, RuleBroken, error_body
 from app.validation import in_words, problems
 
 # The database's rules, in words, for the constraint that refused a write.
@@ -26,10 +26,6 @@ RULES_IN_WORDS = {
     "chat_message_permit_id_fkey": "permit_id names no policy decision",
     "chat_message_platform_message_id_key": "a message with this platform_message_id is stored",
 }
-
-
-def error_body(code: str, message: str, fields: list[dict[str, str]] | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "fields": fields or []}}
 
 
 def error_response(status: int, code: str, message: str, fields=None) -> JSONResponse:
