@@ -5,11 +5,9 @@ Permits are issued in one transaction that first locks the lead row, so two
 workers asking at once are serialised: the second sees the first's permit.
 """
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
@@ -17,24 +15,19 @@ import asyncpg
 
 from app.database import fetch_on, positional, transaction
 from app.enums import (
-    BudgetTier,
     ChatRole,
-    FollowUpPreset,
-    LeadStage,
     LeadTag,
     ReasonCode,
     SendKind,
     StrategyStatus,
-    Weekday,
 )
 from app.errors import Conflict, NotFound
 from app.leads import DUE_LEADS
-from app.phone_numbers import lead_number
+from app.policy.input_codec import inputs_from_json, inputs_from_row
 from app.policy.local_time import known_zone, local_text, zone
 from app.policy.rules import (
     RULES_BY_CODE,
     STOP_LOOKBACK,
-    ActiveStrategy,
     Decision,
     Denial,
     PolicyInputs,
@@ -42,31 +35,36 @@ from app.policy.rules import (
     decide_all,
 )
 from app.policy.schedule import interval_hours, next_followup_after, preview
-from app.policy.trace import decision_json, inputs_from_trace, rule_trace, rule_trace_texts
+from app.policy.trace import decision_json, rule_trace, rule_trace_texts
 from app.policy_decisions import DECISION_COLUMNS
 from app.tables import PolicyDecision
 from app.validation import stored_json
 
 # One statement: the workspace's policy, attestation and ACTIVE strategy, and for
 # each lead its state, its last inbound message and its recent follow-up permits,
-# all as of one instant (``at``, default the statement's own time).
+# all as of one instant (``at``, default the statement's own time). Each column is
+# named after its field of PolicyInputs (app/policy/input_codec.py reads them).
 LOAD_INPUTS = f"""
 WITH clock AS (SELECT coalesce({{}}::timestamptz, statement_timestamp()) AS at),
 policy AS MATERIALIZED (
-    SELECT w.id, w.timezone, w.budget_tier, w.send_window_start, w.send_window_end,
-           w.send_days, w.blocked_dates, w.policy_version, w.holiday_calendars,
-           w.lead_country_holidays,
+    SELECT w.id AS workspace_id, w.timezone AS workspace_timezone, w.budget_tier,
+           w.send_window_start, w.send_window_end, w.send_days, w.blocked_dates,
+           w.policy_version, w.holiday_calendars, w.lead_country_holidays,
            (SELECT a.granted FROM outreach_attestation a
             WHERE a.workspace_id = w.id AND a."timestamp" <= clock.at
             ORDER BY a."timestamp" DESC, a.id DESC LIMIT 1) AS attestation_granted,
-           s.id AS strategy_id, s.version_number, s.followup_preset, s.interval_overrides
+           CASE WHEN s.id IS NOT NULL THEN jsonb_build_object(
+               'id', s.id, 'version_number', s.version_number,
+               'followup_preset', s.followup_preset, 'interval_overrides', s.interval_overrides)
+           END AS active_strategy
     FROM clock, workspace w
     LEFT JOIN strategy_version s
         ON s.workspace_id = w.id AND s.status = '{StrategyStatus.ACTIVE}'
     WHERE w.id = {{}}
 )
-SELECT clock.at, policy.*, l.id AS lead_id, l.external_id, l.stage, l.tags,
-       l.timezone AS lead_timezone, l.marketing_stopped_at,
+SELECT clock.at, policy.*, l.id AS lead_id, l.external_id AS lead_number,
+       l.stage AS lead_stage, l.tags AS lead_tags, l.timezone AS lead_timezone,
+       l.marketing_stopped_at,
        CASE WHEN l.last_inbound_at IS NULL OR l.last_inbound_at <= clock.at
             THEN l.last_inbound_at
             ELSE (SELECT max(m.created_at) FROM chat_message m
@@ -79,7 +77,7 @@ SELECT clock.at, policy.*, l.id AS lead_id, l.external_id, l.stage, l.tags,
                AND p.created_at > clock.at - interval '{STOP_LOOKBACK.days} days'
                AND p.created_at <= clock.at
              ORDER BY p.created_at) AS recent_permits
-FROM clock, policy JOIN lead l ON l.workspace_id = policy.id
+FROM clock, policy JOIN lead l ON l.workspace_id = policy.workspace_id
 WHERE l.id = ANY({{}}::int[])
 ORDER BY l.id
 """
@@ -134,77 +132,17 @@ SQL = {
 }
 
 
-# Rows of one batch repeat the workspace's JSON (and most tag lists): parse each once.
-@lru_cache(maxsize=1024)
-def _tags(text: str) -> tuple[str, ...]:
-    return tuple(json.loads(text))
-
-
-@lru_cache(maxsize=256)
-def _send_days(text: str) -> tuple[Weekday, ...]:
-    return tuple(Weekday(day) for day in json.loads(text))
-
-
-@lru_cache(maxsize=256)
-def _blocked_dates(text: str) -> tuple[date, ...]:
-    return tuple(date.fromisoformat(day) for day in json.loads(text))
-
-
-@lru_cache(maxsize=256)
-def _calendars(text: str) -> tuple[str, ...]:
-    return tuple(json.loads(text))
-
-
-@lru_cache(maxsize=256)
-def _strategy(
-    strategy_id: int, version_number: int, preset: str, overrides: str | None
-) -> ActiveStrategy:
-    return ActiveStrategy(
-        strategy_id, version_number, FollowUpPreset(preset), stored_json(overrides)
-    )
-
-
 def inputs_of(row: Mapping[str, Any], kind: SendKind) -> PolicyInputs:
     """A loaded row as the pure function's inputs; Conflict when the lead's local
     time cannot be known (a zone name written around the validation)."""
-    for name in (row["lead_timezone"], row["timezone"]):
+    for name in (row["lead_timezone"], row["workspace_timezone"]):
         if name is not None and not known_zone(name):
             raise Conflict(
                 f"lead {row['lead_id']}: {name!r} is not an IANA timezone name, so its "
                 "local time is unknown and nothing is sent; correct the lead's or the "
                 "workspace's timezone"
             )
-    strategy = None
-    if row["strategy_id"] is not None:
-        strategy = _strategy(
-            row["strategy_id"],
-            row["version_number"],
-            row["followup_preset"],
-            row["interval_overrides"],
-        )
-    return PolicyInputs(
-        kind=kind,
-        at=row["at"],
-        lead_id=row["lead_id"],
-        lead_stage=LeadStage(row["stage"]),
-        lead_tags=_tags(row["tags"]),
-        lead_timezone=row["lead_timezone"],
-        workspace_timezone=row["timezone"],
-        budget_tier=BudgetTier(row["budget_tier"]),
-        attestation_granted=row["attestation_granted"],
-        active_strategy=strategy,
-        send_window_start=row["send_window_start"],
-        send_window_end=row["send_window_end"],
-        send_days=_send_days(row["send_days"]),
-        blocked_dates=_blocked_dates(row["blocked_dates"]),
-        policy_version=row["policy_version"],
-        last_inbound_at=row["last_inbound_at"],
-        recent_permits=tuple(row["recent_permits"]),
-        lead_number=lead_number(row["external_id"]),
-        holiday_calendars=_calendars(row["holiday_calendars"]),
-        lead_country_holidays=row["lead_country_holidays"],
-        marketing_stopped_at=row["marketing_stopped_at"],
-    )
+    return inputs_from_row(row, kind=kind)
 
 
 async def load_inputs(
@@ -385,7 +323,7 @@ async def replay(workspace_id: int, decision_id: int) -> dict[str, Any]:
             f"policy decision {decision_id} was not made by the policy engine: "
             "it has no recorded inputs to replay"
         )
-    replayed = decide(inputs_from_trace(trace))
+    replayed = decide(inputs_from_json(trace["inputs"]))
     # A rule added since the decision was recorded is compared by the verdict alone.
     recorded_rules = {outcome["rule"] for outcome in trace["rules"]}
     recorded_view = _comparable(

@@ -1,111 +1,24 @@
 """The rule trace: a decision's inputs and every rule's outcome, as JSON.
 
 It holds enough to replay the decision: ``inputs_from_trace`` rebuilds the exact
-``PolicyInputs`` and ``decide`` runs again on them.
+``PolicyInputs`` (app/policy/input_codec.py) and ``decide`` runs again on them.
 """
 
 import json
-from dataclasses import fields
-from datetime import date, datetime, time
+from datetime import datetime
 from typing import Any
 
-from app.enums import BudgetTier, FollowUpPreset, LeadStage, SendKind, Weekday
-from app.phone_numbers import LeadNumber
-from app.policy.rules import RULESET_VERSION, ActiveStrategy, Decision, PolicyInputs
-
-NUMBER_FIELDS = tuple(field.name for field in fields(LeadNumber))
+from app.policy.input_codec import inputs_from_json, inputs_to_json
+from app.policy.rules import RULESET_VERSION, Decision, PolicyInputs
 
 
 def _instant(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _read_instant(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def inputs_json(inputs: PolicyInputs) -> dict[str, Any]:
-    strategy = inputs.active_strategy
-    return {
-        "kind": inputs.kind.value,
-        "at": _instant(inputs.at),
-        "lead_id": inputs.lead_id,
-        "lead_stage": inputs.lead_stage.value,
-        "lead_tags": list(inputs.lead_tags),
-        "lead_timezone": inputs.lead_timezone,
-        "workspace_timezone": inputs.workspace_timezone,
-        "budget_tier": inputs.budget_tier.value,
-        "attestation_granted": inputs.attestation_granted,
-        "active_strategy": None
-        if strategy is None
-        else {
-            "id": strategy.id,
-            "version_number": strategy.version_number,
-            "followup_preset": strategy.followup_preset.value,
-            "interval_overrides": strategy.interval_overrides,
-        },
-        "send_window_start": inputs.send_window_start.strftime("%H:%M"),
-        "send_window_end": inputs.send_window_end.strftime("%H:%M"),
-        "send_days": [day.value for day in inputs.send_days],
-        "blocked_dates": [day.isoformat() for day in inputs.blocked_dates],
-        "policy_version": inputs.policy_version,
-        "last_inbound_at": _instant(inputs.last_inbound_at),
-        "recent_permits": [_instant(permit) for permit in inputs.recent_permits],
-        "lead_number": _number_json(inputs.lead_number),
-        "holiday_calendars": list(inputs.holiday_calendars),
-        "lead_country_holidays": inputs.lead_country_holidays,
-        "marketing_stopped_at": _instant(inputs.marketing_stopped_at),
-    }
-
-
 def inputs_from_trace(trace: dict[str, Any]) -> PolicyInputs:
     """The inputs a recorded decision was made on."""
-    data = trace["inputs"]
-    strategy = data["active_strategy"]
-    return PolicyInputs(
-        kind=SendKind(data["kind"]),
-        at=datetime.fromisoformat(data["at"]),
-        lead_id=data["lead_id"],
-        lead_stage=LeadStage(data["lead_stage"]),
-        lead_tags=tuple(data["lead_tags"]),
-        lead_timezone=data["lead_timezone"],
-        workspace_timezone=data["workspace_timezone"],
-        budget_tier=BudgetTier(data["budget_tier"]),
-        attestation_granted=data["attestation_granted"],
-        active_strategy=None
-        if strategy is None
-        else ActiveStrategy(
-            id=strategy["id"],
-            version_number=strategy["version_number"],
-            followup_preset=FollowUpPreset(strategy["followup_preset"]),
-            interval_overrides=strategy["interval_overrides"],
-        ),
-        send_window_start=time.fromisoformat(data["send_window_start"]),
-        send_window_end=time.fromisoformat(data["send_window_end"]),
-        send_days=tuple(Weekday(day) for day in data["send_days"]),
-        blocked_dates=tuple(date.fromisoformat(day) for day in data["blocked_dates"]),
-        policy_version=data["policy_version"],
-        last_inbound_at=_read_instant(data["last_inbound_at"]),
-        recent_permits=tuple(datetime.fromisoformat(p) for p in data["recent_permits"]),
-        # Decisions recorded before ruleset 2 read no number and no holidays.
-        lead_number=_read_number(data.get("lead_number")),
-        holiday_calendars=tuple(data.get("holiday_calendars", ())),
-        lead_country_holidays=data.get("lead_country_holidays", False),
-        # Decisions recorded before ruleset 3 read no marketing preference.
-        marketing_stopped_at=_read_instant(data.get("marketing_stopped_at")),
-    )
-
-
-def _number_json(number: LeadNumber | None) -> dict[str, Any] | None:
-    if number is None:
-        return None
-    return {name: getattr(number, name) for name in NUMBER_FIELDS}
-
-
-def _read_number(data: dict[str, Any] | None) -> LeadNumber | None:
-    if data is None:
-        return None
-    return LeadNumber(**{**data, "zones": tuple(data["zones"])})
+    return inputs_from_json(trace["inputs"])
 
 
 def rule_trace(decision: Decision) -> dict[str, Any]:
@@ -122,7 +35,7 @@ def rule_trace(decision: Decision) -> dict[str, Any]:
         "zone_reason": inputs.zone_choice.reason,
         "local_time": inputs.local_at.isoformat(),
         "local_times": {local.tzinfo.key: local.isoformat() for local in inputs.local_times},
-        "inputs": inputs_json(inputs),
+        "inputs": inputs_to_json(inputs),
         "rules": [outcome.as_json() for outcome in decision.outcomes],
     }
 
