@@ -182,35 +182,35 @@ def stage_kept_in_takeover(field: str, source: str) -> str:
 LEAD_BY_ID = f"SELECT {LEAD_COLUMNS} FROM lead WHERE id = {{}} AND workspace_id = {{}}"
 
 
-async def get_lead(workspace_id: int, lead_id: int) -> dict[str, Any]:
-    rows = await fetch(LEAD_BY_ID, lead_id, workspace_id)
+async def _one_lead(missing: str, sql: str, *args: Any) -> dict[str, Any]:
+    """The lead ``sql`` finds, or NotFound saying ``missing``."""
+    rows = await fetch(sql, *args)
     if not rows:
-        raise NotFound(f"lead {lead_id} does not exist")
+        raise NotFound(missing)
     return rows[0]
+
+
+async def get_lead(workspace_id: int, lead_id: int) -> dict[str, Any]:
+    return await _one_lead(f"lead {lead_id} does not exist", LEAD_BY_ID, lead_id, workspace_id)
 
 
 LEAD_BY_EXTERNAL_ID = (
     f"SELECT {LEAD_COLUMNS} FROM lead WHERE workspace_id = {{}} AND external_id = {{}}"
 )
-
-
-async def lead_by_external_id(workspace_id: int, external_id: str) -> dict[str, Any]:
-    rows = await fetch(LEAD_BY_EXTERNAL_ID, workspace_id, normalized_external_id(external_id))
-    if not rows:
-        raise NotFound(f"lead {external_id!r} does not exist")
-    return rows[0]
-
-
 LEAD_BY_PLATFORM_USER_ID = (
     f"SELECT {LEAD_COLUMNS} FROM lead WHERE workspace_id = {{}} AND platform_user_id = {{}}"
 )
 
 
+async def lead_by_external_id(workspace_id: int, external_id: str) -> dict[str, Any]:
+    found = normalized_external_id(external_id)
+    missing = f"lead {external_id!r} does not exist"
+    return await _one_lead(missing, LEAD_BY_EXTERNAL_ID, workspace_id, found)
+
+
 async def lead_by_platform_user_id(workspace_id: int, platform_user_id: str) -> dict[str, Any]:
-    rows = await fetch(LEAD_BY_PLATFORM_USER_ID, workspace_id, platform_user_id)
-    if not rows:
-        raise NotFound(f"no lead has the platform user id {platform_user_id!r}")
-    return rows[0]
+    missing = f"no lead has the platform user id {platform_user_id!r}"
+    return await _one_lead(missing, LEAD_BY_PLATFORM_USER_ID, workspace_id, platform_user_id)
 
 
 async def create_lead(workspace_id: int, external_id: str, fields: dict[str, Any]) -> dict:

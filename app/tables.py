@@ -1,9 +1,13 @@
-"""The M1 schema: seven tables, one tenant (workspace) at the root.
+"""The domain's tables, one tenant (workspace) at the root: the M1 specification's
+seven (workspace, strategy_version, lead, conversation_thread, chat_message,
+policy_decision, outreach_attestation) and those added since (api_token,
+whatsapp_number, change_log, login_throttle, marketing_preference_event,
+webhook_inbox); ``TABLES`` lists them all.
 
 Rules that Piccolo can express (NOT NULL, defaults, foreign keys, UNIQUE,
 CHECK) live here and are picked up by auto migrations. Rules it cannot express
-(partial unique index, composite tenant foreign keys, triggers, composite
-indexes) live in the hand-written migration ``database_rules``.
+(partial unique indexes, composite tenant foreign keys, triggers, composite
+indexes) live in the hand-written migrations beside them (piccolo_migrations/).
 """
 
 import json
