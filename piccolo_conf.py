@@ -1,15 +1,15 @@
 """Piccolo configuration: one PostgreSQL engine and the project's apps.
 
 The database is ``DATABASE_URL`` when set (any PostgreSQL >= 15), otherwise an
-embedded PostgreSQL with its data in ``.pgdata/`` (see ``app/database.py``). Read
+embedded PostgreSQL with its data in ``.pgdata/`` (see ``app/db/server.py``). Read
 replicas in ``DATABASE_REPLICA_URLS`` are the engine's extra nodes
-(``app/connections.py``, ``app/replicas.py``).
+(``app/db/connections.py``, ``app/db/replicas.py``).
 """
 
 from piccolo.conf.apps import AppRegistry
 
-from app.connections import primary_engine
-from app.database import database_url
+from app.db.connections import primary_engine
+from app.db.server import database_url
 
 DB = primary_engine(database_url())
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.database import fetch
+from app.db.executor import fetch
 from app.errors import InvalidValue, NotFound
 from app.pagination import NEWEST
 from app.tables import OutreachAttestation, Workspace

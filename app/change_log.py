@@ -27,7 +27,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.database import fetch, settings_for_statements, transaction
+from app.db.executor import fetch, settings_for_statements, transaction
 from app.enums import ChangeActorKind
 from app.tokens import Caller
 
@@ -85,7 +85,7 @@ async def name_on(connection: Any, actor: Actor, action: str) -> None:
 
 @contextlib.contextmanager
 def statements_named(actor: Actor, scope: Scope) -> Iterator[None]:
-    """Every statement run inside through ``app.database.fetch``/``fetch_on`` names
+    """Every statement run inside through ``app.db.executor.fetch``/``fetch_on`` names
     the actor and the request itself, in its own round trip. For a state-changing
     request whose writes are each one statement, or one transaction of the domain's
     own (whose first statement names it): it needs no request transaction."""

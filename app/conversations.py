@@ -4,7 +4,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from app.database import fetch
+from app.db.executor import fetch
 from app.enums import ChatRole
 from app.errors import Conflict, NotFound, RuleBroken
 from app.pagination import NEWEST

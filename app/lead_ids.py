@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from app.database import fetch
+from app.db.executor import fetch
 from app.phone_numbers import normalized_external_id
 
 # Only these can change: ids made of digits, "+" and separators, or with spaces around.

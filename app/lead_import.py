@@ -4,7 +4,7 @@ rejected with its reason; a rejected row does not stop the others."""
 from dataclasses import dataclass
 from typing import Any
 
-from app.database import transaction
+from app.db.executor import transaction
 from app.errors import InvalidValue
 from app.leads import JSON_FIELDS, WRITABLE_FIELDS, checked_fields, stage_kept_in_takeover
 from app.phone_numbers import normalized_external_id

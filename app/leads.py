@@ -12,7 +12,7 @@ from typing import Any
 
 from piccolo.columns import JSONB
 
-from app.database import fetch
+from app.db.executor import fetch
 from app.enums import FOLLOW_UP_STAGES, LeadStage
 from app.errors import Conflict, InvalidValue, NotFound
 from app.phone_numbers import normalized_external_id

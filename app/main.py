@@ -14,11 +14,12 @@ from starlette.routing import Mount, Route
 from app.admin import create_operator_admin
 from app.api.errors import error_response
 from app.api.fast_lane import FastLane
+from app.api.routes.whatsapp import WEBHOOK_PATH
 from app.api.service import create_api
-from app.api.whatsapp import WEBHOOK_PATH
 from app.change_log import RecordedWrites
-from app.connections import server_pool_settings
-from app.database import stop_embedded_server
+from app.db.connections import server_pool_settings
+from app.db.replicas import PrimaryWithReplicas
+from app.db.server import stop_embedded_server
 from app.errors import error_body
 from app.outage import (
     OUTAGES,
@@ -27,7 +28,6 @@ from app.outage import (
     DatabaseOutageGuard,
     pool_settings,
 )
-from app.replicas import PrimaryWithReplicas
 from app.request_guards import (
     ADMIN_SECURITY_HEADERS,
     API_SECURITY_HEADERS,

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.database import start_afresh
+from app.db.executor import start_afresh
+from app.db.server import CONNECT_TIMEOUT_SECONDS
 from app.errors import error_body
 
 logger = logging.getLogger("masterplan.database")
 
 # The server pool's bounds: a request waits at most this long for the database.
-CONNECT_TIMEOUT_SECONDS = 5.0
 STATEMENT_TIMEOUT_SECONDS = 30.0
 RETRY_AFTER_SECONDS = 5
 # The error code of every answer given while the database is unavailable.

@@ -5,7 +5,7 @@ Only the policy engine (app/policy/engine.py) records them."""
 from datetime import datetime
 from typing import Any
 
-from app.database import fetch
+from app.db.executor import fetch
 from app.pagination import OLDEST
 
 DECISION_COLUMNS = (

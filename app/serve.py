@@ -23,7 +23,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from app.__main__ import worker_count
-from app.database import database_url, stop_embedded_server
+from app.db.server import configured_url, database_url, stop_embedded_server
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
@@ -83,7 +83,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def _share_the_database() -> None:
     """Without ``DATABASE_URL``, start the embedded PostgreSQL in the supervising
     process and name it to the workers, so it starts once and outlives any worker."""
-    if not os.environ.get("DATABASE_URL", "").strip():
+    if not configured_url():
         os.environ["DATABASE_URL"] = database_url()  # or one readable line and exit
 
 

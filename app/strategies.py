@@ -12,7 +12,7 @@ from typing import Any
 
 from piccolo.query import Select
 
-from app.database import transaction
+from app.db.executor import transaction
 from app.enums import FollowUpPreset, StrategyStatus
 from app.errors import Conflict, InvalidValue, NotFound
 from app.tables import StrategyVersion

@@ -83,7 +83,7 @@ FILL_STEPS = [
 
 def numbered(sql: str) -> str:
     """Piccolo's {} placeholders as asyncpg's $1, $2, ..."""
-    from app.database import positional
+    from app.db.executor import positional
 
     return positional(sql)
 
@@ -127,7 +127,7 @@ async def fill(url: str) -> None:
 async def prepare(reuse: bool) -> str:
     import asyncpg
 
-    from app.database import server_url, with_database
+    from app.db.server import server_url, with_database
 
     server = server_url()
     url = with_database(server, DATABASE)
@@ -281,7 +281,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2000)
     options = parser.parse_args()
 
-    from app.database import run_sync
+    from app.db.server import run_sync
 
     started = time.monotonic()
     url = run_sync(lambda: prepare(options.reuse))

@@ -20,7 +20,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.database import run_sync, server_url, with_database  # noqa: E402
+from app.db.server import run_sync, server_url, with_database  # noqa: E402
 from app.legacy.backfill import (  # noqa: E402
     AGENT_BATCH,
     BACKFILL_LOCK,

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from app import conversations, leads
 from app.api.schemas import ClaimOut, DecisionOut, LeadOut, LeadPage, MessageOut, MessagePage
-from app.database import positional
+from app.db.executor import positional
 from app.enums import LeadStage
 from app.pagination import encode_cursor
 from app.phone_numbers import normalized_external_id

@@ -232,7 +232,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="dispatch rounds (cold and warm)")
     options = parser.parse_args()
 
-    from app.database import run_sync
+    from app.db.server import run_sync
 
     started = time.monotonic()
     url = run_sync(lambda: api_hot_paths.prepare(options.reuse))

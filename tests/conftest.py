@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 async def connection_pool(fresh_database: str) -> AsyncIterator[None]:
     """The served application's pool (app/main.py's lifespan) for in-process requests."""
-    from app.connections import server_pool_settings
+    from app.db.connections import server_pool_settings
     from app.main import database_engine
 
     engine = database_engine()

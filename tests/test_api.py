@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.routing import APIRoute
 
-from app.api import whatsapp
-from app.api.routes import ROUTERS
+from app.api.routes import ROUTERS, whatsapp
 from app.errors import InvalidValue
 from app.lead_import import IMPORT_LIMIT, import_leads
 from app.tokens import revoke_token

@@ -14,8 +14,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from app.api import whatsapp
-from app.api.routes import ROUTERS
+from app.api.routes import ROUTERS, whatsapp
 from tests import factories
 from tests.api_client import client_for
 

@@ -9,16 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app import database
-from app.database import (
-    database_name,
-    fetch,
-    fetch_on,
-    redacted,
-    settings_for_statements,
-    transaction,
-    with_database,
-)
+from app.db import server as database
+from app.db.executor import fetch, fetch_on, settings_for_statements, transaction
+from app.db.server import database_name, redacted, with_database
 from app.settings import ConfigurationError
 from tests.database_setup import PROJECT_ROOT
 from tests.server import free_port

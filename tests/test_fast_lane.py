@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from app.api.fast_lane import FastLane
-from app.database import fetch
+from app.db.executor import fetch
 from app.main import API_MAX_BODY_BYTES, API_PREFIX, site
 from app.request_guards import API_SECURITY_HEADERS
 from tests import factories

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from app import attestations, conversations, leads, policy_decisions
-from app.database import positional
+from app.db.executor import positional
 from app.pagination import NEWEST
 
 LEADS = 50_000

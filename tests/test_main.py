@@ -9,7 +9,7 @@ import sys
 import asyncpg
 import httpx
 
-from app.database import database_name
+from app.db.server import database_name
 from app.main import app
 from tests.database_setup import PROJECT_ROOT, admin_execute
 from tests.server import get, served_app

@@ -1,5 +1,5 @@
 """Behind PgBouncer in transaction mode: statements stay on one server connection,
-and the served application's pool goes through the pooler (app/connections.py)."""
+and the served application's pool goes through the pooler (app/db/connections.py)."""
 
 import asyncio
 import contextlib
@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.connections import pool_url, server_pool_settings
+from app.db.connections import pool_url, server_pool_settings
 from app.settings import ConfigurationError
 from tests.factories import workspace_with_token
 from tests.pooler import pgbouncer

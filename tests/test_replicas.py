@@ -1,5 +1,5 @@
 """Read replicas: lag-tolerant reads from a streaming replica while it is fit, the
-primary otherwise (app/replicas.py), against a real ``pg_basebackup -R`` replica."""
+primary otherwise (app/db/replicas.py), against a real ``pg_basebackup -R`` replica."""
 
 import asyncio
 import time
@@ -11,8 +11,8 @@ import httpx
 import pytest
 from piccolo.apps.user.tables import BaseUser
 
-from app.connections import max_replica_lag_seconds, replica_urls
-from app.database import with_database
+from app.db.connections import max_replica_lag_seconds, replica_urls
+from app.db.server import with_database
 from app.settings import ConfigurationError
 from tests.database_setup import admin_execute, piccolo
 from tests.factories import insert, workspace_with_token
@@ -213,7 +213,7 @@ def test_replica_settings_are_checked_with_one_readable_line(monkeypatch):
 def test_a_replica_is_skipped_after_two_checks_in_a_row_find_it_behind():
     """The first WAL after an idle spell is measured from the last commit replayed,
     maybe minutes ago: one such check alone does not skip a replica."""
-    from app.replicas import Replica
+    from app.db.replicas import Replica
 
     replica = Replica("replica_1", engine=None, max_lag_seconds=5)
     verdicts = [replica.judge(lag) for lag in (0, 0.4, 42.0, 0.0, 42.0, 43.0, 44.0, 0, None, 0)]

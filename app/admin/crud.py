@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.change_log import SAFE_METHODS, Actor, name_actor
+from app.db.replicas import lag_tolerant, reads_may_lag
 from app.enums import ChangeActorKind
-from app.replicas import lag_tolerant, reads_may_lag
 from app.tables import Lead, PolicyDecision
 
 # Text columns with a GIN index on masterplan_search_trigrams(column)

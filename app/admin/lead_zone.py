@@ -3,7 +3,7 @@
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from app.database import fetch
+from app.db.executor import fetch
 from app.phone_numbers import lead_number
 from app.policy.recipient import candidate_zones
 from app.tables import MAX_ID

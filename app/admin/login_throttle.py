@@ -14,7 +14,7 @@ from piccolo_api.rate_limiting.middleware import RateLimitProvider
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.database import fetch
+from app.db.executor import fetch
 
 LOGIN_FAILURE_LIMIT = 20
 LOGIN_WINDOW_SECONDS = 300

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from app.database import fetch
+from app.db.executor import fetch
+from app.db.replicas import lag_tolerant
 from app.enums import FOLLOW_UP_STAGES, ChatRole, LeadStage, StrategyStatus
-from app.replicas import lag_tolerant
 
 OVERVIEW_PATH = "/admin/overview/"
 SEND_DAYS = 30

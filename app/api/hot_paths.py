@@ -1,6 +1,6 @@
 """The API's hot paths once their input is read: one domain call and the response,
 shared by the FastAPI routes (app/api/routes/) and the fast lane (fast_lane.py).
-Pages of leads and messages may come from a read replica (app/replicas.py)."""
+Pages of leads and messages may come from a read replica (app/db/replicas.py)."""
 
 from datetime import datetime
 from typing import Any
@@ -18,10 +18,10 @@ from app.api.schemas import (
     MessagePage,
     encoded,
 )
+from app.db.replicas import reads_may_lag
 from app.enums import LeadStage, SendKind
 from app.pagination import encode_cursor
 from app.policy import engine
-from app.replicas import reads_may_lag
 
 
 async def lead(workspace_id: int, lead_id: int) -> Response:

@@ -3,9 +3,8 @@ error shape, and 503 while the database is away."""
 
 from fastapi import FastAPI
 
-from app.api import whatsapp
 from app.api.errors import install_error_handlers
-from app.api.routes import ROUTERS
+from app.api.routes import ROUTERS, whatsapp
 from app.outage import answer_outages_with_503
 
 

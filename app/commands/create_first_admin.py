@@ -5,7 +5,7 @@ import secrets
 
 from piccolo.apps.user.tables import BaseUser
 
-from app.database import transaction
+from app.db.executor import transaction
 from app.settings import ConfigurationError
 
 FIRST_ADMIN_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.first_admin'))"

@@ -10,7 +10,7 @@ same batch.
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from app.database import transaction
+from app.db.executor import transaction
 from app.enums import FollowUpPreset, StrategyStatus
 from app.legacy.tables import LegacyMapping
 from app.workspaces import lock_workspace

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from app.database import fetch_on, positional, transaction
+from app.db.executor import fetch_on, positional, transaction
 from app.enums import (
     ChatRole,
     LeadTag,

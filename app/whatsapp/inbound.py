@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg
 
-from app.database import transaction
+from app.db.executor import transaction
 from app.enums import ChatRole, LeadStage, LeadTag, MarketingPreference, PreferenceSource
 from app.whatsapp.payload import (
     ChangeReading,

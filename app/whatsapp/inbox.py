@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.change_log import Actor, name_on
-from app.database import transaction
+from app.db.executor import transaction
 from app.enums import ChangeActorKind
 from app.whatsapp import inbound
 from app.whatsapp.payload import read_payload

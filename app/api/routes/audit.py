@@ -16,8 +16,8 @@ from app.api.schemas import (
     DecisionPage,
     Instant,
 )
+from app.db.replicas import reads_may_lag
 from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor, encode_cursor
-from app.replicas import reads_may_lag
 from app.tables import MAX_ID
 
 router = APIRouter(responses=ERRORS)

@@ -1,5 +1,5 @@
 """Where the application's connections go: the primary directly or through a
-transaction pooler such as PgBouncer, and the read replicas (app/replicas.py).
+transaction pooler such as PgBouncer, and the read replicas (app/db/replicas.py).
 
 ``DATABASE_URL`` is the database itself: migrations, the ``piccolo`` commands and
 the tests' set-up connect there. ``DATABASE_POOL_URL``, when set, is a pooler in
@@ -32,9 +32,9 @@ from urllib.parse import urlsplit
 
 from piccolo.engine.postgres import PostgresEngine
 
-from app.database import CONNECT_TIMEOUT_SECONDS, database_name, validated_url, with_database
+from app.db.replicas import DEFAULT_MAX_LAG_SECONDS, PrimaryWithReplicas
+from app.db.server import CONNECT_TIMEOUT_SECONDS, database_name, validated_url, with_database
 from app.outage import pool_settings
-from app.replicas import DEFAULT_MAX_LAG_SECONDS, PrimaryWithReplicas
 from app.settings import ConfigurationError
 
 POOL_URL_SETTING = "DATABASE_POOL_URL"
