@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db.executor import start_afresh
+from app.db.executor import clear_request_context
 from app.db.server import CONNECT_TIMEOUT_SECONDS
 from app.errors import error_body
 
@@ -157,7 +157,7 @@ class DatabaseOutageGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start_afresh()
+        clear_request_context()
         held: list[Message] = []
         started = False
 

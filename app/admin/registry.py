@@ -8,7 +8,7 @@ import importlib.util
 from piccolo.conf.apps import Finder
 from piccolo_admin.endpoints import TableConfig
 
-CORE_APP = "app.piccolo_app"  # its tables are app/admin/tables.py
+CORE_APP = "app.piccolo_app"  # its tables are app/admin/table_configs.py
 
 
 def registered_tables() -> list[TableConfig]:

@@ -4,7 +4,7 @@ FastAPI (app/api/routes/) declares every endpoint: its OpenAPI document, its
 validation and every refusal. For the hot paths measured in docs/benchmarks.md a
 request that is plainly valid is answered here instead, before FastAPI's
 middleware, routing and dependency machinery: the same token check and request
-models, then the same answer (app/api/hot_paths.py) the FastAPI route gives. Anything
+models, then the same answer (app/api/answers.py) the FastAPI route gives. Anything
 this lane is not sure of (an unknown or missing token, a value its parsers do not
 accept, a refusal by the domain or the database) is handed to FastAPI unchanged,
 so every error still comes from one place. Outages propagate to the outage guard.
@@ -30,7 +30,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import hot_paths
+from app.api import answers
 from app.api.parameters import ExternalId, Limit, RowId
 from app.api.schemas import (
     ClaimRequest,
@@ -51,7 +51,7 @@ class Decline(Exception):
 
 
 @dataclass(frozen=True)
-class Call:
+class LaneRequest:
     workspace_id: int
     path: dict[str, str]
     query: dict[str, str]
@@ -81,69 +81,69 @@ def cursor_key(query: dict[str, str], *types: type) -> tuple | None:
     return decode_cursor(cursor, *types)  # InvalidValue: FastAPI answers it
 
 
-def only(query: dict[str, str], *names: str) -> None:
+def no_other_parameters(query: dict[str, str], *names: str) -> None:
     if not set(query) <= set(names):
         raise Decline
 
 
-def external_id(call: Call) -> str:
+def external_id(call: LaneRequest) -> str:
     value = EXTERNAL_ID.validate_python(call.path["external_id"])
     if not value.strip():
         raise Decline  # the route says why
     return value
 
 
-async def read_lead(call: Call) -> Response:
-    only(call.query)
-    return await hot_paths.lead(call.workspace_id, row_id(call.path["id"]))
+async def read_lead(call: LaneRequest) -> Response:
+    no_other_parameters(call.query)
+    return await answers.lead(call.workspace_id, row_id(call.path["id"]))
 
 
-async def read_lead_by_external_id(call: Call) -> Response:
-    only(call.query)
-    return await hot_paths.lead_by_external_id(call.workspace_id, external_id(call))
+async def read_lead_by_external_id(call: LaneRequest) -> Response:
+    no_other_parameters(call.query)
+    return await answers.lead_by_external_id(call.workspace_id, external_id(call))
 
 
-async def upsert_lead(call: Call) -> Response:
-    only(call.query)
+async def upsert_lead(call: LaneRequest) -> Response:
+    no_other_parameters(call.query)
     fields = LeadFields.model_validate_json(call.body).model_dump(exclude_unset=True)
-    return await hot_paths.upserted_lead(call.workspace_id, external_id(call), fields)
+    return await answers.upsert_lead(call.workspace_id, external_id(call), fields)
 
 
-async def list_leads(call: Call) -> Response:
-    only(call.query, "stage", "cursor", "limit")  # tag and due_before: FastAPI
+async def list_leads(call: LaneRequest) -> Response:
+    no_other_parameters(call.query, "stage", "cursor", "limit")  # tag and due_before: FastAPI
     limit = page_size(call.query)
     stage = LeadStage(call.query["stage"]) if "stage" in call.query else None
     after = cursor_key(call.query, int)
     after_id = after[0] if after else None
-    return await hot_paths.lead_page(call.workspace_id, limit, stage, after_id=after_id)
+    return await answers.lead_page(call.workspace_id, limit, stage, after_id=after_id)
 
 
-async def claim_followups(call: Call) -> Response:
-    only(call.query)
+async def claim_followups(call: LaneRequest) -> Response:
+    no_other_parameters(call.query)
     body = ClaimRequest.model_validate_json(call.body)
-    return await hot_paths.claimed_followups(call.workspace_id, body.limit, body.lease_seconds)
+    return await answers.claimed_followups(call.workspace_id, body.limit, body.lease_seconds)
 
 
-async def append_message(call: Call) -> Response:
-    only(call.query)
+async def append_message(call: LaneRequest) -> Response:
+    no_other_parameters(call.query)
     body = MessageCreate.model_validate_json(call.body)
-    return await hot_paths.appended_message(call.workspace_id, row_id(call.path["id"]), body)
+    return await answers.appended_message(call.workspace_id, row_id(call.path["id"]), body)
 
 
-async def list_messages(call: Call) -> Response:
-    only(call.query, "cursor", "limit")
+async def list_messages(call: LaneRequest) -> Response:
+    no_other_parameters(call.query, "cursor", "limit")
     limit = page_size(call.query)
     before = cursor_key(call.query, datetime, int)
-    return await hot_paths.message_page(call.workspace_id, row_id(call.path["id"]), before, limit)
+    return await answers.message_page(call.workspace_id, row_id(call.path["id"]), before, limit)
 
 
-async def request_permit(call: Call) -> Response:
-    only(call.query)
+async def request_permit(call: LaneRequest) -> Response:
+    no_other_parameters(call.query)
     body = PermitRequest.model_validate_json(call.body)
-    return await hot_paths.permit_decision(call.workspace_id, row_id(call.path["id"]), body.kind)
+    return await answers.permit_decision(call.workspace_id, row_id(call.path["id"]), body.kind)
 
 
-Handler = Callable[[Call], Awaitable[Response]]
+Handler = Callable[[LaneRequest], Awaitable[Response]]
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", f"/leads/(?P<id>{INT})", read_lead),
     ("GET", "/leads/by-external-id/(?P<external_id>[^/]+)", read_lead_by_external_id),
@@ -213,7 +213,7 @@ class FastLane:
             if caller is None:
                 return None
             with self._named(scope, caller):
-                return await handler(Call(caller.workspace_id, path, query, body))
+                return await handler(LaneRequest(caller.workspace_id, path, query, body))
         except DECLINED as error:
             if outage_kind(error) is not None:
                 raise

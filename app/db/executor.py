@@ -132,7 +132,7 @@ async def _own_connection(engine: Any) -> AsyncIterator[Any]:
         await connection.close()
 
 
-def start_afresh() -> None:
+def clear_request_context() -> None:
     """A request starts outside any transaction, with no statement settings and
     reading from the primary:
     asyncio may hand a new task the context of the task that was running when it

@@ -80,7 +80,7 @@ def lag_tolerant(read: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
 
 def reads_from_primary() -> None:
-    """A request starts reading from the primary (see app.db.executor.start_afresh)."""
+    """A request starts reading from the primary (see app.db.executor.clear_request_context)."""
     _reads_may_lag.set(False)
 
 

@@ -3,7 +3,7 @@
 from piccolo_admin.endpoints import TableConfig
 from piccolo_api.crud.endpoints import OrderBy
 
-from app.admin.rules import validators
+from app.admin.hooks import validators
 from app.legacy.tables import LegacyMapping
 
 TABLES = [

@@ -5,7 +5,7 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 
 from app import conversations
-from app.api import hot_paths
+from app.api import answers
 from app.api.auth import Workspace
 from app.api.parameters import ERRORS, Limit, RowId, TimeCursor
 from app.api.schemas import MessageCreate, MessageOut, MessagePage, ThreadOut
@@ -33,7 +33,7 @@ async def list_messages(
 ) -> Response:
     """Newest first."""
     before = decode_cursor(cursor, datetime, int) if cursor else None
-    return await hot_paths.message_page(workspace_id, thread_id, before, limit)
+    return await answers.message_page(workspace_id, thread_id, before, limit)
 
 
 @router.post(
@@ -47,4 +47,4 @@ async def append_message(
 ) -> Response:
     """A `model` message needs ``permit_id``: an allowed send permit for the thread's
     lead, at most 15 minutes old and not used by another message (409 otherwise)."""
-    return await hot_paths.appended_message(workspace_id, thread_id, body)
+    return await answers.appended_message(workspace_id, thread_id, body)

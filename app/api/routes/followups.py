@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response
 
-from app.api import hot_paths
+from app.api import answers
 from app.api.auth import Workspace
 from app.api.parameters import ERRORS
 from app.api.schemas import ClaimOut, ClaimRequest, DispatchOut, DispatchRequest
@@ -15,7 +15,7 @@ router = APIRouter(responses=ERRORS)
 async def claim_followups(body: ClaimRequest, workspace_id: Workspace) -> Response:
     """Due leads in follow-up stages (NEW, CONTACTED, ENGAGED, QUALIFIED), leased to
     the caller for lease_seconds: concurrent claimers never get the same lead."""
-    return await hot_paths.claimed_followups(workspace_id, body.limit, body.lease_seconds)
+    return await answers.claimed_followups(workspace_id, body.limit, body.lease_seconds)
 
 
 @router.post("/followups/dispatch", response_model=DispatchOut, tags=["follow-ups", "policy"])

@@ -6,7 +6,7 @@ import pydantic
 from fastapi import APIRouter, Query, Response
 
 from app import lead_import, leads
-from app.api import hot_paths
+from app.api import answers
 from app.api.auth import Workspace
 from app.api.parameters import ERRORS, ExternalId, IdCursor, Limit, RowId, fields_of
 from app.api.schemas import (
@@ -37,7 +37,7 @@ async def create_lead(body: LeadCreate, workspace_id: Workspace) -> dict:
 @router.get("/leads/by-external-id/{external_id}", response_model=LeadOut, tags=["leads"])
 async def read_lead_by_external_id(external_id: ExternalId, workspace_id: Workspace) -> Response:
     """The lead with this external id; a phone number matches in any written form."""
-    return await hot_paths.lead_by_external_id(workspace_id, external_id)
+    return await answers.lead_by_external_id(workspace_id, external_id)
 
 
 @router.get("/leads/by-platform-user-id/{platform_user_id}", response_model=LeadOut, tags=["leads"])
@@ -63,7 +63,7 @@ async def upsert_lead(
     """Create or update by external id; 201 when created, 200 when updated."""
     if not external_id.strip():
         raise InvalidValue("external_id", "must not be blank")
-    return await hot_paths.upserted_lead(workspace_id, external_id, fields_of(body))
+    return await answers.upsert_lead(workspace_id, external_id, fields_of(body))
 
 
 @router.post(
@@ -111,12 +111,12 @@ async def list_leads(
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Response:
     after_id = decode_cursor(cursor, int)[0] if cursor else None
-    return await hot_paths.lead_page(workspace_id, limit, stage, tag, due_before, after_id)
+    return await answers.lead_page(workspace_id, limit, stage, tag, due_before, after_id)
 
 
 @router.get("/leads/{lead_id:int}", response_model=LeadOut, tags=["leads"])
 async def read_lead(lead_id: RowId, workspace_id: Workspace) -> Response:
-    return await hot_paths.lead(workspace_id, lead_id)
+    return await answers.lead(workspace_id, lead_id)
 
 
 @router.patch("/leads/{lead_id:int}", response_model=LeadOut, tags=["leads"])

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.api import hot_paths
+from app.api import answers
 from app.api.auth import Workspace
 from app.api.parameters import ERRORS, RowId
 from app.api.schemas import (
@@ -29,7 +29,7 @@ router = APIRouter(responses=ERRORS)
 async def request_permit(lead_id: RowId, body: PermitRequest, workspace_id: Workspace) -> Response:
     """Decide and record whether the lead may be sent a message now. An allowed
     decision is a permit: name it as ``permit_id`` of the model message."""
-    return await hot_paths.permit_decision(workspace_id, lead_id, body.kind)
+    return await answers.permit_decision(workspace_id, lead_id, body.kind)
 
 
 @router.post("/policy/simulate", response_model=SimulatedDecisionOut, tags=["policy"])

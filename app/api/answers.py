@@ -32,7 +32,7 @@ async def lead_by_external_id(workspace_id: int, external_id: str) -> Response:
     return encoded(LeadOut, await leads.lead_by_external_id(workspace_id, external_id))
 
 
-async def upserted_lead(workspace_id: int, external_id: str, fields: dict[str, Any]) -> Response:
+async def upsert_lead(workspace_id: int, external_id: str, fields: dict[str, Any]) -> Response:
     """201 when created, 200 when updated."""
     row, created = await leads.upsert_lead(workspace_id, external_id, fields)
     return encoded(LeadOut, row, 201 if created else 200)

@@ -5,8 +5,7 @@ from piccolo_admin.endpoints import TableConfig
 from piccolo_api.crud.endpoints import OrderBy
 from piccolo_api.crud.hooks import Hook, HookType
 
-from app.admin.menu import AUDIT_GROUP, LEADS_GROUP, STRATEGY_GROUP
-from app.admin.rules import (
+from app.admin.hooks import (
     LEAD_RULES,
     STRATEGY_RULES,
     WORKSPACE_RULES,
@@ -23,6 +22,7 @@ from app.admin.rules import (
     validators,
     workspace_policy_patch,
 )
+from app.admin.menu import AUDIT_GROUP, LEADS_GROUP, STRATEGY_GROUP
 from app.tables import (
     ApiToken,
     ChangeLog,
