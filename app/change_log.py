@@ -27,7 +27,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db.executor import fetch, settings_for_statements, transaction
+from app.db.executor import fetch, positional, settings_for_statements, transaction
 from app.enums import ChangeActorKind
 from app.tokens import Caller
 
@@ -63,24 +63,24 @@ def actor_settings(actor: Actor, action: str) -> dict[str, str]:
 NAME_ACTOR = "SELECT " + ", ".join(["set_config({}, {}, true)"] * 4)
 
 
+def _name_arguments(actor: Actor, action: str) -> list[str]:
+    """``NAME_ACTOR``'s arguments: each setting's name, then its value."""
+    return [part for pair in actor_settings(actor, action).items() for part in pair]
+
+
 async def name_actor(actor: Actor, action: str | None = None) -> None:
     """Name who makes the changes of the current state-changing request (and what it
     does, if more telling than its method and path); a no-op outside one."""
     request_action = _request_action.get()
     if request_action is None:
         return
-    settings = actor_settings(actor, action or request_action)
-    await fetch(NAME_ACTOR, *(part for pair in settings.items() for part in pair))
+    await fetch(NAME_ACTOR, *_name_arguments(actor, action or request_action))
 
 
 async def name_on(connection: Any, actor: Actor, action: str) -> None:
     """Name the writer of the changes of ``connection``'s current transaction (a
     command's own transaction, outside any request)."""
-    settings = actor_settings(actor, action)
-    placeholders = ", ".join(f"set_config(${2 * n + 1}, ${2 * n + 2}, true)" for n in range(4))
-    await connection.execute(
-        f"SELECT {placeholders}", *(part for pair in settings.items() for part in pair)
-    )
+    await connection.execute(positional(NAME_ACTOR), *_name_arguments(actor, action))
 
 
 @contextlib.contextmanager

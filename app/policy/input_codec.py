@@ -105,10 +105,10 @@ def _fields_of(cls: type, make: Callable[[Any], Convert]) -> list[tuple[str, Con
 
 def _record(cls: type, data: dict[str, Any]) -> Any:
     """A dataclass from its JSON object; a field it lacks takes its default."""
-    values = {}
+    readers, values = _readers_of(cls), {}
     for field in fields(cls):
         if field.name in data:
-            values[field.name] = _readers_of(cls)[field.name](data[field.name])
+            values[field.name] = readers[field.name](data[field.name])
         elif field.default is MISSING and field.default_factory is MISSING:
             raise KeyError(f"{cls.__name__}.{field.name} is missing")
     return cls(**values)

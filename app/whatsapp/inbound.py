@@ -147,22 +147,17 @@ Item = InboundMessage | StatusUpdate | PreferenceUpdate | UserIdUpdate
 @dataclass(frozen=True)
 class Route:
     workspace_id: int
-    opt_out_words: frozenset[str]
+    opt_out_words: frozenset[str]  # as ``_word`` reads them
 
 
 def _word(text: str) -> str:
     return text.strip(IGNORED).casefold()
 
 
-def is_opt_out(answers: tuple[str, ...] | str | None, words: list[str] | frozenset[str]) -> bool:
-    """One of the answers is wholly one of the words: any case, spaces and punctuation
-    ignored."""
-    if answers is None:
-        return False
-    wanted = {_word(word) for word in words}
-    return any(
-        _word(answer) in wanted for answer in ([answers] if isinstance(answers, str) else answers)
-    )
+def is_opt_out(answers: tuple[str, ...], words: frozenset[str]) -> bool:
+    """One of the answers is wholly one of the words (as ``_word`` reads both: any case,
+    surrounding spaces and punctuation ignored)."""
+    return any(_word(answer) in words for answer in answers)
 
 
 async def receive(reading: Reading) -> Receipt:
@@ -240,8 +235,7 @@ class Delivery:
         for change, route in routed:
             if route is None:
                 reason = f"no workspace has the WhatsApp number {change.phone_number_id}"
-                body = change.source.body()
-                await self.keep(KeptItem(change.source.field, change.phone_number_id, reason, body))
+                await self.keep(KeptItem.of(change.source, reason, change.phone_number_id))
             else:
                 await self.apply_change(change, route)
         for kept in reading.kept:
@@ -254,7 +248,7 @@ class Delivery:
         if phone_number_id not in self.routes:
             row = await self.connection.fetchrow(ROUTE, phone_number_id)
             self.routes[phone_number_id] = row and Route(
-                row["workspace_id"], frozenset(json.loads(row["opt_out_words"]))
+                row["workspace_id"], frozenset(map(_word, json.loads(row["opt_out_words"])))
             )
             if row is None:
                 self.receipt.unknown_numbers.append(phone_number_id)
@@ -284,8 +278,9 @@ class Delivery:
                 return await work
         except REFUSED as error:
             reason = f"the database refused it: {error.__class__.__name__}: {error}"
-            kept = KeptItem(item.source.field, item.phone_number_id, reason, item.source.body())
-            await self.keep(kept, route.workspace_id)
+            await self.keep(
+                KeptItem.of(item.source, reason, item.phone_number_id), route.workspace_id
+            )
             return None
 
     async def keep(self, kept: KeptItem, workspace_id: int | None = None) -> None:
@@ -367,7 +362,7 @@ class Delivery:
                     f"lead {lead_id} is now {key}, which lead {holder} already has: "
                     "an operator decides which lead to keep"
                 )
-                kept = KeptItem(item.source.field, item.phone_number_id, reason, item.source.body())
+                kept = KeptItem.of(item.source, reason, item.phone_number_id)
                 await self.keep(kept, route.workspace_id)
 
     async def record_user_id_update(self, update: UserIdUpdate, route: Route) -> int:

@@ -68,20 +68,21 @@ async def reprocess(
     ``actor`` names the changes in the change log (None: a request has named them)."""
     report = InboxReport()
     async with transaction() as connection:
-        total = await connection.fetchval(COUNT)
-    after = 0
+        waiting = await connection.fetchval(COUNT)
+    total = waiting if limit is None else min(waiting, limit)
+    after, read = 0, 0
     while True:
+        wanted = batch if limit is None else min(batch, limit - read)
+        if wanted <= 0:
+            return report
         async with transaction() as connection:
-            rows = await connection.fetch(UNPROCESSED, after, batch)
-        if limit is not None:
-            rows = rows[: max(0, limit - len(report.processed) - len(report.still_kept))]
+            rows = await connection.fetch(UNPROCESSED, after, wanted)
         for row in rows:
             await _again(row["id"], report, actor)
+        read += len(rows)
         if progress is not None and rows:
             progress(len(rows), total)
-        if len(rows) < batch or (
-            limit is not None and len(report.processed) + len(report.still_kept) >= limit
-        ):
+        if len(rows) < wanted:
             return report
         after = rows[-1]["id"]
 

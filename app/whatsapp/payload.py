@@ -205,6 +205,11 @@ class KeptItem:
     reason: str
     body: str
 
+    @classmethod
+    def of(cls, source: "Source", reason: str, phone_number_id: str | None) -> "KeptItem":
+        """An item (or a whole change) kept as a webhook body of its own."""
+        return cls(source.field, phone_number_id, reason, source.body())
+
 
 @dataclass
 class ChangeReading:
@@ -224,7 +229,7 @@ class Reading:
     kept: list[KeptItem] = field(default_factory=list)
 
     def keep(self, source: Source, reason: str, phone_number_id: str | None = None) -> None:
-        self.kept.append(KeptItem(source.field, phone_number_id, reason, source.body()))
+        self.kept.append(KeptItem.of(source, reason, phone_number_id))
 
 
 def _body(entry: dict[str, Any], field_name: str, value: Any) -> str:
@@ -493,8 +498,8 @@ def _instant(unix_seconds: str) -> datetime:
 
 
 def _text_body(raw: dict[str, Any]) -> str:
-    body = _field(raw, "text", "body")
-    if not body and not isinstance(_nested(raw, "text", "body"), str):
+    body = _nested(raw, "text", "body")
+    if not isinstance(body, str):
         raise ItemError("a text message without text.body")
     return body
 
