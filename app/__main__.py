@@ -55,10 +55,15 @@ def step(description: str, *command: str) -> None:
 
 
 def port_number(text: str) -> int:
-    """A TCP port from the command line or $PORT."""
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
-    return int(text)
+    """A TCP port from the command line."""
+    from app.settings import ConfigurationError, port_number  # standard library only
+
+    try:
+        return port_number(text, "--port")
+    except ConfigurationError as error:
+        raise argparse.ArgumentTypeError(
+            str(error.code).removeprefix("masterplan: --port ")
+        ) from None
 
 
 def worker_count(text: str) -> int:
@@ -72,9 +77,6 @@ def worker_count(text: str) -> int:
 
 def run(host: str, port: int, workers: int) -> None:
     """Install, migrate, seed, then serve app.main:app until stopped."""
-    from app.settings import WhatsAppSettings  # standard library only
-
-    WhatsAppSettings.from_environment()  # one readable line when half set
     install(extra=None)
     step("Applying migrations", "piccolo", "migrations", "forwards", "all")
     step("Seeding", "piccolo", "masterplan", "seed")
@@ -99,15 +101,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python3 -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="install, migrate, seed, serve")
-    run_parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    run_parser.add_argument("--port", type=port_number, default=os.environ.get("PORT", "8000"))
+    run_parser.add_argument("--host", default=None)
+    run_parser.add_argument("--port", type=port_number, default=None)
     run_parser.add_argument("--workers", type=worker_count, default=1)
     commands.add_parser("test", help="install and run the test suite (pytest args follow)")
     arguments, rest = parser.parse_known_args()
     if arguments.command == "run":
         if rest:
             parser.error(f"unrecognised arguments: {' '.join(rest)}")
-        run(arguments.host, arguments.port, arguments.workers)
+        from app.settings import settings  # standard library only
+
+        server = settings().server  # every setting checked: one readable line if bad
+        run(arguments.host or server.host, arguments.port or server.port, arguments.workers)
     else:
         test(rest)
 

@@ -15,6 +15,7 @@ from piccolo.columns import JSONB
 from app.db.executor import fetch
 from app.enums import FOLLOW_UP_STAGES, LeadStage
 from app.errors import Conflict, InvalidValue, NotFound
+from app.pagination import PageFilter
 from app.phone_numbers import normalized_external_id
 from app.tables import LEAD_KEPT_COLUMNS, Lead
 from app.validation import lead_tags, timezone_name
@@ -303,21 +304,17 @@ def lead_list_query(
     limit: int,
 ) -> tuple[str, list[Any]]:
     """The statement of a lead list page and its arguments."""
-    conditions, arguments = ["workspace_id = {}"], [workspace_id]
+    page = PageFilter(workspace_id)
     if stage is not None:
-        conditions.append("stage = {}")
-        arguments.append(LeadStage(stage).value)
+        page.add("stage = {}", LeadStage(stage).value)
     if tags:
-        conditions.append("tags @> {}::jsonb")
-        arguments.append(json.dumps(lead_tags("tag", list(dict.fromkeys(tags)))))
+        page.add("tags @> {}::jsonb", json.dumps(lead_tags("tag", list(dict.fromkeys(tags)))))
     if due_before is not None:
-        conditions.append("next_followup_at <= {}")
-        arguments.append(due_before)
+        page.add("next_followup_at <= {}", due_before)
     if after_id is not None:
-        conditions.append("id > {}")
-        arguments.append(after_id)
-    sql = f"SELECT {LEAD_COLUMNS} FROM lead WHERE {' AND '.join(conditions)} ORDER BY id LIMIT {{}}"
-    return sql, [*arguments, limit]
+        page.add("id > {}", after_id)
+    sql = f"SELECT {LEAD_COLUMNS} FROM lead WHERE {page.where()} ORDER BY id LIMIT {{}}"
+    return sql, [*page.arguments, limit]
 
 
 # Due leads in a follow-up stage without a live lease, oldest due first, locked for

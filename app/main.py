@@ -34,7 +34,7 @@ from app.request_guards import (
     JSONBodyGuard,
     SecurityHeaders,
 )
-from app.settings import AdminSettings, WhatsAppSettings
+from app.settings import settings
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
 API_PREFIX = "/api/v1"
@@ -76,7 +76,7 @@ async def healthz(request: Request) -> JSONResponse:
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """Open the connection pools (the primary's, each replica's); on shutdown close
     them and stop the embedded server."""
-    if WhatsAppSettings.from_environment() is None:
+    if settings().whatsapp is None:
         print(
             "masterplan: WhatsApp is off (set WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN "
             "to receive leads' messages)",
@@ -111,7 +111,7 @@ site = Starlette(
         Mount(
             "/admin/",
             SecurityHeaders(
-                JSONBodyGuard(create_operator_admin(AdminSettings.from_environment())),
+                JSONBodyGuard(create_operator_admin(settings().admin)),
                 ADMIN_SECURITY_HEADERS,
             ),
         ),

@@ -43,3 +43,21 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
         EPOCH + int(part) * MICROSECOND if kind is datetime else kind(part)
         for part, kind in zip(cursor.split("-"), types, strict=True)
     )
+
+
+class PageFilter:
+    """The ``WHERE`` clause of one workspace's page: conditions written with ``{}``
+    placeholders, and their arguments in the same order."""
+
+    def __init__(self, workspace_id: int) -> None:
+        self.conditions = ["workspace_id = {}"]
+        self.arguments: list[Any] = [workspace_id]
+
+    def add(self, condition: str, *arguments: Any) -> None:
+        """One more condition, with the arguments of its placeholders."""
+        self.conditions.append(condition)
+        self.arguments.extend(arguments)
+
+    def where(self) -> str:
+        """The conditions joined, for after ``WHERE``."""
+        return " AND ".join(self.conditions)

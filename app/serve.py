@@ -24,6 +24,7 @@ from uvicorn.supervisors import Multiprocess
 
 from app.__main__ import worker_count
 from app.db.server import configured_url, database_url, stop_embedded_server
+from app.settings import settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
@@ -49,6 +50,7 @@ def main() -> None:
         workers=arguments.workers,
         access_log=arguments.access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        forwarded_allow_ips=settings().server.forwarded_allow_ips,
     )
     try:
         if arguments.workers > 1:
@@ -85,6 +87,7 @@ def _share_the_database() -> None:
     process and name it to the workers, so it starts once and outlives any worker."""
     if not configured_url():
         os.environ["DATABASE_URL"] = database_url()  # or one readable line and exit
+        settings.cache_clear()
 
 
 if __name__ == "__main__":

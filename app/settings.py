@@ -1,10 +1,25 @@
-"""Settings read from the environment, checked once, with one-line errors."""
+"""Every setting, read from the environment once into one typed object.
 
+``settings()`` is that object (read on first use, then kept); a bad value ends
+with one readable line (``ConfigurationError``, a non-zero exit). The README's
+settings table lists the same variables. Standard library only: ``python3 -m app``
+checks the settings before anything is installed.
+"""
+
+import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"", "0", "false", "no", "off"}
+DEFAULT_MAX_LAG_SECONDS = 5.0
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EMBEDDED_DATA_DIR = PROJECT_ROOT / ".pgdata"
+
+Environment = Mapping[str, str]
 
 
 class ConfigurationError(SystemExit):
@@ -14,14 +29,121 @@ class ConfigurationError(SystemExit):
         super().__init__(f"masterplan: {message}")
 
 
-def flag(name: str) -> bool:
+def _text(environ: Environment, name: str) -> str:
+    return environ.get(name, "").strip()
+
+
+def flag(name: str, environ: Environment = os.environ) -> bool:
     """A yes/no environment variable."""
-    value = os.environ.get(name, "").strip().lower()
+    value = _text(environ, name).lower()
     if value in TRUE_WORDS:
         return True
     if value in FALSE_WORDS:
         return False
     raise ConfigurationError(f"{name} must be one of 1/0, true/false, yes/no, on/off")
+
+
+def validated_url(url: str, setting: str = "DATABASE_URL") -> str:
+    """``url`` if it is a PostgreSQL URL, else one readable line naming the ``setting``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigurationError(
+            f"{setting} must be a PostgreSQL URL such as "
+            "postgresql://user:password@host:5432/dbname"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ConfigurationError(f"{setting} has an invalid port") from None
+    return url
+
+
+def _url_list(environ: Environment, name: str) -> tuple[str, ...]:
+    urls = (url.strip() for url in _text(environ, name).split(","))
+    return tuple(validated_url(url, name) for url in urls if url)
+
+
+def _seconds(environ: Environment, name: str, default: float, most: float) -> float:
+    configured = _text(environ, name)
+    if not configured:
+        return default
+    try:
+        seconds = float(configured)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= most:
+        raise ConfigurationError(f"{name} must be a number of seconds from 0 to {most:g}")
+    return seconds
+
+
+def port_number(text: str, name: str = "PORT") -> int:
+    """A TCP port from 1 to 65535."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ConfigurationError(f"{name} must be a port number from 1 to 65535, not {text!r}")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the database is (app/db/): ``DATABASE_URL`` (empty: the embedded
+    server, its data in ``MASTERPLAN_PGDATA``), the transaction pooler in front of it
+    (``DATABASE_POOL_URL``), its read replicas (``DATABASE_REPLICA_URLS``) and how far
+    behind one may be (``DATABASE_REPLICA_MAX_LAG_SECONDS``)."""
+
+    url: str = ""
+    embedded_data_dir: Path = DEFAULT_EMBEDDED_DATA_DIR
+    pool_url: str = ""
+    replica_urls: tuple[str, ...] = ()
+    replica_max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS
+
+    @classmethod
+    def from_environment(cls, environ: Environment = os.environ) -> "DatabaseSettings":
+        url = _text(environ, "DATABASE_URL")
+        pool_url = _text(environ, "DATABASE_POOL_URL")
+        data_dir = _text(environ, "MASTERPLAN_PGDATA")
+        return cls(
+            url=validated_url(url) if url else "",
+            embedded_data_dir=Path(data_dir).resolve() if data_dir else DEFAULT_EMBEDDED_DATA_DIR,
+            pool_url=validated_url(pool_url, "DATABASE_POOL_URL") if pool_url else "",
+            replica_urls=_url_list(environ, "DATABASE_REPLICA_URLS"),
+            replica_max_lag_seconds=_seconds(
+                environ, "DATABASE_REPLICA_MAX_LAG_SECONDS", DEFAULT_MAX_LAG_SECONDS, 3600
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where ``python3 -m app run`` listens (``HOST``, ``PORT``) and whose
+    ``X-Forwarded-For`` it trusts (``FORWARDED_ALLOW_IPS``, uvicorn's meaning)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    @classmethod
+    def from_environment(cls, environ: Environment = os.environ) -> "ServerSettings":
+        return cls(
+            host=_text(environ, "HOST") or cls.host,
+            port=port_number(_text(environ, "PORT") or str(cls.port)),
+            forwarded_allow_ips=_text(environ, "FORWARDED_ALLOW_IPS") or cls.forwarded_allow_ips,
+        )
+
+
+@dataclass(frozen=True)
+class FirstAdminSettings:
+    """The first operator account ``run`` creates: ``ADMIN_USERNAME`` (default
+    "admin") and ``ADMIN_PASSWORD`` (empty: one is generated and shown once)."""
+
+    username: str = "admin"
+    password: str = ""
+
+    @classmethod
+    def from_environment(cls, environ: Environment = os.environ) -> "FirstAdminSettings":
+        return cls(
+            username=_text(environ, "ADMIN_USERNAME") or cls.username,
+            password=environ.get("ADMIN_PASSWORD", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -33,14 +155,14 @@ class AdminSettings:
     Referer the CSRF check accepts over HTTPS.
     """
 
-    production: bool
-    allowed_hosts: tuple[str, ...]
+    production: bool = False
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
-    def from_environment(cls) -> "AdminSettings":
-        hosts = os.environ.get("MASTERPLAN_ALLOWED_HOSTS", "")
+    def from_environment(cls, environ: Environment = os.environ) -> "AdminSettings":
+        hosts = _text(environ, "MASTERPLAN_ALLOWED_HOSTS")
         return cls(
-            production=flag("MASTERPLAN_PRODUCTION"),
+            production=flag("MASTERPLAN_PRODUCTION", environ),
             allowed_hosts=tuple(host.strip() for host in hosts.split(",") if host.strip()),
         )
 
@@ -55,12 +177,44 @@ class WhatsAppSettings:
     verify_token: str
 
     @classmethod
-    def from_environment(cls) -> "WhatsAppSettings | None":
-        secret = os.environ.get("WHATSAPP_APP_SECRET", "").strip()
-        token = os.environ.get("WHATSAPP_VERIFY_TOKEN", "").strip()
+    def from_environment(cls, environ: Environment = os.environ) -> "WhatsAppSettings | None":
+        secret = _text(environ, "WHATSAPP_APP_SECRET")
+        token = _text(environ, "WHATSAPP_VERIFY_TOKEN")
         if not secret and not token:
             return None
         if not secret or not token:
             missing = "WHATSAPP_APP_SECRET" if not secret else "WHATSAPP_VERIFY_TOKEN"
             raise ConfigurationError(f"{missing} must be set as well to turn WhatsApp on")
         return cls(app_secret=secret, verify_token=token)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service, by the part it configures."""
+
+    database: DatabaseSettings
+    server: ServerSettings
+    first_admin: FirstAdminSettings
+    admin: AdminSettings
+    whatsapp: WhatsAppSettings | None
+
+    @classmethod
+    def from_environment(cls, environ: Environment = os.environ) -> "Settings":
+        """All settings, each checked: the first bad one ends in one readable line."""
+        return cls(
+            database=DatabaseSettings.from_environment(environ),
+            server=ServerSettings.from_environment(environ),
+            first_admin=FirstAdminSettings.from_environment(environ),
+            admin=AdminSettings.from_environment(environ),
+            whatsapp=WhatsAppSettings.from_environment(environ),
+        )
+
+
+@functools.cache
+def settings() -> Settings:
+    """The process's settings, read from the environment on first use.
+
+    Code that changes the environment afterwards (a supervisor naming the database
+    to its workers, a test) calls ``settings.cache_clear()`` to have it read again.
+    """
+    return Settings.from_environment()

@@ -12,6 +12,7 @@ import pytest
 if TYPE_CHECKING:
     from tests.admin_client import AdminClient
 
+from app.settings import settings
 from tests.database_setup import TEST_DATABASE, DatabaseServer
 
 # Fixtures of the policy engine's tests: a workspace ready for outreach (``acme``, which
@@ -29,6 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _server.build_template()
     # piccolo_conf.py reads DATABASE_URL when the tables are first imported.
     os.environ["DATABASE_URL"] = _server.create_from_template(TEST_DATABASE)
+    settings.cache_clear()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -44,6 +46,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             asynchronous = inspect.iscoroutinefunction(getattr(item, "function", None))
             if asynchronous and "connection_pool" not in item.fixturenames:
                 item.fixturenames.append("connection_pool")
+
+
+@pytest.fixture(autouse=True)
+def settings_read_afresh() -> Iterator[None]:
+    """Each test reads the settings from the environment as it finds it; a test that
+    changes the environment itself calls ``settings.cache_clear()`` after."""
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
 
 
 @pytest.fixture

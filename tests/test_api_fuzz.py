@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from app.api.routes import ROUTERS, whatsapp
+from app.settings import settings as app_settings
 from tests import factories
 from tests.api_client import client_for
 
@@ -120,6 +121,7 @@ def whatsapp_on(monkeypatch):
     """With WhatsApp off its webhook answers 503 by design; fuzz it switched on."""
     monkeypatch.setenv("WHATSAPP_APP_SECRET", "fuzz-secret")
     monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", "fuzz-token")
+    app_settings.cache_clear()
 
 
 @settings(

@@ -2,8 +2,8 @@
 
 import pytest
 
-from app.attestations import record_attestation
 from app.errors import InvalidValue, NotFound
+from app.policy.attestations import record_attestation
 from tests import factories
 
 

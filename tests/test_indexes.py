@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from app import attestations, conversations, leads, policy_decisions
+from app import conversations, leads
 from app.db.executor import positional
 from app.pagination import NEWEST
+from app.policy import attestations, decisions
 
 LEADS = 50_000
 WORKSPACES = 50
@@ -167,7 +168,7 @@ async def test_a_message_history_page_reads_the_thread_index(many_leads):
 
 @pytest.mark.parametrize("lead_id", [None, 7])
 async def test_a_decision_page_reads_a_created_at_index(many_leads, lead_id):
-    sql, arguments = policy_decisions.decision_page_query(8, lead_id, None, None, 50)
+    sql, arguments = decisions.decision_page_query(8, lead_id, None, None, 50)
     plan = await explain(many_leads, sql, *arguments)
     assert_reads(plan, "policy_decision_workspace_created", "policy_decision_lead_created")
 

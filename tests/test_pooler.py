@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.db.connections import pool_url, server_pool_settings
-from app.settings import ConfigurationError
+from app.settings import ConfigurationError, DatabaseSettings
 from tests.factories import workspace_with_token
 from tests.pooler import pgbouncer
 from tests.server import get, served_app
@@ -36,9 +36,7 @@ async def run_again_on_another_server_connection(dsn: str, **connect: Any) -> st
         await other.close()
 
 
-async def test_statements_through_a_transaction_pooler_need_the_cache_off(
-    database_server, monkeypatch
-):
+async def test_statements_through_a_transaction_pooler_need_the_cache_off(database_server):
     with pgbouncer(database_server.url) as pooler:
         pooler_url = pooler.url
         # asyncpg's cached statements are prepared, named, on the first server
@@ -47,31 +45,35 @@ async def test_statements_through_a_transaction_pooler_need_the_cache_off(
         assert error is not None and "does not exist" in error
         # ... while the pool's own settings prepare each statement unnamed, in the
         # round trip (one Sync) that executes it.
-        monkeypatch.setenv("DATABASE_POOL_URL", pooler_url)
-        settings = server_pool_settings("postgresql://db.internal/postgres")
+        through_pooler = DatabaseSettings.from_environment({"DATABASE_POOL_URL": pooler_url})
+        settings = server_pool_settings("postgresql://db.internal/postgres", through_pooler)
         connect = {key: settings[key] for key in settings.keys() - {"min_size", "max_size"}}
         assert await run_again_on_another_server_connection(**connect) is None
 
 
-def test_the_pool_url_names_the_database_of_database_url_unless_it_names_one(monkeypatch):
+def pooler_at(url: str) -> DatabaseSettings:
+    return DatabaseSettings.from_environment({"DATABASE_POOL_URL": url})
+
+
+def test_the_pool_url_names_the_database_of_database_url_unless_it_names_one():
     database = "postgresql://app@db.internal:5432/masterplan"
-    monkeypatch.setenv("DATABASE_POOL_URL", "postgresql://app@bouncer:6432")
-    assert pool_url(database) == "postgresql://app@bouncer:6432/masterplan"
-    monkeypatch.setenv("DATABASE_POOL_URL", "postgresql://app@bouncer:6432/alias")
-    assert pool_url(database) == "postgresql://app@bouncer:6432/alias"
-    settings = server_pool_settings(database)
+    assert pool_url(database, pooler_at("postgresql://app@bouncer:6432")) == (
+        "postgresql://app@bouncer:6432/masterplan"
+    )
+    alias = pooler_at("postgresql://app@bouncer:6432/alias")
+    assert pool_url(database, alias) == "postgresql://app@bouncer:6432/alias"
+    settings = server_pool_settings(database, alias)
     assert settings["dsn"] == "postgresql://app@bouncer:6432/alias"
     assert settings["statement_cache_size"] == 0
     assert "server_settings" not in settings
-    monkeypatch.delenv("DATABASE_POOL_URL")
-    assert pool_url(database) is None
-    assert server_pool_settings(database)["server_settings"]["statement_timeout"] == "30000"
+    direct = DatabaseSettings.from_environment({})
+    assert pool_url(database, direct) is None
+    assert server_pool_settings(database, direct)["server_settings"]["statement_timeout"] == "30000"
 
 
-def test_a_bad_pool_url_is_one_readable_line(monkeypatch):
-    monkeypatch.setenv("DATABASE_POOL_URL", "bouncer:6432")
+def test_a_bad_pool_url_is_one_readable_line():
     with pytest.raises(ConfigurationError) as refused:
-        pool_url("postgresql://app@db/masterplan")
+        pooler_at("bouncer:6432")
     assert str(refused.value) == (
         "masterplan: DATABASE_POOL_URL must be a PostgreSQL URL such as "
         "postgresql://user:password@host:5432/dbname"

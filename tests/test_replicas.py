@@ -11,9 +11,9 @@ import httpx
 import pytest
 from piccolo.apps.user.tables import BaseUser
 
-from app.db.connections import max_replica_lag_seconds, replica_urls
+from app.db.connections import replica_urls
 from app.db.server import with_database
-from app.settings import ConfigurationError
+from app.settings import ConfigurationError, DatabaseSettings
 from tests.database_setup import admin_execute, piccolo
 from tests.factories import insert, workspace_with_token
 from tests.replica_pair import replica_pair
@@ -189,25 +189,23 @@ async def test_a_stopped_replica_leaves_the_api_answering(pair, databases, serve
         pair.start_replica()
 
 
-def test_replica_settings_are_checked_with_one_readable_line(monkeypatch):
+def test_replica_settings_are_checked_with_one_readable_line():
     database = "postgresql://app@primary:5432/masterplan"
-    monkeypatch.setenv("DATABASE_REPLICA_URLS", "postgresql://r1:5432, postgresql://r2/other")
-    assert replica_urls(database) == [
+    configured = {"DATABASE_REPLICA_URLS": "postgresql://r1:5432, postgresql://r2/other"}
+    assert replica_urls(database, DatabaseSettings.from_environment(configured)) == [
         "postgresql://r1:5432/masterplan",
         "postgresql://r2/other",
     ]
-    monkeypatch.setenv("DATABASE_REPLICA_URLS", "postgresql://r1,replica-two")
     with pytest.raises(ConfigurationError) as refused:
-        replica_urls(database)
+        DatabaseSettings.from_environment({"DATABASE_REPLICA_URLS": "postgresql://r1,replica-two"})
     assert str(refused.value).startswith("masterplan: DATABASE_REPLICA_URLS must be a PostgreSQL")
-    monkeypatch.setenv("DATABASE_REPLICA_MAX_LAG_SECONDS", "soon")
     with pytest.raises(ConfigurationError) as refused:
-        max_replica_lag_seconds()
+        DatabaseSettings.from_environment({"DATABASE_REPLICA_MAX_LAG_SECONDS": "soon"})
     assert str(refused.value) == (
         "masterplan: DATABASE_REPLICA_MAX_LAG_SECONDS must be a number of seconds from 0 to 3600"
     )
-    monkeypatch.setenv("DATABASE_REPLICA_MAX_LAG_SECONDS", "2.5")
-    assert max_replica_lag_seconds() == 2.5
+    lag = DatabaseSettings.from_environment({"DATABASE_REPLICA_MAX_LAG_SECONDS": "2.5"})
+    assert lag.replica_max_lag_seconds == 2.5
 
 
 def test_a_replica_is_skipped_after_two_checks_in_a_row_find_it_behind():

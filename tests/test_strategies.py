@@ -7,7 +7,7 @@ import pytest
 
 from app.enums import FollowUpPreset
 from app.errors import Conflict, InvalidValue, NotFound
-from app.strategies import (
+from app.policy.strategies import (
     activate_strategy_version,
     create_draft,
     ensure_editable,

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from app.main import app
+from app.settings import settings
 from app.whatsapp.signature import signature_of
 from tests import factories
 from tests.api_client import client_for
@@ -24,6 +25,7 @@ SENT_AT = 1_790_000_000  # 2026-09-21 14:13:20 UTC
 def whatsapp_on(monkeypatch):
     monkeypatch.setenv("WHATSAPP_APP_SECRET", SECRET)
     monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", TOKEN)
+    settings.cache_clear()
 
 
 @pytest.fixture
@@ -117,6 +119,7 @@ async def test_the_handshake_answers_the_challenge_when_the_token_matches(meta):
 async def test_without_settings_the_webhook_is_off(meta, monkeypatch, connection, acme):
     monkeypatch.delenv("WHATSAPP_APP_SECRET")
     monkeypatch.delenv("WHATSAPP_VERIFY_TOKEN")
+    settings.cache_clear()
     handshake = await meta.get(WEBHOOK, params={"hub.mode": "subscribe"})
     posted = await deliver(meta, payload(text("hi")), signature="sha256=00")
     assert (handshake.status_code, posted.status_code) == (503, 503)

@@ -11,6 +11,7 @@ import pytest
 
 from app.enums import SendKind
 from app.policy import engine
+from app.settings import settings
 from tests import factories, test_whatsapp
 from tests.api_client import client_for
 from tests.policy_setup import outreach_workspace
@@ -345,6 +346,7 @@ async def test_only_a_bad_signature_an_oversized_body_or_no_settings_are_refused
 
     huge = await deliver(meta, {**document, "padding": "x" * API_MAX_BODY_BYTES})
     monkeypatch.delenv("WHATSAPP_APP_SECRET")
+    settings.cache_clear()
     off = await deliver(meta, document)
     assert [r.status_code for r in (unsigned, wrong, huge, off)] == [401, 401, 413, 503]
     assert (await stored(connection))["leads"] == []

@@ -9,14 +9,14 @@ import pydantic
 from piccolo_admin.endpoints import FormConfig
 from starlette.requests import Request
 
-from app import leads, strategies
+from app import leads
 from app.admin.crud import operator_actor
 from app.admin.menu import AUDIT_GROUP, LEADS_GROUP, STRATEGY_GROUP
-from app.attestations import record_attestation
 from app.change_log import name_actor
 from app.enums import SendKind
 from app.errors import DomainError
-from app.policy import engine
+from app.policy import engine, strategies
+from app.policy.attestations import record_attestation
 from app.tables import MAX_ID
 from app.whatsapp.inbox import reprocess
 from app.workspaces import existing_workspace

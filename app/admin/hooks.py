@@ -13,11 +13,11 @@ from piccolo_api.crud.validators import Validators
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from app import leads, strategies
+from app import leads
 from app.enums import LeadStage, StrategyStatus
 from app.errors import Conflict, DomainError, InvalidValue, NotFound
 from app.phone_numbers import normalized_external_id
-from app.policy import workspace_policy
+from app.policy import strategies, workspace_policy
 from app.tables import Lead, StrategyVersion, Workspace
 from app.validation import interval_overrides, lead_tags, stored_json, timezone_name
 

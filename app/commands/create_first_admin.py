@@ -1,16 +1,13 @@
 """``piccolo masterplan create_first_admin``."""
 
-import os
 import secrets
 
 from piccolo.apps.user.tables import BaseUser
 
 from app.db.executor import transaction
-from app.settings import ConfigurationError
+from app.settings import ConfigurationError, settings
 
 FIRST_ADMIN_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.first_admin'))"
-
-DEFAULT_ADMIN_USERNAME = "admin"
 
 
 async def create_first_admin() -> None:
@@ -21,8 +18,7 @@ async def create_first_admin() -> None:
     $ADMIN_PASSWORD; without it a password is generated and printed once.
     Safe to run concurrently. More operators: piccolo user create.
     """
-    username = os.environ.get("ADMIN_USERNAME", "").strip() or DEFAULT_ADMIN_USERNAME
-    given_password = os.environ.get("ADMIN_PASSWORD", "")
+    username, given_password = settings().first_admin.username, settings().first_admin.password
     password = given_password or secrets.token_urlsafe(12)
     try:
         BaseUser._validate_password(password)

@@ -26,20 +26,15 @@ transaction-local (``set_config(..., true)``) and its advisory locks are
 transaction-level.
 """
 
-import os
 from typing import Any
 from urllib.parse import urlsplit
 
 from piccolo.engine.postgres import PostgresEngine
 
-from app.db.replicas import DEFAULT_MAX_LAG_SECONDS, PrimaryWithReplicas
-from app.db.server import CONNECT_TIMEOUT_SECONDS, database_name, validated_url, with_database
+from app.db.replicas import PrimaryWithReplicas
+from app.db.server import CONNECT_TIMEOUT_SECONDS, database_name, with_database
 from app.outage import pool_settings
-from app.settings import ConfigurationError
-
-POOL_URL_SETTING = "DATABASE_POOL_URL"
-REPLICA_URLS_SETTING = "DATABASE_REPLICA_URLS"
-MAX_LAG_SETTING = "DATABASE_REPLICA_MAX_LAG_SECONDS"
+from app.settings import DatabaseSettings, settings
 
 
 def same_database(url: str, database_url: str) -> str:
@@ -49,45 +44,29 @@ def same_database(url: str, database_url: str) -> str:
     return with_database(url, database_name(database_url))
 
 
-def pool_url(database_url: str) -> str | None:
+def pool_url(database_url: str, database: DatabaseSettings | None = None) -> str | None:
     """The transaction pooler the server's pool goes through, if one is set."""
-    configured = os.environ.get(POOL_URL_SETTING, "").strip()
-    if not configured:
-        return None
-    return same_database(validated_url(configured, POOL_URL_SETTING), database_url)
+    configured = (database or settings().database).pool_url
+    return same_database(configured, database_url) if configured else None
 
 
-def server_pool_settings(database_url: str) -> dict[str, Any]:
+def server_pool_settings(
+    database_url: str, database: DatabaseSettings | None = None
+) -> dict[str, Any]:
     """asyncpg pool arguments of the served application: the outage bounds
     (app/outage.py), and through the pooler when one is set."""
-    settings = pool_settings()
-    pooler = pool_url(database_url)
+    arguments = pool_settings()
+    pooler = pool_url(database_url, database)
     if pooler is not None:
-        del settings["server_settings"]
-        settings |= {"dsn": pooler, "statement_cache_size": 0}
-    return settings
+        del arguments["server_settings"]
+        arguments |= {"dsn": pooler, "statement_cache_size": 0}
+    return arguments
 
 
-def replica_urls(database_url: str) -> list[str]:
-    """``DATABASE_REPLICA_URLS``: the read replicas, each naming ``database_url``'s
-    database unless it names one."""
-    configured = os.environ.get(REPLICA_URLS_SETTING, "").strip()
-    urls = [url.strip() for url in configured.split(",") if url.strip()]
-    return [same_database(validated_url(url, REPLICA_URLS_SETTING), database_url) for url in urls]
-
-
-def max_replica_lag_seconds() -> float:
-    """How far behind the primary a replica may be and still serve reads."""
-    configured = os.environ.get(MAX_LAG_SETTING, "").strip()
-    if not configured:
-        return DEFAULT_MAX_LAG_SECONDS
-    try:
-        seconds = float(configured)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= 3600:
-        raise ConfigurationError(f"{MAX_LAG_SETTING} must be a number of seconds from 0 to 3600")
-    return seconds
+def replica_urls(database_url: str, database: DatabaseSettings | None = None) -> list[str]:
+    """The read replicas, each naming ``database_url``'s database unless it names one."""
+    configured = (database or settings().database).replica_urls
+    return [same_database(url, database_url) for url in configured]
 
 
 def primary_engine(database_url: str) -> PrimaryWithReplicas:
@@ -102,5 +81,5 @@ def primary_engine(database_url: str) -> PrimaryWithReplicas:
     return PrimaryWithReplicas(
         config={"dsn": database_url},
         extra_nodes=replicas,
-        max_lag_seconds=max_replica_lag_seconds(),
+        max_lag_seconds=settings().database.replica_max_lag_seconds,
     )

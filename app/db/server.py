@@ -19,10 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.settings import ConfigurationError
+from app.settings import ConfigurationError, settings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_EMBEDDED_DATA_DIR = PROJECT_ROOT / ".pgdata"
 EMBEDDED_DATABASE = "masterplan"
 # How long a new connection may take, everywhere (pools, checks, replicas).
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -93,22 +91,6 @@ def check_reachable(url: str) -> None:
         )
 
 
-def validated_url(url: str, setting: str = "DATABASE_URL") -> str:
-    """``url`` if it is a PostgreSQL URL, else exit with one readable line naming
-    the ``setting`` it came from."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ConfigurationError(
-            f"{setting} must be a PostgreSQL URL such as "
-            "postgresql://user:password@host:5432/dbname"
-        )
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise ConfigurationError(f"{setting} has an invalid port") from None
-    return url
-
-
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -137,8 +119,7 @@ async def _ensure_database(server_url: str, database: str) -> None:
 
 def embedded_data_dir() -> Path:
     """Where the embedded PostgreSQL keeps its data."""
-    configured = os.environ.get("MASTERPLAN_PGDATA", "").strip()
-    return Path(configured).resolve() if configured else DEFAULT_EMBEDDED_DATA_DIR
+    return settings().database.embedded_data_dir
 
 
 def embedded_server_url() -> str:
@@ -170,23 +151,19 @@ def stop_embedded_server() -> None:
 
 
 def configured_url() -> str:
-    """``DATABASE_URL`` as set (empty: the embedded server); read here only."""
-    return os.environ.get("DATABASE_URL", "").strip()
+    """``DATABASE_URL`` as set (empty: the embedded server)."""
+    return settings().database.url
 
 
 def server_url() -> str:
     """URL of the configured server: ``DATABASE_URL`` as given, or the embedded one."""
-    configured = configured_url()
-    if configured:
-        return validated_url(configured)
-    return embedded_server_url()
+    return configured_url() or embedded_server_url()
 
 
 def database_url() -> str:
     """URL of the application database, checked to be reachable."""
-    configured = configured_url()
-    if configured:
-        url = validated_url(configured)
+    url = configured_url()
+    if url:
         check_reachable(url)
         return url
     server = embedded_server_url()

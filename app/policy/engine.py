@@ -23,6 +23,7 @@ from app.enums import (
 )
 from app.errors import Conflict, NotFound
 from app.leads import DUE_LEADS
+from app.policy.decisions import DECISION_COLUMNS
 from app.policy.input_codec import inputs_from_json, inputs_from_row
 from app.policy.local_time import known_zone, local_text, zone
 from app.policy.rules import (
@@ -36,7 +37,6 @@ from app.policy.rules import (
 )
 from app.policy.schedule import interval_hours, next_followup_after, preview
 from app.policy.trace import decision_json, rule_trace, rule_trace_texts
-from app.policy_decisions import DECISION_COLUMNS
 from app.tables import PolicyDecision
 from app.validation import stored_json
 

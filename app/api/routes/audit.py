@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app import attestations, policy_decisions
 from app.api.auth import Workspace
 from app.api.parameters import ERRORS, Limit, TimeCursor
 from app.api.schemas import (
@@ -18,6 +17,7 @@ from app.api.schemas import (
 )
 from app.db.replicas import reads_may_lag
 from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor, encode_cursor
+from app.policy import attestations, decisions
 from app.tables import MAX_ID
 
 router = APIRouter(responses=ERRORS)
@@ -34,7 +34,7 @@ async def list_decisions(
     """Oldest first from ``since``."""
     after = decode_cursor(cursor, datetime, int) if cursor else None
     with reads_may_lag():
-        rows = await policy_decisions.decision_page(workspace_id, lead_id, since, after, limit)
+        rows = await decisions.decision_page(workspace_id, lead_id, since, after, limit)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = encode_cursor(last["created_at"], last["id"]) if last else None
     return DecisionPage(items=rows, next_cursor=next_cursor)

@@ -2,11 +2,11 @@
 
 from fastapi import APIRouter
 
-from app import strategies
 from app.api.auth import Workspace
 from app.api.parameters import ERRORS, RowId, fields_of
 from app.api.schemas import StrategyChangeOut, StrategyContent, StrategyCreate, StrategyOut
 from app.errors import InvalidValue
+from app.policy import strategies
 
 router = APIRouter(responses=ERRORS)
 

@@ -14,7 +14,7 @@ from app.api.parameters import ERRORS as API_ERRORS
 from app.api.schemas import ErrorBody
 from app.change_log import Actor, name_actor
 from app.enums import ChangeActorKind
-from app.settings import ConfigurationError, WhatsAppSettings
+from app.settings import ConfigurationError, WhatsAppSettings, settings
 from app.tables import WhatsAppNumber
 from app.whatsapp import inbound
 from app.whatsapp.payload import read_payload
@@ -28,18 +28,18 @@ log = logging.getLogger("masterplan.whatsapp")
 def whatsapp_settings() -> WhatsAppSettings:
     """The Meta app's secrets; 503 with the reason while WhatsApp is off."""
     try:
-        settings = WhatsAppSettings.from_environment()
+        whatsapp = settings().whatsapp
     except ConfigurationError as error:
         raise HTTPException(status_code=503, detail=str(error.code)) from None
-    if settings is None:
+    if whatsapp is None:
         raise HTTPException(
             status_code=503,
             detail="WhatsApp is off: set WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN",
         )
-    return settings
+    return whatsapp
 
 
-Settings = Annotated[WhatsAppSettings, Depends(whatsapp_settings)]
+WhatsApp = Annotated[WhatsAppSettings, Depends(whatsapp_settings)]
 ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 413, 422, 503)}
 ERROR_BODY_REF = "#/components/schemas/ErrorBody"
 
@@ -58,13 +58,13 @@ router = APIRouter(tags=["whatsapp"], responses=ERRORS)
     },
 )
 async def verify_subscription(
-    settings: Settings,
+    whatsapp: WhatsApp,
     mode: Annotated[str | None, Query(alias="hub.mode", max_length=100)] = None,
     verify_token: Annotated[str | None, Query(alias="hub.verify_token", max_length=500)] = None,
     challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=500)] = None,
 ) -> PlainTextResponse:
     """Meta's subscription handshake: the challenge back when the token matches."""
-    if mode != "subscribe" or not same_secret(verify_token, settings.verify_token):
+    if mode != "subscribe" or not same_secret(verify_token, whatsapp.verify_token):
         raise HTTPException(status_code=403, detail="the verify token does not match")
     return PlainTextResponse(challenge or "")
 
@@ -79,13 +79,13 @@ class WebhookReceipt(BaseModel):
 
 
 @router.post(WEBHOOK_PATH, response_model=WebhookReceipt)
-async def receive_webhook(request: Request, settings: Settings) -> WebhookReceipt:
+async def receive_webhook(request: Request, whatsapp: WhatsApp) -> WebhookReceipt:
     """Messages, status reports and preferences from Meta, signed with
     X-Hub-Signature-256. A signed body is acknowledged whatever its shape: what
     cannot be acted on is kept in the webhook inbox with the reason (Meta retries
     anything else). Answered after the transaction commits: acknowledged means stored."""
     body = await request.body()
-    if not signed_by(body, request.headers.get("x-hub-signature-256"), settings.app_secret):
+    if not signed_by(body, request.headers.get("x-hub-signature-256"), whatsapp.app_secret):
         raise HTTPException(status_code=401, detail="X-Hub-Signature-256 is missing or wrong")
     await name_actor(WEBHOOK_ACTOR)
     receipt = await inbound.receive(read_payload(body))

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from app.db.executor import fetch
-from app.pagination import OLDEST
+from app.pagination import OLDEST, PageFilter
 
 DECISION_COLUMNS = (
     "id, workspace_id, lead_id, kind, allow_send, reason_code, message_format, "
@@ -34,18 +34,14 @@ def decision_page_query(
     limit: int,
 ) -> tuple[str, list[Any]]:
     """The statement of a decision page and its arguments."""
-    conditions, arguments = ["workspace_id = {}"], [workspace_id]
+    page = PageFilter(workspace_id)
     if lead_id is not None:
-        conditions.append("lead_id = {}")
-        arguments.append(lead_id)
+        page.add("lead_id = {}", lead_id)
     if since is not None:
-        conditions.append("created_at >= {}")
-        arguments.append(since)
-    created_at, decision_id = after or OLDEST
-    conditions.append("(created_at, id) > ({}, {})")
-    arguments += [created_at, decision_id]
+        page.add("created_at >= {}", since)
+    page.add("(created_at, id) > ({}, {})", *(after or OLDEST))
     sql = (
-        f"SELECT {DECISION_COLUMNS} FROM policy_decision WHERE {' AND '.join(conditions)} "
+        f"SELECT {DECISION_COLUMNS} FROM policy_decision WHERE {page.where()} "
         "ORDER BY created_at, id LIMIT {}"
     )
-    return sql, [*arguments, limit]
+    return sql, [*page.arguments, limit]
