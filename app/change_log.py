@@ -5,9 +5,9 @@ The database records every created, edited or deleted row (trigger
 change. Writers name themselves with transaction-local settings, so a name never
 outlives its transaction or leaks to the next user of a pooled connection:
 
-- ``RecordedWrites`` runs each state-changing request of the API and of the admin in
-  one transaction (committed before the response is sent, rolled back when the
-  answer is an error: a refused request changes nothing);
+- ``RecordedWrites`` (app/edge/recorded_writes.py) runs each state-changing request
+  of the API and of the admin in one transaction (committed before the response is
+  sent, rolled back when the answer is an error: a refused request changes nothing);
 - the code that knows the caller (token check, admin session, webhook signature)
   then calls ``name_actor``.
 
@@ -20,14 +20,14 @@ A write outside such a request (psql, commands) is recorded as its database user
 """
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from app.db.executor import fetch, positional, settings_for_statements, transaction
+from app.db.executor import fetch, positional, settings_for_statements
 from app.enums import ChangeActorKind
 from app.tokens import Caller
 
@@ -97,10 +97,6 @@ def _action(scope: Scope) -> str:
     return f"{scope['method']} {scope['path']}"
 
 
-class _Refused(Exception):
-    """Raised inside ``_recorded_request`` to roll its transaction back."""
-
-
 def records_changes(scope: Scope, prefixes: tuple[str, ...]) -> bool:
     """Whether a request is a state-changing one under ``prefixes``."""
     return (
@@ -110,47 +106,11 @@ def records_changes(scope: Scope, prefixes: tuple[str, ...]) -> bool:
     )
 
 
-@contextlib.asynccontextmanager
-async def _recorded_request(scope: Scope) -> AsyncIterator[None]:
-    """One transaction for a state-changing request, its action named by method and
-    path; ``_Refused`` raised inside rolls it back and is not propagated."""
+@contextlib.contextmanager
+def request_action(scope: Scope) -> Iterator[None]:
+    """Within the block, the change log's action is the request's method and path."""
     action = _request_action.set(_action(scope))
     try:
-        async with transaction():
-            yield
-    except _Refused:
-        pass
+        yield
     finally:
         _request_action.reset(action)
-
-
-class RecordedWrites:
-    """ASGI middleware: each state-changing request under ``prefixes`` is one
-    transaction, committed before its response leaves, rolled back on a 4xx/5xx."""
-
-    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...]) -> None:
-        self.app = app
-        self.prefixes = prefixes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not records_changes(scope, self.prefixes):
-            await self.app(scope, receive, send)
-            return
-        held: list[Message] = []
-
-        async def hold(message: Message) -> None:
-            held.append(message)
-
-        async with _recorded_request(scope):
-            await self.app(scope, receive, hold)
-            if _status(held) >= 400:
-                raise _Refused
-        for message in held:
-            await send(message)
-
-
-def _status(messages: list[Message]) -> int:
-    for message in messages:
-        if message["type"] == "http.response.start":
-            return message["status"]
-    return 500

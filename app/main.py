@@ -16,24 +16,15 @@ from app.api.errors import error_response
 from app.api.fast_lane import FastLane
 from app.api.routes.whatsapp import WEBHOOK_PATH
 from app.api.service import create_api
-from app.change_log import RecordedWrites
-from app.db.connections import server_pool_settings
+from app.db.connections import pool_settings, server_pool_settings
+from app.db.outages import OUTAGES
 from app.db.replicas import PrimaryWithReplicas
 from app.db.server import stop_embedded_server
+from app.edge.headers import ADMIN_SECURITY_HEADERS, API_SECURITY_HEADERS, SecurityHeaders
+from app.edge.json_body import JSONBodyGuard
+from app.edge.outage_guard import RETRY_AFTER_SECONDS, UNAVAILABLE, DatabaseOutageGuard
+from app.edge.recorded_writes import RecordedWrites
 from app.errors import error_body
-from app.outage import (
-    OUTAGES,
-    RETRY_AFTER_SECONDS,
-    UNAVAILABLE,
-    DatabaseOutageGuard,
-    pool_settings,
-)
-from app.request_guards import (
-    ADMIN_SECURITY_HEADERS,
-    API_SECURITY_HEADERS,
-    JSONBodyGuard,
-    SecurityHeaders,
-)
 from app.settings import settings
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
@@ -136,7 +127,7 @@ ADMIN_API_PREFIX = "/admin/api/"
 # What is served: valid hot-path API requests answered before the framework's layers
 # (app/api/fast_lane.py), each state-changing request one transaction that names its
 # actor in the change log (app/change_log.py), and a database outage anywhere
-# answered 503 (app/outage.py).
+# answered 503 (app/edge/outage_guard.py).
 app = DatabaseOutageGuard(
     FastLane(
         RecordedWrites(site, prefixes=(f"{API_PREFIX}/", ADMIN_API_PREFIX)),

@@ -80,6 +80,12 @@ class Caller:
 _live_tokens: dict[str, tuple[Caller, float]] = {}
 
 
+async def caller_of_authorization(authorization: str | None) -> Caller | None:
+    """Who an ``Authorization: Bearer <token>`` header speaks for, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return await caller_of_token(token.strip()) if scheme.lower() == "bearer" else None
+
+
 async def caller_of_token(token: str) -> Caller | None:
     """Who a live token speaks for, or None."""
     digest = token_hash(token)

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from app.edge.outage_guard import DatabaseOutageGuard
 from app.main import app
-from app.outage import DatabaseOutageGuard
 from app.tokens import create_token
 from tests import factories
 

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.outage import LOST, NOT_REACHED, outage_kind
+from app.db.outages import LOST, NOT_REACHED, outage_kind
 from tests import factories
 from tests.database_setup import piccolo
 from tests.server import served_app

@@ -8,8 +8,8 @@ import pytest
 
 from app.api.fast_lane import FastLane
 from app.db.executor import fetch
+from app.edge.headers import API_SECURITY_HEADERS
 from app.main import API_MAX_BODY_BYTES, API_PREFIX, site
-from app.request_guards import API_SECURITY_HEADERS
 from tests import factories
 from tests.api_client import client_for
 
@@ -167,3 +167,28 @@ async def test_anything_doubtful_goes_to_the_framework_with_its_body(setting):
         (m, body or b"") for m, _, body, _ in doubtful
     ]
     assert json.loads(recorder.seen[6][2]) == {"limit": 0}
+
+
+def test_the_lane_answers_only_routes_fastapi_declares_with_their_own_paths():
+    """Each lane handler sits under the FastAPI route of the same name, with that
+    route's method and path pattern: a route moved or renamed moves the lane too."""
+    from fastapi.routing import APIRoute
+
+    from app.api.fast_lane import LANES, lane_routes
+    from app.api.routes import ROUTERS
+
+    declared = {
+        route.endpoint: route
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    }
+    assert {endpoint.__name__ for endpoint in LANES} == {h.__name__ for h in LANES.values()}
+    lanes = lane_routes(API_PREFIX)
+    assert len(lanes) == len(LANES) == 8
+    for methods, pattern, handler in lanes:
+        (endpoint,) = [e for e, h in LANES.items() if h is handler]
+        route = declared[endpoint]
+        assert methods == route.methods
+        assert pattern.pattern == f"^{API_PREFIX}{route.path_regex.pattern.removeprefix('^')}"
+        assert pattern.groupindex.keys() == route.param_convertors.keys()

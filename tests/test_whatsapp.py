@@ -359,8 +359,8 @@ async def queued_behind_a_lock(connection, fresh_database, deliveries) -> list[h
     them wait at the same step (all that hold a connection, with a pool); then release."""
     import asyncpg
 
+    from app.db.connections import POOL_SIZE
     from app.main import database_engine
-    from app.outage import POOL_SIZE
 
     connections = POOL_SIZE if database_engine().pool is not None else len(deliveries)
 

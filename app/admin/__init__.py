@@ -31,7 +31,7 @@ from app.admin.login_throttle import CountedInDatabase, LoginThrottle
 from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
 from app.admin.registry import registered_tables
 from app.admin.table_configs import TABLES
-from app.outage import answer_outages_with_503
+from app.edge.outage_guard import answer_outages_with_503
 from app.settings import AdminSettings
 from app.validation import in_words, problems
 

@@ -6,14 +6,13 @@ from fastapi import Depends, Header
 from starlette.exceptions import HTTPException
 
 from app.change_log import name_actor, token_actor
-from app.tokens import caller_of_token
+from app.tokens import caller_of_authorization
 
 
 async def caller_workspace(authorization: Annotated[str | None, Header()] = None) -> int:
     """The workspace of the bearer token; 401 without a live one. The token is
     named as the actor of the changes the request makes (app/change_log.py)."""
-    scheme, _, token = (authorization or "").partition(" ")
-    caller = await caller_of_token(token.strip()) if scheme.lower() == "bearer" else None
+    caller = await caller_of_authorization(authorization)
     if caller is None:
         raise HTTPException(
             status_code=401,

@@ -20,17 +20,18 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 import asyncpg
 import pydantic
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
-from starlette.convertors import CONVERTOR_TYPES
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import answers
+from app.api import answers, routes
 from app.api.parameters import ExternalId, Limit, RowId
 from app.api.schemas import (
     ClaimRequest,
@@ -39,11 +40,13 @@ from app.api.schemas import (
     PermitRequest,
 )
 from app.change_log import records_changes, statements_named, token_actor
+from app.db.outages import outage_kind
+from app.edge.body import read_body
+from app.edge.headers import ResponseHeaders
 from app.enums import LeadStage
 from app.errors import DomainError
-from app.outage import outage_kind
 from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor
-from app.tokens import Caller, caller_of_token
+from app.tokens import Caller, caller_of_authorization
 
 
 class Decline(Exception):
@@ -62,8 +65,6 @@ class LaneRequest:
 ROW_ID = TypeAdapter(RowId)
 PAGE_SIZE = TypeAdapter(Limit)
 EXTERNAL_ID = TypeAdapter(ExternalId)
-# Starlette's ``{name:int}`` path parameter, which FastAPI's routes declare.
-INT = CONVERTOR_TYPES["int"].regex
 
 
 def row_id(text: str) -> int:
@@ -95,7 +96,7 @@ def external_id(call: LaneRequest) -> str:
 
 async def read_lead(call: LaneRequest) -> Response:
     no_other_parameters(call.query)
-    return await answers.lead(call.workspace_id, row_id(call.path["id"]))
+    return await answers.lead(call.workspace_id, row_id(call.path["lead_id"]))
 
 
 async def read_lead_by_external_id(call: LaneRequest) -> Response:
@@ -127,39 +128,60 @@ async def claim_followups(call: LaneRequest) -> Response:
 async def append_message(call: LaneRequest) -> Response:
     no_other_parameters(call.query)
     body = MessageCreate.model_validate_json(call.body)
-    return await answers.appended_message(call.workspace_id, row_id(call.path["id"]), body)
+    return await answers.appended_message(call.workspace_id, row_id(call.path["thread_id"]), body)
 
 
 async def list_messages(call: LaneRequest) -> Response:
     no_other_parameters(call.query, "cursor", "limit")
     limit = page_size(call.query)
     before = cursor_key(call.query, datetime, int)
-    return await answers.message_page(call.workspace_id, row_id(call.path["id"]), before, limit)
+    thread_id = row_id(call.path["thread_id"])
+    return await answers.message_page(call.workspace_id, thread_id, before, limit)
 
 
 async def request_permit(call: LaneRequest) -> Response:
     no_other_parameters(call.query)
     body = PermitRequest.model_validate_json(call.body)
-    return await answers.permit_decision(call.workspace_id, row_id(call.path["id"]), body.kind)
+    return await answers.permit_decision(call.workspace_id, row_id(call.path["lead_id"]), body.kind)
 
 
 Handler = Callable[[LaneRequest], Awaitable[Response]]
-ROUTES: list[tuple[str, str, Handler]] = [
-    ("GET", f"/leads/(?P<id>{INT})", read_lead),
-    ("GET", "/leads/by-external-id/(?P<external_id>[^/]+)", read_lead_by_external_id),
-    ("PUT", "/leads/by-external-id/(?P<external_id>[^/]+)", upsert_lead),
-    ("GET", "/leads", list_leads),
-    ("POST", "/followups/claim", claim_followups),
-    ("POST", f"/threads/(?P<id>{INT})/messages", append_message),
-    ("GET", f"/threads/(?P<id>{INT})/messages", list_messages),
-    ("POST", f"/leads/(?P<id>{INT})/send-permits", request_permit),
-]
+# The routes this lane answers, each under the FastAPI route whose declaration
+# (method, path, path parameter names and types) it takes.
+LANES: dict[Callable[..., Awaitable[Any]], Handler] = {
+    routes.leads.read_lead: read_lead,
+    routes.leads.read_lead_by_external_id: read_lead_by_external_id,
+    routes.leads.upsert_lead: upsert_lead,
+    routes.leads.list_leads: list_leads,
+    routes.followups.claim_followups: claim_followups,
+    routes.conversations.append_message: append_message,
+    routes.conversations.list_messages: list_messages,
+    routes.policy.request_permit: request_permit,
+}
+
+
+def lane_routes(prefix: str) -> list[tuple[set[str], re.Pattern[str], Handler]]:
+    """The declared method(s) and path pattern of each route in ``LANES``, under ``prefix``."""
+    declared = [
+        (route.methods, route.path_regex.pattern.removeprefix("^"), LANES[route.endpoint])
+        for router in routes.ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.endpoint in LANES
+    ]
+    if len(declared) != len(LANES):
+        raise RuntimeError("every fast-lane handler answers one declared FastAPI route")
+    return [
+        (methods, re.compile(f"^{re.escape(prefix)}{pattern}"), h)
+        for methods, pattern, h in declared
+    ]
+
+
 # What this lane leaves to FastAPI: its answer is the documented refusal.
 DECLINED = (Decline, DomainError, pydantic.ValidationError, ValueError, asyncpg.PostgresError)
 
 
 class FastLane:
-    """ASGI middleware in front of the whole site; serves ``ROUTES`` under ``prefix``."""
+    """ASGI middleware in front of the whole site; serves ``LANES`` under ``prefix``."""
 
     def __init__(
         self, app: ASGIApp, prefix: str, max_body_bytes: int, headers: dict[str, str]
@@ -167,17 +189,12 @@ class FastLane:
         self.app = app
         self.prefix = f"{prefix}/"
         self.max_body_bytes = max_body_bytes
-        self.raw_headers = [
-            (name.lower().encode(), value.encode()) for name, value in headers.items()
-        ]
-        self.routes = [
-            (method, re.compile(f"{re.escape(prefix)}{pattern}$"), handler)
-            for method, pattern, handler in ROUTES
-        ]
+        self.headers = ResponseHeaders(headers)
+        self.routes = lane_routes(prefix)
 
     def _route(self, scope: Scope) -> tuple[Handler, dict[str, str]] | None:
-        for method, pattern, handler in self.routes:
-            if method == scope["method"] and (match := pattern.match(scope["path"])):
+        for methods, pattern, handler in self.routes:
+            if scope["method"] in methods and (match := pattern.match(scope["path"])):
                 return handler, match.groupdict()
         return None
 
@@ -186,21 +203,17 @@ class FastLane:
         if route is None:
             await self.app(scope, receive, send)
             return
-        body, complete = await self._read_body(receive)
-        response = await self._answer(scope, *route, body) if complete else None
+        body, replayed = await read_body(scope, receive, self.max_body_bytes)
+        response = await self._answer(scope, *route, body.content) if body.complete else None
         if response is None:
-            await self.app(scope, _replay(body, complete, receive), send)
+            await self.app(scope, replayed, send)  # FastAPI's guard answers a body too large
             return
-        response.raw_headers.extend(self.raw_headers)
-        await response(scope, receive, send)
+        await self.headers.add_to(response)(scope, receive, send)
 
     async def _answer(
         self, scope: Scope, handler: Handler, path: dict[str, str], body: bytes
     ) -> Response | None:
         headers = Headers(scope=scope)
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            return None
         content_type = headers.get("content-type", "application/json").split(";")[0].strip()
         if body and not content_type.lower().endswith(("/json", "+json")):
             return None
@@ -209,7 +222,7 @@ class FastLane:
         if len(query) != len(pairs):
             return None  # a repeated parameter: FastAPI reads those
         try:
-            caller = await caller_of_token(token.strip())
+            caller = await caller_of_authorization(headers.get("authorization"))
             if caller is None:
                 return None
             with self._named(scope, caller):
@@ -224,31 +237,3 @@ class FastLane:
         if records_changes(scope, (self.prefix,)):
             return statements_named(token_actor(caller), scope)
         return contextlib.nullcontext()
-
-    async def _read_body(self, receive: Receive) -> tuple[bytes, bool]:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return b"".join(chunks), False
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return b"".join(chunks), False  # FastAPI's guard answers 413
-            if not message.get("more_body", False):
-                return b"".join(chunks), True
-
-
-def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
-    """``receive`` as if nothing had been read yet."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": not complete}
-        return await receive()
-
-    return replay

@@ -5,7 +5,7 @@ from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
 from app.api.routes import ROUTERS, whatsapp
-from app.outage import answer_outages_with_503
+from app.edge.outage_guard import answer_outages_with_503
 
 
 def create_api() -> FastAPI:

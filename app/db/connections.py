@@ -33,8 +33,24 @@ from piccolo.engine.postgres import PostgresEngine
 
 from app.db.replicas import PrimaryWithReplicas
 from app.db.server import CONNECT_TIMEOUT_SECONDS, database_name, with_database
-from app.outage import pool_settings
 from app.settings import DatabaseSettings, settings
+
+# The server pool's bounds: a request waits at most this long for the database.
+STATEMENT_TIMEOUT_SECONDS = 30.0
+POOL_SIZE = 10
+
+
+def pool_settings() -> dict:
+    """Keyword arguments for asyncpg.create_pool that bound how long a request waits."""
+    return {
+        # Connections open on demand: a pool that keeps a floor of them retries (and
+        # logs a traceback) every second while the database is down.
+        "min_size": 0,
+        "max_size": POOL_SIZE,
+        "timeout": CONNECT_TIMEOUT_SECONDS,
+        "command_timeout": STATEMENT_TIMEOUT_SECONDS + 5,
+        "server_settings": {"statement_timeout": f"{int(STATEMENT_TIMEOUT_SECONDS * 1000)}"},
+    }
 
 
 def same_database(url: str, database_url: str) -> str:
@@ -53,8 +69,8 @@ def pool_url(database_url: str, database: DatabaseSettings | None = None) -> str
 def server_pool_settings(
     database_url: str, database: DatabaseSettings | None = None
 ) -> dict[str, Any]:
-    """asyncpg pool arguments of the served application: the outage bounds
-    (app/outage.py), and through the pooler when one is set."""
+    """asyncpg pool arguments of the served application: the bounds
+    above, and through the pooler when one is set."""
     arguments = pool_settings()
     pooler = pool_url(database_url, database)
     if pooler is not None:
