@@ -10,9 +10,8 @@ same batch.
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from app.db.executor import transaction
+from app.db.executor import fetch, transaction
 from app.enums import FollowUpPreset, StrategyStatus
-from app.legacy.tables import LegacyMapping
 from app.workspaces import lock_workspace
 
 BACKFILL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.legacy_backfill'))"
@@ -106,18 +105,18 @@ class Pending:
 
 async def pending() -> Pending:
     """Prototype agents and sessions without a mapping yet."""
-    agents = await LegacyMapping.raw(PENDING_AGENTS)
-    sessions = await LegacyMapping.raw(PENDING_SESSIONS)
+    agents = await fetch(PENDING_AGENTS)
+    sessions = await fetch(PENDING_SESSIONS)
     return Pending(agents=agents[0]["pending"], sessions=sessions[0]["pending"])
 
 
 async def _batch(sql: str, *arguments: object, workspace_id: int) -> list[int]:
     """Run one batch statement; the prototype ids it mapped."""
     async with transaction():
-        await LegacyMapping.raw(CUSTOM_PLANS)
-        await LegacyMapping.raw(BACKFILL_LOCK)
+        await fetch(CUSTOM_PLANS)
+        await fetch(BACKFILL_LOCK)
         await lock_workspace(workspace_id)
-        rows = await LegacyMapping.raw(sql, *arguments)
+        rows = await fetch(sql, *arguments)
     return [row["prototype_id"] for row in rows]
 
 
