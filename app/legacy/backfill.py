@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from app.db.executor import fetch, transaction
 from app.enums import FollowUpPreset, StrategyStatus
+from app.lead_writes import UNCHANGED, insert_by_key
 from app.workspaces import lock_workspace
 
 BACKFILL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.legacy_backfill'))"
@@ -64,26 +65,30 @@ RETURNING prototype_id
 
 # Each session gets a placeholder lead (the prototype had none) and a thread;
 # naive prototype timestamps mean UTC.
-SESSION_BATCH = """
+# The placeholder leads are written as app/lead_writes.py writes any lead by its key.
+SESSION_LEADS = insert_by_key(
+    ["name", "created_at"],
+    rows="SELECT {}, batch.external_id, 'Prototype chat session #' || batch.id, "
+    "batch.created_at FROM batch",
+    on_conflict=[UNCHANGED],
+    returning="id, external_id",
+)
+SESSION_BATCH = f"""
 WITH batch AS (
-    SELECT s.id, s.created_at AT TIME ZONE 'UTC' AS created_at, {} || s.id AS external_id
+    SELECT s.id, s.created_at AT TIME ZONE 'UTC' AS created_at, {{}} || s.id AS external_id
     FROM zairag_chat_sessions s
-    WHERE s.id > {}
+    WHERE s.id > {{}}
       AND NOT EXISTS (SELECT 1 FROM legacy_mapping m
                       WHERE m.prototype_table = 'zairag_chat_sessions' AND m.prototype_id = s.id)
     ORDER BY s.id
-    LIMIT {}
+    LIMIT {{}}
 ),
 leads AS (
-    INSERT INTO lead (workspace_id, external_id, name, created_at)
-    SELECT {}, batch.external_id, 'Prototype chat session #' || batch.id, batch.created_at
-    FROM batch
-    ON CONFLICT (workspace_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id
-    RETURNING id, external_id
+    {SESSION_LEADS}
 ),
 threads AS (
     INSERT INTO conversation_thread (workspace_id, lead_id, created_at)
-    SELECT {}, leads.id, batch.created_at
+    SELECT {{}}, leads.id, batch.created_at
     FROM batch JOIN leads ON leads.external_id = batch.external_id
     RETURNING id, lead_id
 )
