@@ -21,30 +21,45 @@ BACKFILL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.legacy_backfi
 CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 PLACEHOLDER_PREFIX = "prototype-session:"
 
-PENDING_AGENTS = """
-SELECT count(*) AS pending FROM zairag_agents a
-WHERE NOT EXISTS (SELECT 1 FROM legacy_mapping m
-                  WHERE m.prototype_table = 'zairag_agents' AND m.prototype_id = a.id)
-"""
 
-PENDING_SESSIONS = """
-SELECT count(*) AS pending FROM zairag_chat_sessions s
-WHERE NOT EXISTS (SELECT 1 FROM legacy_mapping m
-                  WHERE m.prototype_table = 'zairag_chat_sessions' AND m.prototype_id = s.id)
-"""
+def unmapped(table: str, alias: str) -> str:
+    """The condition that a prototype row (``alias`` of ``table``) has no mapping yet."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM legacy_mapping m\n"
+        f"    WHERE m.prototype_table = '{table}' AND m.prototype_id = {alias}.id)"
+    )
+
+
+def next_batch(table: str, alias: str, columns: str) -> str:
+    """The ``batch`` CTE: the next unmapped rows of a prototype table in id order
+    (arguments: those of ``columns``, the id to start after, the batch size)."""
+    return f"""WITH batch AS (
+    SELECT {columns}
+    FROM {table} {alias}
+    WHERE {alias}.id > {{}} AND {unmapped(table, alias)}
+    ORDER BY {alias}.id
+    LIMIT {{}}
+)"""
+
+
+PENDING_AGENTS = (
+    f"SELECT count(*) AS pending FROM zairag_agents a WHERE {unmapped('zairag_agents', 'a')}"
+)
+PENDING_SESSIONS = (
+    "SELECT count(*) AS pending FROM zairag_chat_sessions s "
+    f"WHERE {unmapped('zairag_chat_sessions', 's')}"
+)
 
 # Agents in id order get the workspace's next version numbers. The agent's
 # system_prompt becomes the objectives verbatim, its name the tone.
 AGENT_BATCH = f"""
-WITH batch AS (
-    SELECT a.id, a.name, a.system_prompt, row_number() OVER (ORDER BY a.id) AS position
-    FROM zairag_agents a
-    WHERE a.id > {{}}
-      AND NOT EXISTS (SELECT 1 FROM legacy_mapping m
-                      WHERE m.prototype_table = 'zairag_agents' AND m.prototype_id = a.id)
-    ORDER BY a.id
-    LIMIT {{}}
-),
+{
+    next_batch(
+        "zairag_agents",
+        "a",
+        "a.id, a.name, a.system_prompt, row_number() OVER (ORDER BY a.id) AS position",
+    )
+},
 top AS (
     SELECT coalesce(max(version_number), 0) AS number FROM strategy_version
     WHERE workspace_id = {{}}
@@ -74,15 +89,13 @@ SESSION_LEADS = insert_by_key(
     returning="id, external_id",
 )
 SESSION_BATCH = f"""
-WITH batch AS (
-    SELECT s.id, s.created_at AT TIME ZONE 'UTC' AS created_at, {{}} || s.id AS external_id
-    FROM zairag_chat_sessions s
-    WHERE s.id > {{}}
-      AND NOT EXISTS (SELECT 1 FROM legacy_mapping m
-                      WHERE m.prototype_table = 'zairag_chat_sessions' AND m.prototype_id = s.id)
-    ORDER BY s.id
-    LIMIT {{}}
-),
+{
+    next_batch(
+        "zairag_chat_sessions",
+        "s",
+        "s.id, s.created_at AT TIME ZONE 'UTC' AS created_at, {} || s.id AS external_id",
+    )
+},
 leads AS (
     {SESSION_LEADS}
 ),
