@@ -75,8 +75,10 @@ def settings_for_statements(settings: Mapping[str, str]) -> Iterator[None]:
     """Within the block, statements run through the executor first set these
     transaction-local settings, in the same statement: each statement outside a
     transaction, and the first of each ``transaction()`` (the settings last until
-    its end). A single statement needs no explicit transaction (``BEGIN``,
-    ``set_config``, ``COMMIT``) to carry them."""
+    its end; but if that first statement ran inside a savepoint that is rolled back,
+    the settings go with it: no caller names its writer inside a savepoint). A
+    single statement needs no explicit transaction (``BEGIN``, ``set_config``,
+    ``COMMIT``) to carry them."""
     pairs = tuple(part for pair in settings.items() for part in pair)
     token = _statement_settings.set(pairs)
     try:
