@@ -27,7 +27,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from app.db.executor import fetch, positional, settings_for_statements
+from app.db.executor import execute_on, fetch, settings_for_statements
 from app.enums import ChangeActorKind
 from app.tokens import Caller
 
@@ -80,14 +80,14 @@ async def name_actor(actor: Actor, action: str | None = None) -> None:
 async def name_on(connection: Any, actor: Actor, action: str) -> None:
     """Name the writer of the changes of ``connection``'s current transaction (a
     command's own transaction, outside any request)."""
-    await connection.execute(positional(NAME_ACTOR), *_name_arguments(actor, action))
+    await execute_on(connection, NAME_ACTOR, *_name_arguments(actor, action))
 
 
 @contextlib.contextmanager
 def statements_named(actor: Actor, scope: Scope) -> Iterator[None]:
-    """Every statement run inside through ``app.db.executor.fetch``/``fetch_on`` names
-    the actor and the request itself, in its own round trip. For a state-changing
-    request whose writes are each one statement, or one transaction of the domain's
+    """Every statement run inside through app/db/executor.py names the actor and the
+    request itself, in its own round trip (in a transaction: its first statement). For
+    a state-changing request whose writes are each one statement, or one transaction of the domain's
     own (whose first statement names it): it needs no request transaction."""
     with settings_for_statements(actor_settings(actor, _action(scope))):
         yield

@@ -4,11 +4,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from app.db.executor import fetch
+from app.db.executor import fetch, fetchval_on
 from app.enums import ChatRole
 from app.errors import Conflict, NotFound, RuleBroken
 from app.pagination import NEWEST
-from app.tables import ChatMessage
 
 THREAD_COLUMNS = "id, workspace_id, lead_id, status, created_at"
 MESSAGE_COLUMNS = (
@@ -17,18 +16,43 @@ MESSAGE_COLUMNS = (
 )
 
 
+# The one way a thread is created: a new active thread with one of the workspace's
+# leads (arguments: lead id, workspace id); no row when the lead is not the workspace's.
+NEW_THREAD = (
+    "INSERT INTO conversation_thread (workspace_id, lead_id) "
+    "SELECT workspace_id, id FROM lead WHERE id = {} AND workspace_id = {}"
+)
+START_THREAD = f"{NEW_THREAD} RETURNING {THREAD_COLUMNS}"
+# The lead's newest active thread, else a new one, in one statement (arguments: lead
+# id, workspace id, twice). Concurrent callers for one lead must be serialised by the
+# caller (the webhook holds the person's advisory locks), or each may create one.
+ACTIVE_OR_NEW_THREAD = f"""
+WITH active AS (
+    SELECT id FROM conversation_thread
+    WHERE lead_id = {{}} AND workspace_id = {{}} AND status = 'active'
+    ORDER BY id DESC LIMIT 1
+), created AS (
+    {NEW_THREAD} AND NOT EXISTS (SELECT FROM active) RETURNING id
+)
+SELECT id FROM active UNION ALL SELECT id FROM created
+"""
+
+
 async def start_thread(workspace_id: int, lead_id: int) -> dict[str, Any]:
-    """A new active thread with one of the workspace's leads."""
-    rows = await ChatMessage.raw(
-        f"INSERT INTO conversation_thread (workspace_id, lead_id) "
-        f"SELECT workspace_id, id FROM lead WHERE id = {{}} AND workspace_id = {{}} "
-        f"RETURNING {THREAD_COLUMNS}",
-        lead_id,
-        workspace_id,
-    )
+    """A new active thread with one of the workspace's leads (the API's: a lead may
+    have several)."""
+    rows = await fetch(START_THREAD, lead_id, workspace_id)
     if not rows:
         raise NotFound(f"lead {lead_id} does not exist")
     return rows[0]
+
+
+async def active_thread(connection: Any, workspace_id: int, lead_id: int) -> int | None:
+    """The id of the lead's newest active thread, created when it has none (one round
+    trip, on the caller's ``connection``); None when the lead is not the workspace's."""
+    return await fetchval_on(
+        connection, ACTIVE_OR_NEW_THREAD, lead_id, workspace_id, lead_id, workspace_id
+    )
 
 
 APPEND_MESSAGE = f"""
@@ -100,7 +124,7 @@ async def message_page(
 
 
 async def _ensure_thread(workspace_id: int, thread_id: int) -> None:
-    rows = await ChatMessage.raw(
+    rows = await fetch(
         "SELECT 1 FROM conversation_thread WHERE id = {} AND workspace_id = {}",
         thread_id,
         workspace_id,

@@ -10,14 +10,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from piccolo.columns import JSONB
-
 from app.db.executor import fetch
 from app.enums import FOLLOW_UP_STAGES, LeadStage
 from app.errors import Conflict, InvalidValue, NotFound
+from app.lead_writes import (
+    LEAD_COLUMN_NAMES,
+    LEAD_COLUMNS,
+    QUALIFIED_LEAD_COLUMNS,
+    WRITABLE_FIELDS,
+    create_statement,
+    placeholder,
+    upsert_statement,
+)
 from app.pagination import PageFilter
 from app.phone_numbers import normalized_external_id
-from app.tables import LEAD_KEPT_COLUMNS, Lead
+from app.tables import Lead
 from app.validation import lead_tags, timezone_name
 
 
@@ -119,16 +126,6 @@ async def release_lead(workspace_id: int, lead_id: int) -> LeadStageChange:
 
 # --- reading and writing leads for the API -------------------------------------------
 
-# The row as the API and the admin read it, and the fields callers write: all from
-# the table (app/tables.py), so a new column is added there and in its migration.
-LEAD_COLUMN_NAMES = tuple(column._meta.db_column_name for column in Lead._meta.columns)
-LEAD_COLUMNS = ", ".join(LEAD_COLUMN_NAMES)
-QUALIFIED_LEAD_COLUMNS = ", ".join(f"lead.{name}" for name in LEAD_COLUMN_NAMES)
-WRITABLE_FIELDS = tuple(name for name in LEAD_COLUMN_NAMES if name not in LEAD_KEPT_COLUMNS)
-JSON_FIELDS = frozenset(
-    column._meta.db_column_name for column in Lead._meta.columns if isinstance(column, JSONB)
-)
-
 
 def takeover_refusal(
     current: LeadStage | None,
@@ -169,17 +166,6 @@ def checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def _placeholder(field: str) -> str:
-    return "{}::jsonb" if field in JSON_FIELDS else "{}"
-
-
-def stage_kept_in_takeover(field: str, source: str) -> str:
-    # A lead taken over keeps its stage until released.
-    if field == "stage":
-        return f"stage = CASE WHEN lead.stage = '{TAKE_OVER}' THEN lead.stage ELSE {source} END"
-    return f"{field} = {source}"
-
-
 LEAD_BY_ID = f"SELECT {LEAD_COLUMNS} FROM lead WHERE id = {{}} AND workspace_id = {{}}"
 
 
@@ -218,14 +204,8 @@ async def create_lead(workspace_id: int, external_id: str, fields: dict[str, Any
     """A new lead; Conflict when the workspace already has this external id."""
     checked = checked_fields(fields)
     external_id = normalized_external_id(external_id)
-    columns = ["workspace_id", "external_id", *checked]
-    values = ", ".join(["{}", "{}", *(_placeholder(field) for field in checked)])
-    rows = await Lead.raw(
-        f"INSERT INTO lead ({', '.join(columns)}) VALUES ({values}) "
-        f"ON CONFLICT (workspace_id, external_id) DO NOTHING RETURNING {LEAD_COLUMNS}",
-        workspace_id,
-        external_id,
-        *checked.values(),
+    rows = await fetch(
+        create_statement(tuple(checked)), workspace_id, external_id, *checked.values()
     )
     if not rows:
         raise Conflict(f"lead {external_id!r} already exists; use PUT /leads/by-external-id")
@@ -239,25 +219,10 @@ async def upsert_lead(
     checked = checked_fields(fields)
     external_id = normalized_external_id(external_id)
     rows = await fetch(
-        upsert_statement(list(checked)), workspace_id, external_id, *checked.values()
+        upsert_statement(tuple(checked)), workspace_id, external_id, *checked.values()
     )
     row = rows[0]
     return row, row.pop("created")
-
-
-def upsert_statement(fields: list[str]) -> str:
-    """INSERT ... ON CONFLICT DO UPDATE of these fields; ``created`` says which happened."""
-    columns = ["workspace_id", "external_id", *fields]
-    values = ", ".join(["{}", "{}", *(_placeholder(field) for field in fields)])
-    updates = (
-        ", ".join(stage_kept_in_takeover(field, f"EXCLUDED.{field}") for field in fields)
-        or "external_id = EXCLUDED.external_id"
-    )
-    return (
-        f"INSERT INTO lead ({', '.join(columns)}) VALUES ({values}) "
-        f"ON CONFLICT (workspace_id, external_id) DO UPDATE SET {updates} "
-        f"RETURNING {LEAD_COLUMNS}, (xmax = 0) AS created"
-    )
 
 
 async def update_lead(workspace_id: int, lead_id: int, fields: dict[str, Any]) -> dict:
@@ -265,10 +230,10 @@ async def update_lead(workspace_id: int, lead_id: int, fields: dict[str, Any]) -
     checked = checked_fields(fields)
     if not checked:
         return await get_lead(workspace_id, lead_id)
-    assignments = ", ".join(f"{field} = {_placeholder(field)}" for field in checked)
+    assignments = ", ".join(f"{field} = {placeholder(field)}" for field in checked)
     # A taken-over lead keeps its stage; the row decides, in the same statement.
     kept_stage = f" AND stage <> '{TAKE_OVER}'" if "stage" in checked else ""
-    rows = await Lead.raw(
+    rows = await fetch(
         f"UPDATE lead SET {assignments} WHERE id = {{}} AND workspace_id = {{}}{kept_stage} "
         f"RETURNING {LEAD_COLUMNS}",
         *checked.values(),

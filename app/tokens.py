@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from app.db.executor import fetch
 from app.errors import NotFound
 from app.tables import ApiToken, Workspace
 
@@ -50,7 +51,7 @@ async def list_tokens(workspace_id: int | None = None) -> list[dict[str, Any]]:
 
 async def revoke_token(token_id: int) -> bool:
     """Revoke a token; False when it was already revoked."""
-    rows = await ApiToken.raw(
+    rows = await fetch(
         "UPDATE api_token SET revoked_at = now() WHERE id = {} AND revoked_at IS NULL RETURNING id",
         token_id,
     )
@@ -93,7 +94,7 @@ async def caller_of_token(token: str) -> Caller | None:
     now = time.monotonic()
     if remembered is not None and now - remembered[1] < TOKEN_CACHE_SECONDS:
         return remembered[0]
-    rows = await ApiToken.raw(
+    rows = await fetch(
         "SELECT id, workspace_id, name FROM api_token WHERE token_hash = {} AND revoked_at IS NULL",
         digest,
     )

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from app.db.executor import fetch
 from app.enums import BudgetTier
 from app.errors import InvalidValue, NotFound
 from app.tables import Workspace
@@ -23,7 +24,7 @@ class SeedResult:
 
 async def ensure_default_workspace() -> SeedResult:
     """Create the default workspace unless it exists; safe to run concurrently."""
-    inserted = await Workspace.raw(
+    inserted = await fetch(
         "INSERT INTO workspace (name) VALUES ({}) "
         "ON CONFLICT (name) WHERE name = 'Default' DO NOTHING RETURNING id",
         DEFAULT_WORKSPACE_NAME,
@@ -95,6 +96,6 @@ async def update_workspace(workspace_id: int, fields: dict) -> dict:
 
 async def lock_workspace(workspace_id: int) -> None:
     """Lock the workspace row for this transaction; NotFound if it does not exist."""
-    rows = await Workspace.raw("SELECT id FROM workspace WHERE id = {} FOR UPDATE", workspace_id)
+    rows = await fetch("SELECT id FROM workspace WHERE id = {} FOR UPDATE", workspace_id)
     if not rows:
         raise NotFound(f"workspace {workspace_id} does not exist")

@@ -206,7 +206,7 @@ async def benchmark(url: str, iterations: int) -> list[dict]:
         return random.choice(threads[workspace])
 
     by_external = numbered(leads.LEAD_BY_EXTERNAL_ID)
-    upsert = numbered(leads.upsert_statement(["name"]))
+    upsert = numbered(leads.upsert_statement(("name",)))
     claim = numbered(leads.CLAIM_DUE)
     append = numbered(conversations.APPEND_MESSAGE)
     history = numbered(conversations.MESSAGE_PAGE)

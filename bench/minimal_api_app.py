@@ -66,7 +66,7 @@ async def upsert(request: Request) -> Response:
     workspace_id = workspace(request)
     fields = leads.checked_fields(json.loads(await request.body()))
     external_id = normalized_external_id(request.path_params["external_id"])
-    sql = positional(leads.upsert_statement(list(fields)))
+    sql = positional(leads.upsert_statement(tuple(fields)))
     row = dict(await pool.fetchrow(sql, workspace_id, external_id, *fields.values()))
     created = row.pop("created")
     return json_response(

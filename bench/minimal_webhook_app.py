@@ -1,5 +1,6 @@
 """The yardstick for the webhook benchmark: a minimal Starlette + asyncpg app that
-checks the signature and runs the same SQL as app/whatsapp/inbound.py, nothing else.
+checks the signature and runs the same SQL as app/whatsapp/inbound.py, nothing else
+(its ``{}`` statements with asyncpg's ``$n`` placeholders, converted once).
 
     DATABASE_URL=... WHATSAPP_APP_SECRET=... uvicorn --app-dir bench minimal_webhook_app:app
 """
@@ -14,12 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from app.conversations import ACTIVE_OR_NEW_THREAD
+from app.db.executor import positional
 from app.whatsapp import inbound
 from app.whatsapp.payload import read_payload
 from app.whatsapp.signature import signed_by
 
 SECRET = os.environ["WHATSAPP_APP_SECRET"]
 pool: asyncpg.Pool | None = None
+ROUTE, THREAD, MESSAGE, LEAD_EFFECTS = map(
+    positional, (inbound.ROUTE, ACTIVE_OR_NEW_THREAD, inbound.MESSAGE, inbound.LEAD_EFFECTS)
+)
 
 
 async def webhook(request: Request) -> JSONResponse:
@@ -30,7 +36,7 @@ async def webhook(request: Request) -> JSONResponse:
     stored = 0
     assert pool is not None
     async with pool.acquire() as connection, connection.transaction():
-        routes = [await connection.fetchrow(inbound.ROUTE, c.phone_number_id) for c in changes]
+        routes = [await connection.fetchrow(ROUTE, c.phone_number_id) for c in changes]
         routed = [
             (c, inbound.Route(r["workspace_id"], frozenset()))
             for c, r in zip(changes, routes, strict=True)
@@ -41,10 +47,10 @@ async def webhook(request: Request) -> JSONResponse:
             for message in change.messages:
                 lead_id = await inbound.lead_of(connection, workspace_id, message.person)
                 thread_id = await connection.fetchval(
-                    inbound.OPEN_THREAD, lead_id
-                ) or await connection.fetchval(inbound.NEW_THREAD, workspace_id, lead_id)
+                    THREAD, lead_id, workspace_id, lead_id, workspace_id
+                )
                 message_id = await connection.fetchval(
-                    inbound.MESSAGE,
+                    MESSAGE,
                     thread_id,
                     "user",
                     message.content,
@@ -53,7 +59,7 @@ async def webhook(request: Request) -> JSONResponse:
                     message.sent_at,
                 )
                 if message_id is not None:
-                    await connection.execute(inbound.LEAD_EFFECTS, lead_id, False)
+                    await connection.execute(LEAD_EFFECTS, False, lead_id)
                     stored += 1
     return JSONResponse({"stored": stored})
 

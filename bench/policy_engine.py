@@ -39,10 +39,13 @@ DISPATCH_WORKSPACES = 80  # 40 for the project, 40 for raw asyncpg; ~800 due lea
 
 
 async def permit_paths(pool, iterations: int) -> dict:
+    from app.db.executor import positional
     from app.enums import SendKind
     from app.policy import engine
 
-    lock, load, record = (engine.SQL[name] for name in ("lock", "load", "record"))
+    lock, load, record = map(
+        positional, (engine.LOCK_LEAD, engine.LOAD_INPUTS, engine.RECORD_DECISIONS)
+    )
     sample = await engine.request_permit(1, 1, SendKind.FOLLOWUP)
     trace = json.dumps(sample["rule_trace"], separators=(",", ":"))
 
@@ -121,6 +124,7 @@ async def reset_due(pool, workspaces: range) -> int:
 async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int) -> list[dict]:
     """Each side empties the due follow-ups of its workspaces, ``dispatchers`` callers
     at once taking workspaces from a shared queue (rows are claimed SKIP LOCKED)."""
+    from app.db.executor import positional
     from app.policy import engine
 
     ours = range(WORKSPACES - DISPATCH_WORKSPACES + 1, WORKSPACES - DISPATCH_WORKSPACES // 2 + 1)
@@ -128,7 +132,9 @@ async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int) -> lis
     await pool.execute(NUMBERS, list(range(ours.start, theirs.stop)))
     numbers = await phone_number_cost(pool, ours)
     due = {"project": await reset_due(pool, ours), "raw": await reset_due(pool, theirs)}
-    due_sql, load, record = (engine.SQL[name] for name in ("due", "load", "record"))
+    due_sql, load, record = map(
+        positional, (engine.DUE_LEADS, engine.LOAD_INPUTS, engine.RECORD_DECISIONS)
+    )
     sample = await pool.fetchrow(
         "SELECT rule_trace::text AS trace, summary FROM policy_decision "
         "WHERE kind = 'followup' ORDER BY id DESC LIMIT 1"

@@ -1,6 +1,7 @@
 """Where the database is: DATABASE_URL, or the embedded server, and bad settings."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from app.db import server as database
-from app.db.executor import fetch, fetch_on, settings_for_statements, transaction
+from app.db.executor import (
+    execute_on,
+    fetch,
+    fetch_on,
+    fetchval_on,
+    positional,
+    settings_for_statements,
+    transaction,
+)
 from app.db.server import database_name, redacted, with_database
 from app.settings import ConfigurationError
 from tests.database_setup import PROJECT_ROOT
@@ -247,3 +256,48 @@ async def test_statement_settings_reach_the_triggers_of_a_write_that_changes_no_
         assert (
             await connection.fetchval("SELECT current_setting('masterplan.actor', true)") == "rui"
         )
+
+
+def test_placeholders_are_read_as_piccolo_reads_them():
+    """``{}`` is a placeholder, ``{{``/``}}`` a literal brace; an unescaped brace pair
+    with something inside is refused rather than sent as a placeholder."""
+    assert positional("SELECT {} + {}") == "SELECT $1 + $2"
+    assert positional("SELECT '{{}}'::jsonb, {}") == "SELECT '{}'::jsonb, $1"
+    assert positional("SELECT 1") == "SELECT 1"
+    with pytest.raises(ValueError, match=re.escape("not {1,2}")):
+        positional("SELECT '{1,2}'::int[]")
+
+
+async def test_a_statement_reads_the_same_in_and_out_of_a_transaction(connection):
+    sql = "SELECT {}::int + 1 AS n, '{{\"a\": 1}}'::jsonb ->> 'a' AS a"
+    outside = await fetch(sql, 41)
+    async with transaction():
+        inside = await fetch(sql, 41)
+    assert outside == inside == [{"n": 42, "a": "1"}]
+
+
+async def test_a_transaction_carries_the_statement_settings_from_its_first_statement(connection):
+    """Later statements of the transaction are sent as written: one with a
+    data-modifying WITH of its own, which could not be wrapped, runs too."""
+    workspace_id = await connection.fetchval(
+        "INSERT INTO workspace (name) VALUES ('Acme') RETURNING id"
+    )
+    actor = "SELECT current_setting('masterplan.actor', true) AS actor"
+    with settings_for_statements({"masterplan.actor": "ana"}):
+        async with transaction() as held:
+            assert await fetchval_on(held, actor) == "ana"
+            renamed = await fetch(
+                "WITH renamed AS (UPDATE workspace SET name = {} WHERE id = {} RETURNING id) "
+                "SELECT current_setting('masterplan.actor', true) AS actor FROM renamed",
+                "Acme 2",
+                workspace_id,
+            )
+            assert renamed == [{"actor": "ana"}]
+            status = await execute_on(
+                held, "UPDATE workspace SET name = {} WHERE id = {}", "Acme 3", workspace_id
+            )
+            assert status == "UPDATE 1"
+    assert (
+        await connection.fetchval("SELECT name FROM workspace WHERE id = $1", workspace_id)
+        == "Acme 3"
+    )

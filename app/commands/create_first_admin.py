@@ -4,7 +4,7 @@ import secrets
 
 from piccolo.apps.user.tables import BaseUser
 
-from app.db.executor import transaction
+from app.db.executor import fetch, transaction
 from app.settings import ConfigurationError, settings
 
 FIRST_ADMIN_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.first_admin'))"
@@ -27,7 +27,7 @@ async def create_first_admin() -> None:
 
     async with transaction():
         # Serialise concurrent runs: only the first creates an account.
-        await BaseUser.raw(FIRST_ADMIN_LOCK)
+        await fetch(FIRST_ADMIN_LOCK)
         if await BaseUser.exists().where(BaseUser.admin.eq(True)):
             print("An admin account exists; nothing changed.")
             return

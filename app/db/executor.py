@@ -1,24 +1,61 @@
-"""One way to run SQL: statements with Piccolo's ``{}`` placeholders, run on the
-current transaction's connection, a new transaction, or the pool (a read inside
-``reads_may_lag()`` on a fit replica, app/db/replicas.py); each statement may name
-the writer for the change log in the same round trip (``settings_for_statements``).
+"""One way to run SQL in the application.
+
+Every statement is written with Piccolo's ``{}`` placeholders (``{{`` and ``}}``
+for literal braces, as ``QueryString`` reads them) and run here:
+
+- ``fetch(sql, *arguments)``: rows as dicts, on the current transaction's
+  connection, else a pooled connection (a read inside ``reads_may_lag()`` on a fit
+  replica, app/db/replicas.py), else a new connection;
+- ``fetch_on``, ``fetchval_on``, ``execute_on``: the same on a connection the caller
+  holds (a ``transaction()``'s);
+- ``transaction()``: one transaction on one connection for everything awaited
+  inside.
+
+The placeholders become asyncpg's ``$1, $2, ...`` once per statement text
+(``positional``, cached). Within ``settings_for_statements`` a statement also sets
+the change log's writer (transaction-local settings) in its own round trip: every
+statement outside a transaction, and the first one of each ``transaction()``.
 """
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any
+from string import Formatter
+from typing import Any, TypeVar
 
-from piccolo.querystring import QueryString
+from app.db.replicas import PrimaryWithReplicas, reads_from_primary
 
-from app.db.replicas import REPLICA_FAILURES, reads_from_primary
+R = TypeVar("R")
 
 
 def positional(sql: str) -> str:
-    """A statement written with Piccolo's ``{}`` placeholders, with asyncpg's ``$1, $2, ...``."""
-    parts = sql.split("{}")
-    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
+    """A statement written with Piccolo's ``{}`` placeholders, with asyncpg's ``$1, $2, ...``.
+
+    Braces are read as ``QueryString`` reads them (``{{`` is ``{``, ``}}`` is ``}``);
+    a named field (``{x}``: a literal brace left unescaped) is refused. Converted
+    once per statement text; one without braces is itself (and takes no room in
+    the cache: the webhook's lock statements differ per body).
+    """
+    if "{" not in sql and "}" not in sql:
+        return sql
+    return _converted(sql)
+
+
+@functools.lru_cache(maxsize=512)
+def _converted(sql: str) -> str:
+    """``positional`` of a statement with braces."""
+    parts = []
+    number = 0
+    for literal, field, _, _ in Formatter().parse(sql):
+        parts.append(literal)
+        if field is None:
+            continue
+        if field:
+            raise ValueError(f"a placeholder is written {{}}, not {{{field}}}: {sql!r}")
+        number += 1
+        parts.append(f"${number}")
+    return "".join(parts)
 
 
 @functools.cache
@@ -28,21 +65,20 @@ def _engine() -> Any:
     return engine_finder()
 
 
-@functools.lru_cache(maxsize=256)
-def _positional_cached(sql: str) -> str:
-    return positional(sql)
-
-
 # Settings (name, value pairs) that each statement of the current task sent through
-# ``fetch`` or ``fetch_on`` sets for its own transaction, in its own round trip.
+# the executor sets for its own transaction, in its own round trip.
 _statement_settings: ContextVar[tuple[str, ...]] = ContextVar("statement_settings", default=())
 
 
 @contextlib.contextmanager
 def settings_for_statements(settings: Mapping[str, str]) -> Iterator[None]:
-    """Within the block, every statement run through ``fetch`` or ``fetch_on`` first
-    sets these transaction-local settings, in the same statement: a single statement
-    needs no explicit transaction (``BEGIN``, ``set_config``, ``COMMIT``) to carry them."""
+    """Within the block, statements run through the executor first set these
+    transaction-local settings, in the same statement: each statement outside a
+    transaction, and the first of each ``transaction()`` (the settings last until
+    its end; but if that first statement ran inside a savepoint that is rolled back,
+    the settings go with it: no caller names its writer inside a savepoint). A
+    single statement needs no explicit transaction (``BEGIN``, ``set_config``,
+    ``COMMIT``) to carry them."""
     pairs = tuple(part for pair in settings.items() for part in pair)
     token = _statement_settings.set(pairs)
     try:
@@ -56,7 +92,9 @@ def _with_settings(sql: str, arguments: int, settings: int) -> str:
     """``sql`` (``$n`` placeholders) as the data of a statement that first sets
     ``settings`` name/value pairs given as the arguments after ``sql``'s own. The
     settings are an InitPlan of a one-time filter: set before any row is read, so
-    before the row triggers that read them fire at the end of the statement."""
+    before the row triggers that read them fire at the end of the statement. The
+    statement must return rows (a write needs ``RETURNING``) and may not hold a
+    data-modifying ``WITH`` of its own: PostgreSQL refuses both here, loudly."""
     calls = ", ".join(
         f"set_config(${arguments + n}, ${arguments + n + 1}, true)" for n in range(1, settings, 2)
     )
@@ -66,45 +104,62 @@ def _with_settings(sql: str, arguments: int, settings: int) -> str:
     )
 
 
-async def fetch_on(connection: Any, sql: str, *arguments: Any) -> list[Any]:
-    """``connection.fetch`` of a ``$n`` statement, with the task's statement settings."""
+def _statement(connection: Any, sql: str, arguments: tuple[Any, ...]) -> tuple[str, tuple]:
+    """``sql`` and its arguments as sent on ``connection``: ``$n`` placeholders, and
+    the statement settings when this statement is to carry them."""
     settings = _statement_settings.get()
     if settings:
-        return await connection.fetch(
-            _with_settings(sql, len(arguments), len(settings)), *arguments, *settings
-        )
-    return await connection.fetch(sql, *arguments)
+        held = _engine().current_transaction.get()
+        if isinstance(held, _HeldConnection) and held.connection is connection:
+            if held.named == settings:
+                settings = ()  # this transaction's first statement set them
+            else:
+                held.named = settings
+    if not settings:
+        return positional(sql), arguments
+    return _with_settings(positional(sql), len(arguments), len(settings)), (*arguments, *settings)
+
+
+async def fetch_on(connection: Any, sql: str, *arguments: Any) -> list[Any]:
+    """The records of a ``{}`` statement run on ``connection``."""
+    statement, values = _statement(connection, sql, arguments)
+    return await connection.fetch(statement, *values)
+
+
+async def fetchval_on(connection: Any, sql: str, *arguments: Any) -> Any:
+    """The first value of the first row of a ``{}`` statement run on ``connection``
+    (None without rows)."""
+    statement, values = _statement(connection, sql, arguments)
+    return await connection.fetchval(statement, *values)
+
+
+async def execute_on(connection: Any, sql: str, *arguments: Any) -> str:
+    """Run a ``{}`` statement on ``connection`` for its effect; its status (``UPDATE 3``).
+    Without arguments and statement settings, several statements may be sent at once."""
+    statement, values = _statement(connection, sql, arguments)
+    return await connection.execute(statement, *values)
 
 
 async def fetch(sql: str, *arguments: Any) -> list[dict[str, Any]]:
-    """Rows of a statement written with Piccolo's ``{}`` placeholders, as dicts.
+    """Rows of a ``{}`` statement, as dicts.
 
-    Inside a Piccolo transaction (or without a pool) it runs exactly like
-    ``Table.raw``; otherwise straight on the engine's asyncpg pool, which saves
-    the query builder's per-call cost on the API's hot paths. Statement settings
-    (``settings_for_statements``) travel with it either way.
+    On the current transaction's connection; outside one on a pooled connection (one
+    round trip, as ``pool.fetch``), or a new one without a pool. A read inside
+    ``reads_may_lag()`` outside a transaction may run on a fit replica instead.
     """
-    engine = _engine()
-    if _statement_settings.get():
+
+    async def run(engine: Any) -> list[Any]:
         async with _connection(engine) as connection:
-            records = await fetch_on(connection, _positional_cached(sql), *arguments)
-    elif engine.pool is None or engine.current_transaction.get() is not None:
-        # The engine sends a read inside ``reads_may_lag()`` to a replica (app/db/replicas.py).
-        records = await engine.run_querystring(QueryString(sql, *arguments))
-    else:
-        records = await _pool_fetch(engine, _positional_cached(sql), arguments)
-    return [dict(record) for record in records]
+            return await fetch_on(connection, sql, *arguments)
+
+    return [dict(record) for record in await _routed(_engine(), run)]
 
 
-async def _pool_fetch(engine: Any, sql: str, arguments: tuple[Any, ...]) -> list[Any]:
-    """On the primary's pool, or a fit replica's for a read inside ``reads_may_lag()``."""
-    replica = engine.replica_for_reading() if hasattr(engine, "replica_for_reading") else None
-    if replica is not None and replica.engine.pool is not None:
-        try:
-            return await replica.engine.pool.fetch(sql, *arguments)
-        except REPLICA_FAILURES as error:
-            replica.failed(error)
-    return await engine.pool.fetch(sql, *arguments)
+async def _routed(engine: Any, run: Callable[[Any], Awaitable[R]]) -> R:
+    """``run`` on the engine the replica routing chooses (app/db/replicas.py)."""
+    if isinstance(engine, PrimaryWithReplicas):
+        return await engine.routed(run)
+    return await run(engine)
 
 
 @contextlib.asynccontextmanager
@@ -145,10 +200,12 @@ def clear_request_context() -> None:
 
 class _HeldConnection:
     """A connection held for one transaction, standing where Piccolo keeps its current
-    transaction: Piccolo's queries, and ``transaction()`` blocks nested inside, use it."""
+    transaction: Piccolo's queries, and ``transaction()`` blocks nested inside, use it.
+    ``named``: the statement settings its first statement set, if any."""
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
+        self.named: tuple[str, ...] = ()
 
 
 @contextlib.asynccontextmanager

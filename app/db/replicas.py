@@ -24,11 +24,12 @@ import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 
+from app.settings import DEFAULT_MAX_LAG_SECONDS
+
 logger = logging.getLogger("masterplan.replicas")
 
 CHECK_INTERVAL_SECONDS = 1.0
 CHECK_TIMEOUT_SECONDS = 2.0
-DEFAULT_MAX_LAG_SECONDS = 5.0
 
 # How far behind the primary a replica is, in seconds: 0 when it has replayed all
 # it received, NULL when it is not a streaming standby (promoted, or cut off).
@@ -166,14 +167,26 @@ class PrimaryWithReplicas(PostgresEngine):
                 return replica
         return None
 
-    async def run_querystring(self, querystring: Any, in_pool: bool = True) -> Any:
+    async def routed(self, run: Callable[[PostgresEngine], Awaitable[R]]) -> R:
+        """``run`` (how to run a statement on an engine) on a fit replica's engine
+        when this read may lag and runs outside a transaction, else on the primary
+        (this engine). A replica that fails with one of ``REPLICA_FAILURES`` is
+        marked down and the primary answers instead. The one place that chooses a
+        replica and falls back: Piccolo's queries (``run_querystring``) and the
+        executor's statements (app/db/executor.py) both come through here."""
         replica = self.replica_for_reading()
         if replica is not None:
             try:
-                return await replica.engine.run_querystring(querystring, in_pool=in_pool)
+                return await run(replica.engine)
             except REPLICA_FAILURES as error:
                 replica.failed(error)
-        return await super().run_querystring(querystring, in_pool=in_pool)
+        return await run(self)
+
+    async def run_querystring(self, querystring: Any, in_pool: bool = True) -> Any:
+        """Piccolo's way to run a query, on the engine ``routed`` chooses."""
+        return await self.routed(
+            lambda engine: PostgresEngine.run_querystring(engine, querystring, in_pool=in_pool)
+        )
 
     async def start_replica_pools(self, **settings: Any) -> None:
         for replica in self.replicas:

@@ -10,9 +10,9 @@ same batch.
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from app.db.executor import transaction
+from app.db.executor import fetch, transaction
 from app.enums import FollowUpPreset, StrategyStatus
-from app.legacy.tables import LegacyMapping
+from app.lead_writes import UNCHANGED, insert_by_key
 from app.workspaces import lock_workspace
 
 BACKFILL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.legacy_backfill'))"
@@ -21,30 +21,45 @@ BACKFILL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('masterplan.legacy_backfi
 CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 PLACEHOLDER_PREFIX = "prototype-session:"
 
-PENDING_AGENTS = """
-SELECT count(*) AS pending FROM zairag_agents a
-WHERE NOT EXISTS (SELECT 1 FROM legacy_mapping m
-                  WHERE m.prototype_table = 'zairag_agents' AND m.prototype_id = a.id)
-"""
 
-PENDING_SESSIONS = """
-SELECT count(*) AS pending FROM zairag_chat_sessions s
-WHERE NOT EXISTS (SELECT 1 FROM legacy_mapping m
-                  WHERE m.prototype_table = 'zairag_chat_sessions' AND m.prototype_id = s.id)
-"""
+def unmapped(table: str, alias: str) -> str:
+    """The condition that a prototype row (``alias`` of ``table``) has no mapping yet."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM legacy_mapping m\n"
+        f"    WHERE m.prototype_table = '{table}' AND m.prototype_id = {alias}.id)"
+    )
+
+
+def next_batch(table: str, alias: str, columns: str) -> str:
+    """The ``batch`` CTE: the next unmapped rows of a prototype table in id order
+    (arguments: those of ``columns``, the id to start after, the batch size)."""
+    return f"""WITH batch AS (
+    SELECT {columns}
+    FROM {table} {alias}
+    WHERE {alias}.id > {{}} AND {unmapped(table, alias)}
+    ORDER BY {alias}.id
+    LIMIT {{}}
+)"""
+
+
+PENDING_AGENTS = (
+    f"SELECT count(*) AS pending FROM zairag_agents a WHERE {unmapped('zairag_agents', 'a')}"
+)
+PENDING_SESSIONS = (
+    "SELECT count(*) AS pending FROM zairag_chat_sessions s "
+    f"WHERE {unmapped('zairag_chat_sessions', 's')}"
+)
 
 # Agents in id order get the workspace's next version numbers. The agent's
 # system_prompt becomes the objectives verbatim, its name the tone.
 AGENT_BATCH = f"""
-WITH batch AS (
-    SELECT a.id, a.name, a.system_prompt, row_number() OVER (ORDER BY a.id) AS position
-    FROM zairag_agents a
-    WHERE a.id > {{}}
-      AND NOT EXISTS (SELECT 1 FROM legacy_mapping m
-                      WHERE m.prototype_table = 'zairag_agents' AND m.prototype_id = a.id)
-    ORDER BY a.id
-    LIMIT {{}}
-),
+{
+    next_batch(
+        "zairag_agents",
+        "a",
+        "a.id, a.name, a.system_prompt, row_number() OVER (ORDER BY a.id) AS position",
+    )
+},
 top AS (
     SELECT coalesce(max(version_number), 0) AS number FROM strategy_version
     WHERE workspace_id = {{}}
@@ -65,26 +80,28 @@ RETURNING prototype_id
 
 # Each session gets a placeholder lead (the prototype had none) and a thread;
 # naive prototype timestamps mean UTC.
-SESSION_BATCH = """
-WITH batch AS (
-    SELECT s.id, s.created_at AT TIME ZONE 'UTC' AS created_at, {} || s.id AS external_id
-    FROM zairag_chat_sessions s
-    WHERE s.id > {}
-      AND NOT EXISTS (SELECT 1 FROM legacy_mapping m
-                      WHERE m.prototype_table = 'zairag_chat_sessions' AND m.prototype_id = s.id)
-    ORDER BY s.id
-    LIMIT {}
-),
+# The placeholder leads are written as app/lead_writes.py writes any lead by its key.
+SESSION_LEADS = insert_by_key(
+    ["name", "created_at"],
+    rows="SELECT {}, batch.external_id, 'Prototype chat session #' || batch.id, "
+    "batch.created_at FROM batch",
+    on_conflict=[UNCHANGED],
+    returning="id, external_id",
+)
+SESSION_BATCH = f"""
+{
+    next_batch(
+        "zairag_chat_sessions",
+        "s",
+        "s.id, s.created_at AT TIME ZONE 'UTC' AS created_at, {} || s.id AS external_id",
+    )
+},
 leads AS (
-    INSERT INTO lead (workspace_id, external_id, name, created_at)
-    SELECT {}, batch.external_id, 'Prototype chat session #' || batch.id, batch.created_at
-    FROM batch
-    ON CONFLICT (workspace_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id
-    RETURNING id, external_id
+    {SESSION_LEADS}
 ),
 threads AS (
     INSERT INTO conversation_thread (workspace_id, lead_id, created_at)
-    SELECT {}, leads.id, batch.created_at
+    SELECT {{}}, leads.id, batch.created_at
     FROM batch JOIN leads ON leads.external_id = batch.external_id
     RETURNING id, lead_id
 )
@@ -106,18 +123,18 @@ class Pending:
 
 async def pending() -> Pending:
     """Prototype agents and sessions without a mapping yet."""
-    agents = await LegacyMapping.raw(PENDING_AGENTS)
-    sessions = await LegacyMapping.raw(PENDING_SESSIONS)
+    agents = await fetch(PENDING_AGENTS)
+    sessions = await fetch(PENDING_SESSIONS)
     return Pending(agents=agents[0]["pending"], sessions=sessions[0]["pending"])
 
 
 async def _batch(sql: str, *arguments: object, workspace_id: int) -> list[int]:
     """Run one batch statement; the prototype ids it mapped."""
     async with transaction():
-        await LegacyMapping.raw(CUSTOM_PLANS)
-        await LegacyMapping.raw(BACKFILL_LOCK)
+        await fetch(CUSTOM_PLANS)
+        await fetch(BACKFILL_LOCK)
         await lock_workspace(workspace_id)
-        rows = await LegacyMapping.raw(sql, *arguments)
+        rows = await fetch(sql, *arguments)
     return [row["prototype_id"] for row in rows]
 
 

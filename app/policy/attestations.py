@@ -7,7 +7,7 @@ from typing import Any
 from app.db.executor import fetch
 from app.errors import InvalidValue, NotFound
 from app.pagination import NEWEST
-from app.tables import OutreachAttestation, Workspace
+from app.tables import Workspace
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ async def record_attestation(
         raise InvalidValue("operator_id", "must name the operator")
     if not await Workspace.exists().where(Workspace.id == workspace_id):
         raise NotFound(f"workspace {workspace_id} does not exist")
-    rows = await OutreachAttestation.raw(
+    rows = await fetch(
         "INSERT INTO outreach_attestation (workspace_id, operator_id, granted) "
         'VALUES ({}, {}, {}) RETURNING id, workspace_id, operator_id, granted, "timestamp"',
         workspace_id,

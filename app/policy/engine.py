@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from app.db.executor import fetch_on, positional, transaction
+from app.db.executor import fetch, fetch_on, transaction
 from app.enums import (
     ChatRole,
     LeadTag,
@@ -37,7 +37,6 @@ from app.policy.rules import (
 )
 from app.policy.schedule import interval_hours, next_followup_after, preview
 from app.policy.trace import decision_json, rule_trace, rule_trace_texts
-from app.tables import PolicyDecision
 from app.validation import stored_json
 
 # One statement: the workspace's policy, attestation and ACTIVE strategy, and for
@@ -119,18 +118,6 @@ applied AS (
 SELECT * FROM recorded
 """
 
-# The hot path runs on the transaction's own asyncpg connection: Piccolo's query
-# machinery would add a fixed cost to every statement (docs/benchmarks.md).
-SQL = {
-    name: positional(statement)
-    for name, statement in {
-        "lock": LOCK_LEAD,
-        "load": LOAD_INPUTS,
-        "record": RECORD_DECISIONS,
-        "due": DUE_LEADS,
-    }.items()
-}
-
 
 def inputs_of(row: Mapping[str, Any], kind: SendKind) -> PolicyInputs:
     """A loaded row as the pure function's inputs; Conflict when the lead's local
@@ -153,7 +140,7 @@ async def load_inputs(
     at: datetime | None = None,
 ) -> list[PolicyInputs]:
     """The inputs of a decision for each lead (one statement), as of ``at`` or now."""
-    rows = await connection.fetch(SQL["load"], at, workspace_id, lead_ids)
+    rows = await fetch_on(connection, LOAD_INPUTS, at, workspace_id, lead_ids)
     return [inputs_of(row, kind) for row in rows]
 
 
@@ -261,8 +248,13 @@ async def _record(
         strict=True,
     )
     effect_columns = [[getattr(e, name) for e in effects] for name in EFFECT_FIELDS]
-    rows = await connection.fetch(
-        SQL["record"], workspace_id, *map(list, decision_columns), *effect_columns, workspace_id
+    rows = await fetch_on(
+        connection,
+        RECORD_DECISIONS,
+        workspace_id,
+        *map(list, decision_columns),
+        *effect_columns,
+        workspace_id,
     )
     by_lead = {row["lead_id"]: row for row in rows}
     return [by_lead[d.inputs.lead_id] for d in decisions]
@@ -289,8 +281,9 @@ async def permit_on(
     at: datetime | None = None,
 ) -> dict[str, Any]:
     """``request_permit`` inside the caller's transaction on ``connection``."""
-    # The first statement carries the statement settings (who asks: app/change_log.py).
-    if not await fetch_on(connection, SQL["lock"], lead_id, workspace_id):
+    # The first statement of the transaction carries the statement settings (who asks:
+    # app/change_log.py), the later ones need not (app/db/executor.py).
+    if not await fetch_on(connection, LOCK_LEAD, lead_id, workspace_id):
         raise NotFound(f"lead {lead_id} does not exist")
     [inputs] = await load_inputs(connection, workspace_id, [lead_id], SendKind(kind), at)
     decision = decide(inputs)
@@ -309,7 +302,7 @@ async def simulate(
 
 async def replay(workspace_id: int, decision_id: int) -> dict[str, Any]:
     """Re-run the pure function on a recorded decision's inputs."""
-    rows = await PolicyDecision.raw(
+    rows = await fetch(
         f"SELECT {DECISION_COLUMNS} FROM policy_decision WHERE id = {{}} AND workspace_id = {{}}",
         decision_id,
         workspace_id,
@@ -397,7 +390,7 @@ async def dispatch(
     When a workspace-wide rule refuses every follow-up (no attestation, no ACTIVE
     strategy, budget RED) nothing is recorded and the schedule waits."""
     async with transaction() as connection:
-        due = await connection.fetch(SQL["due"], at, workspace_id, limit)
+        due = await fetch_on(connection, DUE_LEADS, at, workspace_id, limit)
         if not due:
             return DispatchResult([], 0, 0)
         claimed = [row["id"] for row in due]

@@ -12,7 +12,7 @@ from typing import Any
 
 from piccolo.query import Select
 
-from app.db.executor import transaction
+from app.db.executor import fetch, transaction
 from app.enums import FollowUpPreset, StrategyStatus
 from app.errors import Conflict, InvalidValue, NotFound
 from app.tables import StrategyVersion
@@ -99,13 +99,13 @@ async def _set_status(
             "UPDATE strategy_version SET status = {}, activated_at = now(), "
             f"previous_active_version_id = {{}} WHERE id = {{}} RETURNING {STRATEGY_COLUMNS}"
         )
-        rows = await StrategyVersion.raw(sql, status.value, previous_active_id, version_id)
+        rows = await fetch(sql, status.value, previous_active_id, version_id)
     else:
         sql = (
             "UPDATE strategy_version SET status = {} "
             f"WHERE id = {{}} RETURNING {STRATEGY_COLUMNS}"
         )
-        rows = await StrategyVersion.raw(sql, status.value, version_id)
+        rows = await fetch(sql, status.value, version_id)
     return rows[0]
 
 
@@ -170,7 +170,7 @@ async def create_draft(
 ) -> dict[str, Any]:
     """A new DRAFT; the database assigns the workspace's next version number."""
     checked_overrides = interval_overrides("interval_overrides", overrides)
-    rows = await StrategyVersion.raw(
+    rows = await fetch(
         "INSERT INTO strategy_version (workspace_id, followup_preset, tone, objectives, "
         "objection_handling, cta_rules, interval_overrides) "
         f"VALUES ({{}}, {{}}, {{}}, {{}}, {{}}, {{}}, {{}}::jsonb) RETURNING {STRATEGY_COLUMNS}",

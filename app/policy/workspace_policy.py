@@ -7,10 +7,11 @@ from collections.abc import Callable
 from datetime import date, time
 from typing import Any
 
+from app.db.executor import fetch
 from app.enums import FLOOR_SEND_DAYS, FLOOR_SEND_WINDOW, Weekday
 from app.errors import InvalidValue, NotFound, RuleBroken
 from app.policy.public_holidays import calendar_problem
-from app.tables import MAX_HOLIDAY_CALENDARS, WINDOW_CLOSES, WINDOW_OPENS, Workspace
+from app.tables import MAX_HOLIDAY_CALENDARS, WINDOW_CLOSES, WINDOW_OPENS
 from app.validation import decoded_json
 
 # Required in a PUT; the holiday fields are optional there (kept when left out), so
@@ -153,9 +154,7 @@ def policy_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def get_policy(workspace_id: int) -> dict[str, Any]:
-    rows = await Workspace.raw(
-        f"SELECT {POLICY_COLUMNS} FROM workspace WHERE id = {{}}", workspace_id
-    )
+    rows = await fetch(f"SELECT {POLICY_COLUMNS} FROM workspace WHERE id = {{}}", workspace_id)
     if not rows:
         raise NotFound(f"workspace {workspace_id} does not exist")
     return policy_json(rows[0])
@@ -168,7 +167,7 @@ async def put_policy(workspace_id: int, fields: dict[str, Any]) -> dict[str, Any
         raise InvalidValue(missing[0], "is required")
     checked = checked_policy({name: value for name, value in fields.items() if value is not None})
     calendars = checked.get("holiday_calendars")
-    rows = await Workspace.raw(
+    rows = await fetch(
         "UPDATE workspace SET send_window_start = {}, send_window_end = {}, "
         "send_days = {}::jsonb, blocked_dates = {}::jsonb, "
         "holiday_calendars = coalesce({}::jsonb, holiday_calendars), "

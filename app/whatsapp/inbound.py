@@ -15,6 +15,8 @@ each phone number and user id, in one order), so concurrent deliveries naming
 one person, by either key or both, resolve to one lead and one thread; in the
 same round trip, a savepoint.
 
+The lead statements are app/lead_writes.py's, the thread's app/conversations.py's.
+
 What cannot be acted on (``KeptItem``s, items for a number no workspace has,
 items the database refuses) is kept in ``webhook_inbox``. A refused item rolls
 back alone: the body is applied again item by item, each in a savepoint.
@@ -29,7 +31,8 @@ from typing import Any
 
 import asyncpg
 
-from app.db.executor import transaction
+from app import conversations, lead_writes
+from app.db.executor import execute_on, fetch_on, fetchval_on, transaction
 from app.enums import ChatRole, LeadStage, LeadTag, MarketingPreference, PreferenceSource
 from app.whatsapp.payload import (
     ChangeReading,
@@ -46,78 +49,41 @@ log = logging.getLogger("masterplan.whatsapp")
 
 ROUTE = (
     "SELECT n.workspace_id, w.opt_out_words FROM whatsapp_number n "
-    "JOIN workspace w ON w.id = n.workspace_id WHERE n.phone_number_id = $1"
+    "JOIN workspace w ON w.id = n.workspace_id WHERE n.phone_number_id = {}"
 )
 # Each key once, in one order: no two deliveries wait for each other in a cycle.
 SAVEPOINT = "masterplan_webhook_items"
-# A person known by a phone number only: creates the lead or finds it; the profile
-# name fills an empty name only.
-LEAD_BY_PHONE = (
-    "INSERT INTO lead (workspace_id, external_id, name) VALUES ($1, $2, $3) "
-    "ON CONFLICT (workspace_id, external_id) DO UPDATE "
-    "SET name = coalesce(nullif(lead.name, ''), EXCLUDED.name) RETURNING id"
-)
-LEADS_OF_PERSON = (
-    "SELECT id, external_id, platform_user_id FROM lead "
-    "WHERE workspace_id = $1 AND (external_id = ANY($2::text[]) OR platform_user_id = $3) "
-    "ORDER BY id FOR UPDATE"
-)
-NEW_LEAD = (
-    "INSERT INTO lead (workspace_id, external_id, platform_user_id, name) "
-    "VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, external_id) DO UPDATE "
-    "SET platform_user_id = EXCLUDED.platform_user_id, "
-    "name = coalesce(nullif(lead.name, ''), EXCLUDED.name) RETURNING id"
-)
-LINK_LEAD = (
-    "UPDATE lead SET platform_user_id = $2, external_id = coalesce($3, external_id), "
-    "name = coalesce(nullif(name, ''), $4) WHERE id = $1"
-)
-LEAD_HOLDING = (
-    "SELECT id FROM lead WHERE workspace_id = $1 "
-    "AND (external_id = $2 OR platform_user_id = $2) ORDER BY id LIMIT 1"
-)
-MOVE_NUMBER = "UPDATE lead SET external_id = $2 WHERE id = $1"
-# The lead keyed by its user id keeps being keyed by it.
-MOVE_USER_ID = (
-    "UPDATE lead SET platform_user_id = $2, external_id = CASE "
-    "WHEN external_id = platform_user_id THEN $2 ELSE external_id END WHERE id = $1"
-)
-OPEN_THREAD = (
-    "SELECT id FROM conversation_thread WHERE lead_id = $1 AND status = 'active' "
-    "ORDER BY id DESC LIMIT 1"
-)
-NEW_THREAD = "INSERT INTO conversation_thread (workspace_id, lead_id) VALUES ($1, $2) RETURNING id"
 MESSAGE = (
     "INSERT INTO chat_message (thread_id, role, content, platform_message_id, "
-    "platform_payload, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6) "
+    "platform_payload, created_at) VALUES ({}, {}, {}, {}, {}::jsonb, {}) "
     "ON CONFLICT (platform_message_id) DO NOTHING RETURNING id"
 )
-STORED = "SELECT true FROM chat_message WHERE platform_message_id = $1"
+STORED = "SELECT true FROM chat_message WHERE platform_message_id = {}"
 ENGAGING_STAGES = (LeadStage.NEW, LeadStage.CONTACTED)
 LEAD_EFFECTS = f"""
 UPDATE lead SET
     stage = CASE WHEN stage IN ({", ".join(f"'{s}'" for s in ENGAGING_STAGES)})
                  THEN '{LeadStage.ENGAGED}' ELSE stage END,
     tags = (tags - '{LeadTag.NO_RESPONSE}')
-           || CASE WHEN $2 AND NOT tags @> '["{LeadTag.DISCONNECT}"]'
+           || CASE WHEN {{}} AND NOT tags @> '["{LeadTag.DISCONNECT}"]'
                    THEN '["{LeadTag.DISCONNECT}"]'::jsonb ELSE '[]'::jsonb END
-WHERE id = $1
+WHERE id = {{}}
 """
 PREFERENCE = (
     "INSERT INTO marketing_preference_event (workspace_id, lead_id, preference, source, "
     "occurred_at, platform_message_id, platform_payload) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) "
+    "VALUES ({}, {}, {}, {}, {}, {}, {}::jsonb) "
     "ON CONFLICT (lead_id, source, preference, occurred_at) DO NOTHING RETURNING id"
 )
 DELIVERY = (
-    "UPDATE chat_message SET delivery_status = $2, delivery_status_at = $3, "
-    "delivery_error_code = $4, delivery_error_title = $5 "
-    f"WHERE platform_message_id = $1 AND role = '{ChatRole.MODEL}' "
-    "AND (delivery_status_at IS NULL OR delivery_status_at <= $3)"
+    "UPDATE chat_message SET delivery_status = {}, delivery_status_at = {}, "
+    "delivery_error_code = {}, delivery_error_title = {} "
+    f"WHERE platform_message_id = {{}} AND role = '{ChatRole.MODEL}' "
+    "AND (delivery_status_at IS NULL OR delivery_status_at <= {})"
 )
 INBOX = (
     "INSERT INTO webhook_inbox (field, phone_number_id, workspace_id, reason, body, digest) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO NOTHING RETURNING id"
+    "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (digest) DO NOTHING RETURNING id"
 )
 IGNORED = string.whitespace + string.punctuation
 # What the database refuses in an item (a value it cannot hold, a rule it breaks),
@@ -172,13 +138,13 @@ async def deliver(reading: Reading, again: str | None = None) -> "Delivery":
         routed = await delivery.routed(reading)
         # One round trip: lock every person the body names, then mark where to return
         # to if the database refuses an item (a lock taken after it would be let go).
-        await connection.execute(f"{lock_people(routed)}SAVEPOINT {SAVEPOINT}")
+        await execute_on(connection, f"{lock_people(routed)}SAVEPOINT {SAVEPOINT}")
         try:
             await delivery.apply(reading, routed)
         except REFUSED as error:
             # One item the database refuses: again, each item on its own.
             log.info("WhatsApp body applied again item by item: %s", error.__class__.__name__)
-            await connection.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+            await execute_on(connection, f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
             delivery = Delivery(connection, isolated=True, again=again)
             await delivery.apply(reading, await delivery.routed(reading))
         return delivery
@@ -201,7 +167,7 @@ def lock_people(routed: list[tuple[ChangeReading, Route | None]]) -> str:
     # Lock ids are computed here: integers, so the statement carries no text from the body.
     ids = sorted(lock_id(key) for key in keys)
     listed = ",".join(map(str, ids))
-    return f"SELECT pg_advisory_xact_lock(id) FROM unnest('{{{listed}}}'::bigint[]) AS id; "
+    return f"SELECT pg_advisory_xact_lock(id) FROM unnest(ARRAY[{listed}]::bigint[]) AS id; "
 
 
 def lock_id(name: str) -> int:
@@ -246,7 +212,8 @@ class Delivery:
 
     async def route(self, phone_number_id: str) -> Route | None:
         if phone_number_id not in self.routes:
-            row = await self.connection.fetchrow(ROUTE, phone_number_id)
+            rows = await fetch_on(self.connection, ROUTE, phone_number_id)
+            row = rows[0] if rows else None
             self.routes[phone_number_id] = row and Route(
                 row["workspace_id"], frozenset(map(_word, json.loads(row["opt_out_words"])))
             )
@@ -292,8 +259,15 @@ class Delivery:
             self.still.append(reason)
             return
         digest = hashlib.sha256(kept.body.encode()).hexdigest()
-        inserted = await self.connection.fetchval(
-            INBOX, kept.field, kept.phone_number_id, workspace_id, reason, kept.body, digest
+        inserted = await fetchval_on(
+            self.connection,
+            INBOX,
+            kept.field,
+            kept.phone_number_id,
+            workspace_id,
+            reason,
+            kept.body,
+            digest,
         )
         if inserted is not None:
             self.receipt.kept += 1
@@ -305,7 +279,7 @@ class Delivery:
         connection = self.connection
         if message.is_system:
             # The platform speaks of a person: never a reason to create a lead.
-            if await connection.fetchval(STORED, message.platform_message_id):
+            if await fetchval_on(connection, STORED, message.platform_message_id):
                 return False
             found = await find_lead(connection, route.workspace_id, message.person)
             if found is None:
@@ -313,11 +287,10 @@ class Delivery:
             lead_id = found
         else:
             lead_id = await lead_of(connection, route.workspace_id, message.person)
-        thread_id = await connection.fetchval(OPEN_THREAD, lead_id) or await connection.fetchval(
-            NEW_THREAD, route.workspace_id, lead_id
-        )
+        thread_id = await conversations.active_thread(connection, route.workspace_id, lead_id)
         role = ChatRole.SYSTEM if message.is_system else ChatRole.USER
-        message_id = await connection.fetchval(
+        message_id = await fetchval_on(
+            connection,
             MESSAGE,
             thread_id,
             role.value,
@@ -332,10 +305,11 @@ class Delivery:
         if message.is_system:
             return True  # the platform wrote it, not the lead
         opted_out = is_opt_out(message.answers, route.opt_out_words)
-        await connection.execute(LEAD_EFFECTS, lead_id, opted_out)
+        await execute_on(connection, LEAD_EFFECTS, opted_out, lead_id)
         if opted_out:
             source = PreferenceSource.QUICK_REPLY if message.tapped else PreferenceSource.TYPED_WORD
-            await connection.fetchval(
+            await fetchval_on(
+                connection,
                 PREFERENCE,
                 route.workspace_id,
                 lead_id,
@@ -350,13 +324,16 @@ class Delivery:
     async def move_keys(self, item: "Item", route: Route, lead_id: int) -> None:
         """The lead takes the person's new number and user id, unless another lead
         has one of them: then an operator decides, from the inbox."""
-        moves = [(MOVE_NUMBER, item.new_phone), (MOVE_USER_ID, item.new_user_id)]
-        for statement, key in moves:
+        moves = [
+            (lead_writes.move_number, item.new_phone),
+            (lead_writes.move_user_id, item.new_user_id),
+        ]
+        for move, key in moves:
             if key is None:
                 continue
-            holder = await self.connection.fetchval(LEAD_HOLDING, route.workspace_id, key)
+            holder = await lead_writes.lead_holding(self.connection, route.workspace_id, key)
             if holder is None:
-                await self.connection.execute(statement, lead_id, key)
+                await move(self.connection, lead_id, key)
             elif holder != lead_id:
                 reason = (
                     f"lead {lead_id} is now {key}, which lead {holder} already has: "
@@ -373,19 +350,22 @@ class Delivery:
         return 1
 
     async def record_status(self, status: StatusUpdate) -> int:
-        result = await self.connection.execute(
+        result = await execute_on(
+            self.connection,
             DELIVERY,
-            status.platform_message_id,
             status.status.value,
             status.at,
             status.error_code,
             status.error_title,
+            status.platform_message_id,
+            status.at,
         )
         return int(result.split()[-1])
 
     async def record_preference(self, update: PreferenceUpdate, route: Route) -> int:
         lead_id = await lead_of(self.connection, route.workspace_id, update.person)
-        recorded = await self.connection.fetchval(
+        recorded = await fetchval_on(
+            self.connection,
             PREFERENCE,
             route.workspace_id,
             lead_id,
@@ -415,13 +395,13 @@ async def lead_of(connection: asyncpg.Connection, workspace_id: int, person: Per
     is used): decisions are audit rows, so leads are never merged.
     """
     if person.user_id is None:
-        return await connection.fetchval(LEAD_BY_PHONE, workspace_id, person.phone, person.name)
+        return await lead_writes.lead_by_phone(connection, workspace_id, person.phone, person.name)
     found = await find_lead(connection, workspace_id, person, link=True)
     if found is not None:
         return found
     external_id = person.phone or person.user_id
-    return await connection.fetchval(
-        NEW_LEAD, workspace_id, external_id, person.user_id, person.name
+    return await lead_writes.new_lead(
+        connection, workspace_id, external_id, person.user_id, person.name
     )
 
 
@@ -431,7 +411,7 @@ async def find_lead(
     """The person's lead, or None; ``link``: it takes the keys it lacks (``lead_of``)."""
     user_id = person.user_id
     keys = [key for key in (person.phone, user_id) if key]
-    rows = await connection.fetch(LEADS_OF_PERSON, workspace_id, keys, user_id)
+    rows = await lead_writes.leads_of_person(connection, workspace_id, keys, user_id)
     by_user = next((r for r in rows if user_id and r["platform_user_id"] == user_id), None) or next(
         (r for r in rows if user_id and r["external_id"] == user_id), None
     )
@@ -444,5 +424,5 @@ async def find_lead(
             "leads %s and %s are one WhatsApp user: kept apart", by_user["id"], by_phone["id"]
         )
     takes_number = person.phone if by_phone is None and lead["external_id"] == user_id else None
-    await connection.execute(LINK_LEAD, lead["id"], user_id, takes_number, person.name)
+    await lead_writes.link_lead(connection, lead["id"], user_id, takes_number, person.name)
     return lead["id"]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.change_log import Actor, name_on
-from app.db.executor import transaction
+from app.db.executor import execute_on, fetch_on, fetchval_on, transaction
 from app.enums import ChangeActorKind
 from app.whatsapp import inbound
 from app.whatsapp.payload import read_payload
@@ -19,15 +19,15 @@ REPROCESSOR = Actor(ChangeActorKind.WEBHOOK, "WhatsApp")
 ACTION = "reprocess webhook inbox"
 
 UNPROCESSED = (
-    "SELECT id, body FROM webhook_inbox WHERE processed_at IS NULL AND id > $1 ORDER BY id LIMIT $2"
+    "SELECT id, body FROM webhook_inbox WHERE processed_at IS NULL AND id > {} ORDER BY id LIMIT {}"
 )
 COUNT = "SELECT count(*) FROM webhook_inbox WHERE processed_at IS NULL"
-LOCK_ITEM = "SELECT body FROM webhook_inbox WHERE id = $1 AND processed_at IS NULL FOR UPDATE"
+LOCK_ITEM = "SELECT body FROM webhook_inbox WHERE id = {} AND processed_at IS NULL FOR UPDATE"
 PROCESSED = (
-    "UPDATE webhook_inbox SET processed_at = now(), outcome = $2, attempts = attempts + 1 "
-    "WHERE id = $1"
+    "UPDATE webhook_inbox SET processed_at = now(), outcome = {}, attempts = attempts + 1 "
+    "WHERE id = {}"
 )
-STILL_KEPT = "UPDATE webhook_inbox SET reason = $2, attempts = attempts + 1 WHERE id = $1"
+STILL_KEPT = "UPDATE webhook_inbox SET reason = {}, attempts = attempts + 1 WHERE id = {}"
 
 
 @dataclass
@@ -68,7 +68,7 @@ async def reprocess(
     ``actor`` names the changes in the change log (None: a request has named them)."""
     report = InboxReport()
     async with transaction() as connection:
-        waiting = await connection.fetchval(COUNT)
+        waiting = await fetchval_on(connection, COUNT)
     total = waiting if limit is None else min(waiting, limit)
     after, read = 0, 0
     while True:
@@ -76,7 +76,7 @@ async def reprocess(
         if wanted <= 0:
             return report
         async with transaction() as connection:
-            rows = await connection.fetch(UNPROCESSED, after, wanted)
+            rows = await fetch_on(connection, UNPROCESSED, after, wanted)
         for row in rows:
             await _again(row["id"], report, actor)
         read += len(rows)
@@ -89,7 +89,7 @@ async def reprocess(
 
 async def _again(item_id: int, report: InboxReport, actor: Actor | None) -> None:
     async with transaction() as connection:
-        body = await connection.fetchval(LOCK_ITEM, item_id)
+        body = await fetchval_on(connection, LOCK_ITEM, item_id)
         if body is None:
             return  # processed meanwhile
         if actor is not None:
@@ -97,9 +97,9 @@ async def _again(item_id: int, report: InboxReport, actor: Actor | None) -> None
         delivery = await inbound.deliver(read_payload(body.encode()), again=body)
         if delivery.still:
             reason = "; ".join(delivery.still)
-            await connection.execute(STILL_KEPT, item_id, reason)
+            await execute_on(connection, STILL_KEPT, reason, item_id)
             report.still_kept.append((item_id, reason))
         else:
             outcome = outcome_of(delivery.receipt)
-            await connection.execute(PROCESSED, item_id, outcome)
+            await execute_on(connection, PROCESSED, outcome, item_id)
             report.processed.append((item_id, outcome))
