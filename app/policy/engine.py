@@ -5,11 +5,11 @@ Permits are issued in one transaction that first locks the lead row, so two
 workers asking at once are serialised: the second sees the first's permit.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -87,36 +87,6 @@ LOCK_LEAD = "SELECT id FROM lead WHERE id = {} AND workspace_id = {} FOR UPDATE"
 RECORDED_COLUMNS = ", ".join(
     column for column in DECISION_COLUMNS.split(", ") if column != "rule_trace"
 )
-
-# One statement: append the decisions and apply their effects on the leads (the
-# effect arrays may be empty). Decisions come back in the order given.
-RECORD_DECISIONS = f"""
-WITH recorded AS (
-    INSERT INTO policy_decision (workspace_id, lead_id, kind, allow_send, reason_code,
-        message_format, next_allowed_at, rule_trace, summary, created_at)
-    SELECT {{}}, d.lead_id, d.kind, d.allow_send, d.reason_code, d.message_format,
-           d.next_allowed_at, d.rule_trace::jsonb, d.summary, d.created_at
-    FROM unnest({{}}::int[], {{}}::text[], {{}}::bool[], {{}}::text[], {{}}::text[],
-                {{}}::timestamptz[], {{}}::text[], {{}}::text[], {{}}::timestamptz[])
-        AS d(lead_id, kind, allow_send, reason_code, message_format, next_allowed_at,
-             rule_trace, summary, created_at)
-    RETURNING {RECORDED_COLUMNS}
-),
-applied AS (
-    UPDATE lead SET
-        last_followup_at = CASE WHEN e.permitted THEN e.at ELSE lead.last_followup_at END,
-        next_followup_at = e.next_followup_at,
-        followup_lease_until = CASE WHEN e.keep_lease THEN lead.followup_lease_until
-                                    ELSE e.lease_until END,
-        tags = CASE WHEN e.no_response AND NOT lead.tags @> '["{LeadTag.NO_RESPONSE}"]'
-                    THEN lead.tags || '["{LeadTag.NO_RESPONSE}"]'::jsonb ELSE lead.tags END
-    FROM unnest({{}}::int[], {{}}::bool[], {{}}::timestamptz[], {{}}::timestamptz[],
-                {{}}::bool[], {{}}::timestamptz[], {{}}::bool[])
-        AS e(id, permitted, at, next_followup_at, keep_lease, lease_until, no_response)
-    WHERE lead.id = e.id AND lead.workspace_id = {{}}
-)
-SELECT * FROM recorded
-"""
 
 
 def inputs_of(row: Mapping[str, Any], kind: SendKind) -> PolicyInputs:
@@ -216,9 +186,77 @@ def effects_of(decisions: list[Decision], lease: timedelta) -> list[LeadEffect |
     return effects
 
 
-# In the order of the ``e`` columns of RECORD_DECISIONS.
 EFFECT_FIELDS = tuple(field.name for field in fields(LeadEffect))
 _after_lead = attrgetter(*EFFECT_FIELDS[1:])  # every field but the lead, in order
+
+
+# --- recording: decisions and effects as arrays, in one statement -----------------------
+
+
+class SentArray(NamedTuple):
+    """One column of recorded decisions, sent as an array to ``unnest``."""
+
+    name: str
+    sql_type: str
+    value: Callable[[Decision, str], Any]  # from the decision and its trace text
+    stored_as: str = ""  # a cast into the table's column type
+
+
+DECISION_ARRAYS = (
+    SentArray("lead_id", "int", lambda d, trace: d.inputs.lead_id),
+    SentArray("kind", "text", lambda d, trace: d.inputs.kind.value),
+    SentArray("allow_send", "bool", lambda d, trace: d.allow_send),
+    SentArray("reason_code", "text", lambda d, trace: d.reason_code.value),
+    SentArray(
+        "message_format", "text", lambda d, trace: d.message_format and d.message_format.value
+    ),
+    SentArray("next_allowed_at", "timestamptz", lambda d, trace: d.next_allowed_at),
+    SentArray("rule_trace", "text", lambda d, trace: trace, stored_as="jsonb"),
+    SentArray("summary", "text", lambda d, trace: d.summary),
+    SentArray("created_at", "timestamptz", lambda d, trace: d.inputs.at),
+)
+# The SQL element type of each LeadEffect field, by its annotation.
+SQL_TYPES: dict[Any, str] = {int: "int", bool: "bool", datetime: "timestamptz"}
+SQL_TYPES[datetime | None] = "timestamptz"
+EFFECT_TYPES = tuple(SQL_TYPES[field.type] for field in fields(LeadEffect))
+
+
+def unnest(alias: str, names: tuple[str, ...], sql_types: tuple[str, ...]) -> str:
+    """``unnest`` of one array placeholder per column, named ``alias(names)``."""
+    arrays = ", ".join(f"{{}}::{sql_type}[]" for sql_type in sql_types)
+    return f"unnest({arrays}) AS {alias}({', '.join(names)})"
+
+
+DECISION_NAMES = tuple(column.name for column in DECISION_ARRAYS)
+
+
+def _stored(column: SentArray) -> str:
+    return f"d.{column.name}::{column.stored_as}" if column.stored_as else f"d.{column.name}"
+
+
+# One statement: append the decisions and apply their effects on the leads (the
+# effect arrays may be empty). Decisions come back in the order given. The arrays'
+# columns come from DECISION_ARRAYS and LeadEffect, so their order is written once.
+RECORD_DECISIONS = f"""
+WITH recorded AS (
+    INSERT INTO policy_decision (workspace_id, {", ".join(DECISION_NAMES)})
+    SELECT {{}}, {", ".join(map(_stored, DECISION_ARRAYS))}
+    FROM {unnest("d", DECISION_NAMES, tuple(c.sql_type for c in DECISION_ARRAYS))}
+    RETURNING {RECORDED_COLUMNS}
+),
+applied AS (
+    UPDATE lead SET
+        last_followup_at = CASE WHEN e.permitted THEN e.at ELSE lead.last_followup_at END,
+        next_followup_at = e.next_followup_at,
+        followup_lease_until = CASE WHEN e.keep_lease THEN lead.followup_lease_until
+                                    ELSE e.lease_until END,
+        tags = CASE WHEN e.no_response AND NOT lead.tags @> '["{LeadTag.NO_RESPONSE}"]'
+                    THEN lead.tags || '["{LeadTag.NO_RESPONSE}"]'::jsonb ELSE lead.tags END
+    FROM {unnest("e", ("id", *EFFECT_FIELDS[1:]), EFFECT_TYPES)}
+    WHERE lead.id = e.id AND lead.workspace_id = {{}}
+)
+SELECT * FROM recorded
+"""
 
 
 async def _record(
@@ -230,30 +268,17 @@ async def _record(
     """Append the decisions and apply the effects (one statement); rows in order,
     without their trace (the caller has the decisions)."""
     traces = rule_trace_texts(decisions)
-    decision_columns = zip(
-        *[
-            (
-                d.inputs.lead_id,
-                d.inputs.kind.value,
-                d.allow_send,
-                d.reason_code.value,
-                d.message_format and d.message_format.value,
-                d.next_allowed_at,
-                trace,
-                d.summary,
-                d.inputs.at,
-            )
-            for d, trace in zip(decisions, traces, strict=True)
-        ],
-        strict=True,
-    )
-    effect_columns = [[getattr(e, name) for e in effects] for name in EFFECT_FIELDS]
+    decision_arrays = [
+        [column.value(d, trace) for d, trace in zip(decisions, traces, strict=True)]
+        for column in DECISION_ARRAYS
+    ]
+    effect_arrays = [[getattr(e, name) for e in effects] for name in EFFECT_FIELDS]
     rows = await fetch_on(
         connection,
         RECORD_DECISIONS,
         workspace_id,
-        *map(list, decision_columns),
-        *effect_columns,
+        *decision_arrays,
+        *effect_arrays,
         workspace_id,
     )
     by_lead = {row["lead_id"]: row for row in rows}
