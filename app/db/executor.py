@@ -19,14 +19,12 @@ statement outside a transaction, and the first one of each ``transaction()``.
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
 from string import Formatter
-from typing import Any, TypeVar
+from typing import Any
 
 from app.db.replicas import PrimaryWithReplicas, reads_from_primary
-
-R = TypeVar("R")
 
 
 def positional(sql: str) -> str:
@@ -147,30 +145,21 @@ async def fetch(sql: str, *arguments: Any) -> list[dict[str, Any]]:
     round trip, as ``pool.fetch``), or a new one without a pool. A read inside
     ``reads_may_lag()`` outside a transaction may run on a fit replica instead.
     """
-
-    async def run(engine: Any) -> list[Any]:
-        async with _connection(engine) as connection:
-            return await fetch_on(connection, sql, *arguments)
-
-    return [dict(record) for record in await _routed(_engine(), run)]
-
-
-async def _routed(engine: Any, run: Callable[[Any], Awaitable[R]]) -> R:
-    """``run`` on the engine the replica routing chooses (app/db/replicas.py)."""
-    if isinstance(engine, PrimaryWithReplicas):
-        return await engine.routed(run)
-    return await run(engine)
+    engine = _engine()
+    if isinstance(engine, PrimaryWithReplicas) and engine.replicas:
+        records = await engine.routed(lambda chosen: _fetch_on_engine(chosen, sql, arguments))
+    else:
+        records = await _fetch_on_engine(engine, sql, arguments)
+    return [dict(record) for record in records]
 
 
-@contextlib.asynccontextmanager
-async def _connection(engine: Any) -> AsyncIterator[Any]:
-    """The current transaction's connection, else a connection of its own."""
+async def _fetch_on_engine(engine: Any, sql: str, arguments: tuple[Any, ...]) -> list[Any]:
+    """On the current transaction's connection, else on one of its own."""
     current = engine.current_transaction.get()
     if current is not None:
-        yield current.connection
-        return
+        return await fetch_on(current.connection, sql, *arguments)
     async with _own_connection(engine) as connection:
-        yield connection
+        return await fetch_on(connection, sql, *arguments)
 
 
 @contextlib.asynccontextmanager
