@@ -6,7 +6,8 @@ same PostgreSQL, same 1,000,000 leads, in one run. Load from wrk (Debian package
     .venv/bin/python bench/api_http.py [--reuse] [--seconds 5] [--rounds 3]
 
 Rounds alternate the two apps path by path; the table gives each app's median
-requests per second and the ratio this API / minimal app.
+requests per second, the ratio this API / minimal app, and each server's CPU time
+per request (steadier than throughput when other work shares the machine).
 """
 
 import argparse
@@ -40,9 +41,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve(name: str, url: str) -> tuple[subprocess.Popen, str]:
+def serve(name: str, url: str, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """Serve this API (``api``, from the checkout at ``root``) or the minimal app."""
     port = free_port()
-    app = "app.main:app" if name == "api" else "minimal_api_app:app"
+    app = "minimal_api_app:app" if name == "minimal" else "app.main:app"
     command = [
         str(ROOT / ".venv/bin/uvicorn"),
         app,
@@ -56,8 +58,8 @@ def serve(name: str, url: str) -> tuple[subprocess.Popen, str]:
         "--log-level",
         "warning",
     ]
-    environment = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(command, env=environment, cwd=ROOT)
+    environment = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(root)}
+    process = subprocess.Popen(command, env=environment, cwd=root)
     if listening(port):
         return process, f"http://127.0.0.1:{port}"
     raise SystemExit(f"{name} did not start")
@@ -177,17 +179,29 @@ response = function(status, headers, body)
   if status >= 400 then statuses[status] = (statuses[status] or 0) + 1 end
 end
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %f %d %d\\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50), latency:percentile(95)))
+  io.write(string.format("RESULT %f %d %d %d\\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(95), summary.requests))
   io.write(string.format("ERRORS %d\\n", summary.errors.status + summary.errors.connect
     + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 """
 
 
-def run_wrk(base_url: str, script: str, seconds: float) -> tuple[float, int, int, int]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    server: subprocess.Popen, base_url: str, script: str, seconds: float
+) -> tuple[float, int, int, int, float]:
+    """Requests per second, p50 and p95 latency (us), errors, and the server's CPU time
+    per request (us): the last is what the app itself costs, and varies less than
+    throughput when other work shares the machine."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
+    cpu_before = cpu_seconds(server.pid)
     try:
         output = subprocess.run(
             ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", "-s", handle.name, base_url],
@@ -197,10 +211,12 @@ def run_wrk(base_url: str, script: str, seconds: float) -> tuple[float, int, int
         ).stdout
     finally:
         os.unlink(handle.name)
+    cpu = cpu_seconds(server.pid) - cpu_before
     result = next(line for line in output.splitlines() if line.startswith("RESULT"))
     errors = next(line for line in output.splitlines() if line.startswith("ERRORS"))
-    rate, p50, p95 = result.split()[1:]
-    return float(rate), int(p50), int(p95), int(errors.split()[1])
+    rate, p50, p95, requests = result.split()[1:]
+    cpu_per_request = cpu / max(int(requests), 1) * 1e6
+    return float(rate), int(p50), int(p95), int(errors.split()[1]), cpu_per_request
 
 
 def main() -> None:
@@ -209,12 +225,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", help="paths whose name contains this text")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout of this project (git worktree add DIR REV): its API is "
+        "served too, in the same rounds and the same workspace, for a before/after",
+    )
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is required: apt-get install -y wrk")
     url = asyncio.run(prepare(arguments.reuse))
     samples = asyncio.run(setup(url))
     servers = {name: serve(name, url) for name in WORKSPACE}
+    if arguments.before:
+        servers["before"] = serve("api", url, arguments.before.resolve())
+        samples["before"] = samples["api"]
     rows = []
     try:
         for name, method, path, key, body in PATHS:
@@ -222,20 +247,28 @@ def main() -> None:
                 continue
             measured: dict[str, list[tuple]] = {app: [] for app in servers}
             for _ in range(arguments.rounds):
-                for app, (_, base_url) in servers.items():
+                for app, (server, base_url) in servers.items():
                     sample = samples[app]
                     script = wrk_script(
                         sample["token"], method, path, sample[key] if key else None, body
                     )
-                    measured[app].append(run_wrk(base_url, script, arguments.seconds))
+                    measured[app].append(run_wrk(server, base_url, script, arguments.seconds))
             rates = {app: statistics.median(m[0] for m in runs) for app, runs in measured.items()}
             p50 = {app: statistics.median(m[1] for m in runs) for app, runs in measured.items()}
             errors = {app: sum(m[3] for m in runs) for app, runs in measured.items()}
+            cpu = {app: statistics.median(m[4] for m in runs) for app, runs in measured.items()}
             ratio = rates["api"] / rates["minimal"]
-            rows.append((name, rates, p50, errors, ratio))
+            rows.append((name, rates, p50, errors, ratio, cpu))
+            before = (
+                f"  before {rates['before']:7.0f} req/s ({rates['before'] / rates['minimal']:.2f})"
+                f" CPU {cpu['before']:.0f} us"
+                if "before" in rates
+                else ""
+            )
             print(
                 f"  {name:<32} api {rates['api']:7.0f} req/s  minimal {rates['minimal']:7.0f} "
-                f"req/s  ratio {ratio:.2f}  errors {errors['api']}/{errors['minimal']}",
+                f"req/s  ratio {ratio:.2f}  server CPU {cpu['api']:.0f}/{cpu['minimal']:.0f} us"
+                f"  errors {errors['api']}/{errors['minimal']}{before}",
                 flush=True,
             )
     finally:
@@ -243,23 +276,36 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
     print()
-    print(
-        "| hot path | this API | minimal Starlette + asyncpg | ratio "
-        "| p50 latency (API / minimal) |"
-    )
-    print("|---|---|---|---|---|")
-    for name, rates, p50, _, ratio in rows:
-        print(
-            f"| {name} | {rates['api']:,.0f} req/s | {rates['minimal']:,.0f} req/s | "
-            f"{ratio:.2f}x | {p50['api'] / 1000:.1f} / {p50['minimal'] / 1000:.1f} ms |"
-        )
-    failed = [name for name, _, _, errors, _ in rows if any(errors.values())]
+    print_table(rows, before=arguments.before is not None)
+    failed = [name for name, _, _, errors, _, _ in rows if any(errors.values())]
     if failed:
         raise SystemExit(f"non-2xx answers or socket errors on: {', '.join(failed)}")
     print(
         f"\n{len(rows)} paths, {arguments.rounds} rounds of {arguments.seconds:g} s each, "
         f"{CONNECTIONS} connections, one uvicorn worker per app"
     )
+
+
+def print_table(rows: list[tuple], before: bool) -> None:
+    """The results as a Markdown table; with ``--before``, that API's columns too."""
+    extra = " | before | ratio before | CPU before" if before else ""
+    print(
+        "| hot path | this API | minimal Starlette + asyncpg | ratio "
+        f"| p50 latency (API / minimal) | server CPU per request (API / minimal){extra} |"
+    )
+    print("|---" * (9 if before else 6) + "|")
+    for name, rates, p50, _, ratio, cpu in rows:
+        cells = (
+            f" | {rates['before']:,.0f} req/s | {rates['before'] / rates['minimal']:.2f}x"
+            f" | {cpu['before']:.0f} us"
+            if before
+            else ""
+        )
+        print(
+            f"| {name} | {rates['api']:,.0f} req/s | {rates['minimal']:,.0f} req/s | "
+            f"{ratio:.2f}x | {p50['api'] / 1000:.1f} / {p50['minimal'] / 1000:.1f} ms | "
+            f"{cpu['api']:.0f} / {cpu['minimal']:.0f} us{cells} |"
+        )
 
 
 if __name__ == "__main__":

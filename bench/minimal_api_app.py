@@ -1,7 +1,9 @@
 """The yardstick for the HTTP benchmark: a minimal Starlette + asyncpg app serving the
 API's hot paths with the same SQL (imported from the project) and the same JSON,
 nothing else: a bearer token checked against the hashes loaded at start-up, path and
-body read as they come, rows encoded with the API's response models.
+body read as they come, rows encoded with the API's response models. A write sends
+the statement exactly as the API does: naming the token and the request for the
+change log in the same statement (app/db/executor.py ``statement_setting``).
 
     DATABASE_URL=... uvicorn --app-dir bench minimal_api_app:app
 """
@@ -18,27 +20,40 @@ from starlette.routing import Route
 
 from app import conversations, leads
 from app.api.schemas import ClaimOut, DecisionOut, LeadOut, LeadPage, MessageOut, MessagePage
-from app.db.executor import positional
-from app.enums import LeadStage
+from app.change_log import Actor, actor_settings
+from app.db.executor import positional, statement_setting
+from app.enums import ChangeActorKind, LeadStage
 from app.pagination import encode_cursor
 from app.phone_numbers import normalized_external_id
 from app.policy import engine
 from app.tokens import token_hash
 
 pool: asyncpg.Pool | None = None
-tokens: dict[str, int] = {}
+tokens: dict[str, tuple[int, Actor]] = {}
 SQL = {
     "by_id": positional(leads.LEAD_BY_ID),
     "by_external_id": positional(leads.LEAD_BY_EXTERNAL_ID),
-    "claim": positional(leads.CLAIM_DUE),
-    "append": positional(conversations.APPEND_MESSAGE),
     "history": positional(conversations.MESSAGE_PAGE),
 }
 
 
-def workspace(request: Request) -> int | None:
+def caller(request: Request) -> tuple[int, Actor]:
     _, _, token = request.headers.get("authorization", "").partition(" ")
-    return tokens.get(token_hash(token))
+    return tokens[token_hash(token)]
+
+
+def workspace(request: Request) -> int:
+    return caller(request)[0]
+
+
+def write(request: Request, sql: str, *arguments: object) -> tuple:
+    """A write statement and its arguments as the API sends them: naming the token
+    and the request for the change log."""
+    _, actor = caller(request)
+    action = f"{request.method} {request.url.path}"
+    pairs = tuple(part for pair in actor_settings(actor, action).items() for part in pair)
+    statement, values = statement_setting(sql, arguments, pairs)
+    return (statement, *values)
 
 
 def json_response(body: bytes, status: int = 200) -> Response:
@@ -66,8 +81,10 @@ async def upsert(request: Request) -> Response:
     workspace_id = workspace(request)
     fields = leads.checked_fields(json.loads(await request.body()))
     external_id = normalized_external_id(request.path_params["external_id"])
-    sql = positional(leads.upsert_statement(tuple(fields)))
-    row = dict(await pool.fetchrow(sql, workspace_id, external_id, *fields.values()))
+    sql = leads.upsert_statement(tuple(fields))
+    row = dict(
+        await pool.fetchrow(*write(request, sql, workspace_id, external_id, *fields.values()))
+    )
     created = row.pop("created")
     return json_response(
         LeadOut.model_validate(row).model_dump_json().encode(), 201 if created else 200
@@ -87,7 +104,10 @@ async def lead_list(request: Request) -> Response:
 async def claim(request: Request) -> Response:
     workspace_id = workspace(request)
     body = json.loads(await request.body())
-    rows = await pool.fetch(SQL["claim"], None, workspace_id, body["limit"], body["lease_seconds"])
+    claim = write(
+        request, leads.CLAIM_DUE, None, workspace_id, body["limit"], body["lease_seconds"]
+    )
+    rows = await pool.fetch(*claim)
     return json_response(ClaimOut(items=[dict(row) for row in rows]).model_dump_json().encode())
 
 
@@ -95,14 +115,17 @@ async def append(request: Request) -> Response:
     workspace_id = workspace(request)
     body = json.loads(await request.body())
     row = await pool.fetchrow(
-        SQL["append"],
-        body["role"],
-        body["content"],
-        None,
-        None,
-        None,
-        int(request.path_params["id"]),
-        workspace_id,
+        *write(
+            request,
+            conversations.APPEND_MESSAGE,
+            body["role"],
+            body["content"],
+            None,
+            None,
+            None,
+            int(request.path_params["id"]),
+            workspace_id,
+        )
     )
     return json_response(MessageOut.model_validate(dict(row)).model_dump_json().encode(), 201)
 
@@ -139,8 +162,9 @@ async def lifespan(app: Starlette):
     pool = await asyncpg.create_pool(
         os.environ["DATABASE_URL"], min_size=0, max_size=10, statement_cache_size=cache
     )
-    for row in await pool.fetch("SELECT token_hash, workspace_id FROM api_token"):
-        tokens[row["token_hash"]] = row["workspace_id"]
+    for row in await pool.fetch("SELECT id, token_hash, workspace_id, name FROM api_token"):
+        actor = Actor(ChangeActorKind.API_TOKEN, row["name"], row["id"])
+        tokens[row["token_hash"]] = (row["workspace_id"], actor)
     yield
     await pool.close()
 

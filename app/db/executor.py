@@ -113,6 +113,14 @@ def _statement(connection: Any, sql: str, arguments: tuple[Any, ...]) -> tuple[s
                 settings = ()  # this transaction's first statement set them
             else:
                 held.named = settings
+    return statement_setting(sql, arguments, settings)
+
+
+def statement_setting(
+    sql: str, arguments: tuple[Any, ...], settings: tuple[str, ...]
+) -> tuple[str, tuple]:
+    """A ``{}`` statement as sent to asyncpg: ``$n`` placeholders, and first setting
+    ``settings`` (name, value, name, value, ...) for its transaction when given."""
     if not settings:
         return positional(sql), arguments
     return _with_settings(positional(sql), len(arguments), len(settings)), (*arguments, *settings)
