@@ -27,7 +27,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from app.db.executor import execute_on, fetch, settings_for_statements
+from app.db.executor import execute_on, fetch, setting_arguments, settings_for_statements
 from app.enums import ChangeActorKind
 from app.tokens import Caller
 
@@ -63,9 +63,9 @@ def actor_settings(actor: Actor, action: str) -> dict[str, str]:
 NAME_ACTOR = "SELECT " + ", ".join(["set_config({}, {}, true)"] * 4)
 
 
-def _name_arguments(actor: Actor, action: str) -> list[str]:
+def _name_arguments(actor: Actor, action: str) -> tuple[str, ...]:
     """``NAME_ACTOR``'s arguments: each setting's name, then its value."""
-    return [part for pair in actor_settings(actor, action).items() for part in pair]
+    return setting_arguments(actor_settings(actor, action))
 
 
 async def name_actor(actor: Actor, action: str | None = None) -> None:

@@ -2,6 +2,8 @@
 
     python -m app.serve [--host HOST] [--port PORT] [--workers N] [--no-access-log]
 
+--host and --port default to the HOST and PORT settings (app/settings.py).
+
 On SIGTERM or Ctrl-C uvicorn stops accepting connections, lets the requests in
 flight finish (at most ``GRACEFUL_SHUTDOWN_SECONDS``), runs the lifespan's
 shutdown (pool closed, embedded PostgreSQL stopped) and re-raises the signal;
@@ -36,8 +38,8 @@ def _stopped(signum: int, _frame: object) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m app.serve", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default=settings().server.host)
+    parser.add_argument("--port", type=int, default=settings().server.port)
     parser.add_argument("--workers", type=worker_count, default=1)
     parser.add_argument("--no-access-log", dest="access_log", action="store_false")
     arguments = parser.parse_args()

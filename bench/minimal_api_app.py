@@ -21,7 +21,7 @@ from starlette.routing import Route
 from app import conversations, leads
 from app.api.schemas import ClaimOut, DecisionOut, LeadOut, LeadPage, MessageOut, MessagePage
 from app.change_log import Actor, actor_settings
-from app.db.executor import positional, statement_setting
+from app.db.executor import positional, setting_arguments, statement_setting
 from app.enums import ChangeActorKind, LeadStage
 from app.pagination import encode_cursor
 from app.phone_numbers import normalized_external_id
@@ -51,7 +51,7 @@ def write(request: Request, sql: str, *arguments: object) -> tuple:
     and the request for the change log."""
     _, actor = caller(request)
     action = f"{request.method} {request.url.path}"
-    pairs = tuple(part for pair in actor_settings(actor, action).items() for part in pair)
+    pairs = setting_arguments(actor_settings(actor, action))
     statement, values = statement_setting(sql, arguments, pairs)
     return (statement, *values)
 

@@ -68,6 +68,11 @@ def _engine() -> Any:
 _statement_settings: ContextVar[tuple[str, ...]] = ContextVar("statement_settings", default=())
 
 
+def setting_arguments(settings: Mapping[str, str]) -> tuple[str, ...]:
+    """Settings as a statement's arguments: each name, then its value."""
+    return tuple(part for pair in settings.items() for part in pair)
+
+
 @contextlib.contextmanager
 def settings_for_statements(settings: Mapping[str, str]) -> Iterator[None]:
     """Within the block, statements run through the executor first set these
@@ -77,8 +82,7 @@ def settings_for_statements(settings: Mapping[str, str]) -> Iterator[None]:
     the settings go with it: no caller names its writer inside a savepoint). A
     single statement needs no explicit transaction (``BEGIN``, ``set_config``,
     ``COMMIT``) to carry them."""
-    pairs = tuple(part for pair in settings.items() for part in pair)
-    token = _statement_settings.set(pairs)
+    token = _statement_settings.set(setting_arguments(settings))
     try:
         yield
     finally:
