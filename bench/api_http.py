@@ -5,9 +5,13 @@ same PostgreSQL, same 1,000,000 leads, in one run. Load from wrk (Debian package
 
     .venv/bin/python bench/api_http.py [--reuse] [--seconds 5] [--rounds 3]
 
-Rounds alternate the two apps path by path; the table gives each app's median
-requests per second, the ratio this API / minimal app, and each server's CPU time
-per request (steadier than throughput when other work shares the machine).
+Rounds alternate the apps path by path, in turn forwards and backwards (ABBA), so a
+drift of the machine's speed falls on every app alike. The table gives each app's
+median requests per second, the ratio this API / minimal app as the median of the
+rounds' own ratios (each from runs seconds apart), and each server's CPU time per
+request (steadier than throughput when other work shares the machine). On a machine
+with two or more cores the servers run on the last core and wrk on the first
+(``taskset``), so that the server measured never shares its core with its load.
 """
 
 import argparse
@@ -42,11 +46,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def pinned(core: int) -> list[str]:
+    """A command prefix running on one core, when the machine has more than one."""
+    cores = os.cpu_count() or 1
+    if cores < 2 or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", str(core % cores)]
+
+
 def serve(name: str, url: str, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
     """Serve this API (``api``, from the checkout at ``root``) or the minimal app."""
     port = free_port()
     app = "minimal_api_app:app" if name == "minimal" else "app.main:app"
     command = [
+        *pinned(-1),
         str(ROOT / ".venv/bin/uvicorn"),
         app,
         "--app-dir",
@@ -218,7 +231,16 @@ def run_wrk(
     cpu_before = cpu_seconds(server.pid)
     try:
         output = subprocess.run(
-            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", "-s", handle.name, base_url],
+            [
+                *pinned(0),
+                "wrk",
+                "-t1",
+                f"-c{CONNECTIONS}",
+                f"-d{int(seconds)}s",
+                "-s",
+                handle.name,
+                base_url,
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -260,8 +282,9 @@ def main() -> None:
                 continue
             measured: dict[str, list[tuple]] = {app: [] for app in servers}
             asyncio.run(vacuum(url))
-            for _ in range(arguments.rounds):
-                for app, (server, base_url) in servers.items():
+            for round_number in range(arguments.rounds):
+                order = list(servers.items())
+                for app, (server, base_url) in order[:: -1 if round_number % 2 else 1]:
                     sample = samples[app]
                     script = wrk_script(
                         sample["token"], method, path, sample[key] if key else None, body
@@ -271,10 +294,10 @@ def main() -> None:
             p50 = {app: statistics.median(m[1] for m in runs) for app, runs in measured.items()}
             errors = {app: sum(m[3] for m in runs) for app, runs in measured.items()}
             cpu = {app: statistics.median(m[4] for m in runs) for app, runs in measured.items()}
-            ratio = rates["api"] / rates["minimal"]
-            rows.append((name, rates, p50, errors, ratio, cpu))
+            ratio = paired_ratio(measured, "api")
+            rows.append((name, rates, p50, errors, ratio, cpu, paired_ratio(measured, "before")))
             before = (
-                f"  before {rates['before']:7.0f} req/s ({rates['before'] / rates['minimal']:.2f})"
+                f"  before {rates['before']:7.0f} req/s ({paired_ratio(measured, 'before'):.2f})"
                 f" CPU {cpu['before']:.0f} us"
                 if "before" in rates
                 else ""
@@ -291,13 +314,21 @@ def main() -> None:
             process.wait(timeout=30)
     print()
     print_table(rows, before=arguments.before is not None)
-    failed = [name for name, _, _, errors, _, _ in rows if any(errors.values())]
+    failed = [name for name, _, _, errors, *_ in rows if any(errors.values())]
     if failed:
         raise SystemExit(f"non-2xx answers or socket errors on: {', '.join(failed)}")
     print(
         f"\n{len(rows)} paths, {arguments.rounds} rounds of {arguments.seconds:g} s each, "
         f"{CONNECTIONS} connections, one uvicorn worker per app"
     )
+
+
+def paired_ratio(measured: dict[str, list[tuple]], app: str) -> float:
+    """The median over rounds of ``app``'s rate / the minimal app's in the same round."""
+    if app not in measured:
+        return float("nan")
+    pairs = zip(measured[app], measured["minimal"], strict=True)
+    return statistics.median(mine[0] / minimal[0] for mine, minimal in pairs)
 
 
 def print_table(rows: list[tuple], before: bool) -> None:
@@ -308,10 +339,9 @@ def print_table(rows: list[tuple], before: bool) -> None:
         f"| p50 latency (API / minimal) | server CPU per request (API / minimal){extra} |"
     )
     print("|---" * (9 if before else 6) + "|")
-    for name, rates, p50, _, ratio, cpu in rows:
+    for name, rates, p50, _, ratio, cpu, ratio_before in rows:
         cells = (
-            f" | {rates['before']:,.0f} req/s | {rates['before'] / rates['minimal']:.2f}x"
-            f" | {cpu['before']:.0f} us"
+            f" | {rates['before']:,.0f} req/s | {ratio_before:.2f}x | {cpu['before']:.0f} us"
             if before
             else ""
         )
