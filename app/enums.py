@@ -103,6 +103,7 @@ class ReasonCode(StrEnum):
     REPLY_WINDOW_CLOSED = "REPLY_WINDOW_CLOSED"
     LEAD_CLOSED = "LEAD_CLOSED"
     MARKETING_STOPPED = "MARKETING_STOPPED"
+    CONSENT_MISSING = "CONSENT_MISSING"
     NO_ACTIVE_STRATEGY = "NO_ACTIVE_STRATEGY"
     BUDGET_RED = "BUDGET_RED"
     STOP_UNANSWERED = "STOP_UNANSWERED"
@@ -174,6 +175,41 @@ class PreferenceSource(StrEnum):
     QUICK_REPLY = "quick_reply"
     # A whole typed message that is an opt-out word.
     TYPED_WORD = "typed_word"
+
+
+class ConsentAction(StrEnum):
+    """What a consent event records: the person said yes, or took it back."""
+
+    GRANT = "grant"
+    REVOKE = "revoke"
+
+
+class ConsentPurpose(StrEnum):
+    """What the person agreed (or stopped agreeing) to be sent."""
+
+    MARKETING = "marketing"  # follow-ups the business starts
+    UTILITY = "utility"  # updates about something the person asked for
+
+
+class ConsentChannel(StrEnum):
+    """Where the consent applies."""
+
+    WHATSAPP = "whatsapp"
+
+
+class ConsentMethod(StrEnum):
+    """How the person said it."""
+
+    WEB_FORM = "web_form"
+    CHECKBOX = "checkbox"
+    KEYWORD_REPLY = "keyword_reply"  # a message that is a workspace's opt-in or opt-out word
+    VERBAL = "verbal"
+    IMPORT = "import"  # brought in from the business's own records
+
+
+# Whole inbound messages that record a marketing consent grant, unless a workspace
+# lists its own: none by default (a "yes" to some other question is no consent).
+DEFAULT_OPT_IN_WORDS: tuple[str, ...] = ()
 
 
 class ChangeActorKind(StrEnum):

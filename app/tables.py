@@ -2,7 +2,7 @@
 seven (workspace, strategy_version, lead, conversation_thread, chat_message,
 policy_decision, outreach_attestation) and those added since (api_token,
 whatsapp_number, change_log, login_throttle, marketing_preference_event,
-webhook_inbox); ``TABLES`` lists them all.
+webhook_inbox, consent_wording, consent_event); ``TABLES`` lists them all.
 
 Rules that Piccolo can express (NOT NULL, defaults, foreign keys, UNIQUE,
 CHECK) live here and are picked up by auto migrations. Rules it cannot express
@@ -36,6 +36,7 @@ from piccolo.constraints import Check, Unique
 from piccolo.table import Table
 
 from app.enums import (
+    DEFAULT_OPT_IN_WORDS,
     DEFAULT_OPT_OUT_WORDS,
     FLOOR_SEND_DAYS,
     FLOOR_SEND_WINDOW,
@@ -43,6 +44,10 @@ from app.enums import (
     ChangeActorKind,
     ChangeOperation,
     ChatRole,
+    ConsentAction,
+    ConsentChannel,
+    ConsentMethod,
+    ConsentPurpose,
     DeliveryStatus,
     FollowUpPreset,
     LeadStage,
@@ -117,6 +122,13 @@ class Workspace(Table, tablename="workspace"):
     # named calendars ("MY", "GB-SCT"), and the calendar of each lead's own country.
     holiday_calendars = JSONB(default=[])
     lead_country_holidays = Boolean(default=False)
+    # Follow-ups need the lead's recorded marketing consent (rule CONSENT_MISSING).
+    # On for new workspaces; workspaces that existed before the consent ledger keep
+    # it off until an operator turns it on (their leads have no events yet).
+    consent_required = Boolean(default=True)
+    # A lead's whole message equal to one of these (any case) records a marketing
+    # consent grant against the workspace's latest WhatsApp wording.
+    opt_in_words = JSONB(default=list(DEFAULT_OPT_IN_WORDS))
 
     workspace_name_not_blank = not_blank("name")
     workspace_timezone_not_blank = not_blank("timezone")
@@ -131,6 +143,7 @@ class Workspace(Table, tablename="workspace"):
     workspace_send_days_valid = json_array_of("send_days", FLOOR_SEND_DAYS)
     workspace_send_days_not_empty = Check("jsonb_array_length(send_days) >= 1")
     workspace_opt_out_words_array = json_of_type("opt_out_words", "array", nullable=False)
+    workspace_opt_in_words_array = json_of_type("opt_in_words", "array", nullable=False)
     workspace_holiday_calendars_codes = Check(
         "jsonb_typeof(holiday_calendars) = 'array' "
         f"AND jsonb_array_length(holiday_calendars) <= {MAX_HOLIDAY_CALENDARS} "
@@ -371,6 +384,75 @@ class MarketingPreferenceEvent(Table, tablename="marketing_preference_event"):
     marketing_preference_event_once = Unique(["lead_id", "source", "preference", "occurred_at"])
 
 
+class ConsentWording(Table, tablename="consent_wording"):
+    """A numbered version of the exact words a person is shown when asked to consent,
+    naming the business. The database numbers the versions per workspace and computes
+    the text's SHA-256; once an event cites a version it never changes."""
+
+    workspace_id = ForeignKey(Workspace, null=False, **KEEP_AUDIT_ROWS)
+    # 1, 2, 3 ... per workspace, set by the database.
+    version = Integer(default=None, null=True)
+    channel = Varchar(length=16, choices=ConsentChannel, default=ConsentChannel.WHATSAPP)
+    business_name = Varchar(length=255, default=None)
+    text = Text(default=None)
+    # Hex SHA-256 of the UTF-8 text, set by the database.
+    sha256 = Varchar(length=64, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    consent_wording_channel_valid = one_of("channel", ConsentChannel)
+    consent_wording_business_name_not_blank = not_blank("business_name")
+    consent_wording_text_not_blank = not_blank("text")
+    # WhatsApp asks that an opt-in names the business that will send the messages.
+    consent_wording_names_business = Check("strpos(lower(text), lower(btrim(business_name))) > 0")
+    consent_wording_version_numbered = Check("version >= 1")
+    consent_wording_hash_hex = Check("sha256 ~ '^[0-9a-f]{64}$'")
+    consent_wording_version_once = Unique(["workspace_id", "version"])
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="v%s %s", columns=[cls.version, cls.business_name])
+
+
+class ConsentEvent(Table, tablename="consent_event"):
+    """Append-only record of a lead granting or revoking consent for a purpose: for a
+    grant, the wording shown and how the person said yes; the evidence; when the person
+    said it and when it was recorded (database clock), and by whom (the change log's
+    actor). A correction is a new event."""
+
+    workspace_id = ForeignKey(Workspace, null=False, **KEEP_AUDIT_ROWS)
+    lead_id = ForeignKey(Lead, null=False, **KEEP_AUDIT_ROWS)
+    action = Varchar(length=8, choices=ConsentAction, default=None)
+    purpose = Varchar(length=16, choices=ConsentPurpose, default=None)
+    channel = Varchar(length=16, choices=ConsentChannel, default=ConsentChannel.WHATSAPP)
+    wording_id = ForeignKey(ConsentWording, null=True, default=None, **KEEP_AUDIT_ROWS)
+    method = Varchar(length=16, choices=ConsentMethod, null=True, default=None)
+    # IP, user agent, page URL, a reference to a recording or a screenshot, a message.
+    evidence = JSONB(default={})
+    # When the person said it.
+    captured_at = Timestamptz(default=None)
+    # When it was recorded, and by whom: set by the database.
+    recorded_at = Timestamptz(default=TimestamptzNow())
+    recorded_by_kind = Varchar(length=16, choices=ChangeActorKind, null=True, default=None)
+    recorded_by = Varchar(length=255, null=True, default=None)
+
+    consent_event_action_valid = one_of("action", ConsentAction)
+    consent_event_purpose_valid = one_of("purpose", ConsentPurpose)
+    consent_event_channel_valid = one_of("channel", ConsentChannel)
+    consent_event_method_valid = Check(
+        f"method IS NULL OR method IN ({enum_values_sql(ConsentMethod)})"
+    )
+    consent_event_recorded_by_kind_valid = one_of("recorded_by_kind", ChangeActorKind)
+    # A grant cites the wording the person was shown and how they said yes; a
+    # revocation cites no wording (it ends whatever was granted).
+    consent_event_grant_proven = Check(
+        "action <> 'grant' OR (wording_id IS NOT NULL AND method IS NOT NULL)"
+    )
+    consent_event_revoke_without_wording = Check("action <> 'revoke' OR wording_id IS NULL")
+    consent_event_evidence_object = json_of_type("evidence", "object", nullable=False)
+    # Said at most a few minutes ahead of the database clock (clock skew), never later.
+    consent_event_captured_not_future = Check("captured_at <= recorded_at + interval '5 minutes'")
+
+
 class WebhookInbox(Table, tablename="webhook_inbox"):
     """A signed webhook item the code could not act on: kept as received, with the
     reason, for an operator and for ``piccolo masterplan reprocess_webhook_inbox``."""
@@ -465,4 +547,6 @@ TABLES: list[type[Table]] = [
     LoginThrottle,
     MarketingPreferenceEvent,
     WebhookInbox,
+    ConsentWording,
+    ConsentEvent,
 ]

@@ -1,0 +1,208 @@
+"""The consent ledger: what each lead agreed to be sent, with its proof.
+
+A workspace keeps numbered versions of the exact words it shows a person when asking
+for consent (``consent_wording``: the database numbers them and hashes the text). Each
+grant or revocation is an append-only ``consent_event`` of one lead for one purpose:
+for a grant, the wording version shown and how the person said yes; the evidence;
+when the person said it (``captured_at``) and when and by whom it was recorded (set
+by the database). A lead's consent for a purpose is its latest event by
+``captured_at`` (then id): a grant recorded late for an earlier moment does not undo
+a revocation the person made after it.
+
+The policy engine reads the latest ``marketing`` event (rule CONSENT_MISSING,
+app/policy/rules.py).
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from app.db.executor import fetch, transaction
+from app.enums import ConsentAction, ConsentChannel, ConsentMethod, ConsentPurpose
+from app.errors import InvalidValue, NotFound
+from app.pagination import NEWEST
+
+WORDING_COLUMNS = "id, workspace_id, version, channel, business_name, text, sha256, created_at"
+EVENT_COLUMNS = (
+    "e.id, e.workspace_id, e.lead_id, e.action, e.purpose, e.channel, e.wording_id, "
+    "w.version AS wording_version, w.sha256 AS wording_sha256, e.method, e.evidence, "
+    "e.captured_at, e.recorded_at, e.recorded_by_kind, e.recorded_by"
+)
+EVENT_FROM = "consent_event AS e LEFT JOIN consent_wording AS w ON w.id = e.wording_id"
+
+
+async def create_wording(
+    workspace_id: int,
+    business_name: str,
+    text: str,
+    channel: ConsentChannel = ConsentChannel.WHATSAPP,
+) -> dict[str, Any]:
+    """A new wording version; the database numbers it and hashes its text."""
+    rows = await fetch(
+        "INSERT INTO consent_wording (workspace_id, channel, business_name, text) "
+        f"SELECT id, {{}}, {{}}, {{}} FROM workspace WHERE id = {{}} RETURNING {WORDING_COLUMNS}",
+        ConsentChannel(channel).value,
+        business_name,
+        text,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"workspace {workspace_id} does not exist")
+    return rows[0]
+
+
+async def wordings(workspace_id: int) -> list[dict[str, Any]]:
+    """The workspace's wording versions, newest first."""
+    return await fetch(
+        f"SELECT {WORDING_COLUMNS} FROM consent_wording WHERE workspace_id = {{}} "
+        "ORDER BY version DESC",
+        workspace_id,
+    )
+
+
+async def current_wording(
+    workspace_id: int, channel: ConsentChannel = ConsentChannel.WHATSAPP
+) -> dict[str, Any] | None:
+    """The workspace's latest wording version for ``channel``, if it has one."""
+    rows = await fetch(
+        f"SELECT {WORDING_COLUMNS} FROM consent_wording WHERE workspace_id = {{}} "
+        "AND channel = {} ORDER BY version DESC LIMIT 1",
+        workspace_id,
+        ConsentChannel(channel).value,
+    )
+    return rows[0] if rows else None
+
+
+async def record_event(
+    workspace_id: int,
+    lead_id: int,
+    action: ConsentAction,
+    purpose: ConsentPurpose,
+    captured_at: datetime,
+    *,
+    wording_version: int | None = None,
+    method: ConsentMethod | None = None,
+    evidence: dict[str, Any] | None = None,
+    channel: ConsentChannel = ConsentChannel.WHATSAPP,
+) -> dict[str, Any]:
+    """Append a grant or a revocation of ``lead_id``'s consent for ``purpose``.
+
+    A grant names the wording version (of this workspace) the person was shown and
+    how they said yes. Refused with nothing stored: a lead or wording version not of
+    this workspace (NotFound), a grant without wording or method (InvalidValue)."""
+    action = ConsentAction(action)
+    if action is ConsentAction.GRANT and wording_version is None:
+        raise InvalidValue("wording_version", "a grant must name the wording the person was shown")
+    if action is ConsentAction.GRANT and method is None:
+        raise InvalidValue("method", "a grant must say how the person consented")
+    if action is ConsentAction.REVOKE and wording_version is not None:
+        raise InvalidValue("wording_version", "a revocation cites no wording")
+    async with transaction():
+        return await _insert_event(
+            workspace_id,
+            lead_id,
+            action,
+            ConsentPurpose(purpose),
+            captured_at,
+            wording_version,
+            None if method is None else ConsentMethod(method),
+            evidence or {},
+            ConsentChannel(channel),
+        )
+
+
+async def _insert_event(
+    workspace_id: int,
+    lead_id: int,
+    action: ConsentAction,
+    purpose: ConsentPurpose,
+    captured_at: datetime,
+    wording_version: int | None,
+    method: ConsentMethod | None,
+    evidence: dict[str, Any],
+    channel: ConsentChannel,
+) -> dict[str, Any]:
+    if not await fetch(
+        "SELECT 1 FROM lead WHERE id = {} AND workspace_id = {} FOR KEY SHARE",
+        lead_id,
+        workspace_id,
+    ):
+        raise NotFound(f"lead {lead_id} does not exist")
+    wording_id = None
+    if wording_version is not None:
+        found = await fetch(
+            "SELECT id FROM consent_wording WHERE workspace_id = {} AND version = {}",
+            workspace_id,
+            wording_version,
+        )
+        if not found:
+            raise NotFound(f"consent wording version {wording_version} does not exist")
+        wording_id = found[0]["id"]
+    [row] = await fetch(
+        "INSERT INTO consent_event (workspace_id, lead_id, action, purpose, channel, "
+        "wording_id, method, evidence, captured_at) "
+        "VALUES ({}, {}, {}, {}, {}, {}, {}, {}::jsonb, {}) RETURNING id",
+        workspace_id,
+        lead_id,
+        action.value,
+        purpose.value,
+        channel.value,
+        wording_id,
+        None if method is None else method.value,
+        json.dumps(evidence),
+        captured_at,
+    )
+    return await event(workspace_id, row["id"])
+
+
+async def event(workspace_id: int, event_id: int) -> dict[str, Any]:
+    rows = await fetch(
+        f"SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} WHERE e.id = {{}} AND e.workspace_id = {{}}",
+        event_id,
+        workspace_id,
+    )
+    if not rows:
+        raise NotFound(f"consent event {event_id} does not exist")
+    return rows[0]
+
+
+# A lead's latest event for a purpose: one lookup on consent_event_lead_latest.
+LATEST_EVENT = (
+    f"SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} "
+    "WHERE e.lead_id = {} AND e.workspace_id = {} AND e.purpose = {} "
+    "ORDER BY e.captured_at DESC, e.id DESC LIMIT 1"
+)
+
+
+async def latest_event(
+    workspace_id: int, lead_id: int, purpose: ConsentPurpose
+) -> dict[str, Any] | None:
+    """The event that stands for the lead's consent for ``purpose``, if any."""
+    rows = await fetch(LATEST_EVENT, lead_id, workspace_id, ConsentPurpose(purpose).value)
+    return rows[0] if rows else None
+
+
+async def consent_state(workspace_id: int, lead_id: int) -> dict[str, dict[str, Any] | None]:
+    """Per purpose, the latest event (None: nothing recorded)."""
+    return {
+        purpose.value: await latest_event(workspace_id, lead_id, purpose)
+        for purpose in ConsentPurpose
+    }
+
+
+EVENT_PAGE = (
+    f"SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} "
+    "WHERE e.lead_id = {} AND e.workspace_id = {} AND (e.captured_at, e.id) < ({}, {}) "
+    "ORDER BY e.captured_at DESC, e.id DESC LIMIT {}"
+)
+
+
+async def history(
+    workspace_id: int,
+    lead_id: int,
+    before: tuple[datetime, int] | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """A lead's consent events, newest (by when said) first, older than the cursor."""
+    captured_at, event_id = before or NEWEST
+    return await fetch(EVENT_PAGE, lead_id, workspace_id, captured_at, event_id, limit)
