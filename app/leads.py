@@ -24,6 +24,7 @@ from app.lead_writes import (
 )
 from app.pagination import PageFilter
 from app.phone_numbers import normalized_external_id
+from app.policy.consent import marketing_consent_missing
 from app.tables import Lead
 from app.validation import lead_tags, timezone_name
 
@@ -284,13 +285,19 @@ def lead_list_query(
 
 # Due leads in a follow-up stage without a live lease, oldest due first, locked for
 # the caller's transaction; rows another caller is locking are skipped, not waited
-# for. The instant is the transaction's clock unless one is given.
+# for. Where the workspace requires consent, a lead whose latest marketing consent
+# event is not a grant is held, not claimed (rule CONSENT_MISSING): it stays due and
+# is claimed once a grant is recorded. The instant is the transaction's clock unless
+# one is given.
 DUE_LEADS = f"""
-WITH clock AS (SELECT coalesce({{}}::timestamptz, now()) AS at)
+WITH clock AS (SELECT coalesce({{}}::timestamptz, now()) AS at),
+scope AS (SELECT id, consent_required FROM workspace WHERE id = {{}})
 SELECT lead.id, clock.at FROM lead, clock
-WHERE workspace_id = {{}} AND next_followup_at <= clock.at
+WHERE workspace_id = (SELECT id FROM scope) AND next_followup_at <= clock.at
   AND stage IN ({", ".join(f"'{stage.value}'" for stage in FOLLOW_UP_STAGES)})
   AND (followup_lease_until IS NULL OR followup_lease_until <= clock.at)
+  AND NOT ((SELECT consent_required FROM scope)
+           AND {marketing_consent_missing("lead.id", "clock.at")})
 ORDER BY next_followup_at
 LIMIT {{}}
 FOR UPDATE OF lead SKIP LOCKED

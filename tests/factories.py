@@ -25,6 +25,10 @@ async def insert(connection: asyncpg.Connection, table: str, **values: Any) -> i
 
 
 async def workspace(connection: asyncpg.Connection, name: str = "Acme", **values: Any) -> int:
+    """A workspace; unlike the table's default, it requires no recorded consent unless
+    the test says ``consent_required=True``: the tests of other rules are about those
+    rules, and the consent tests turn it on (tests/test_consent_ledger.py)."""
+    values.setdefault("consent_required", False)
     return await insert(connection, "workspace", name=name, **values)
 
 
@@ -115,6 +119,45 @@ async def permit(connection: asyncpg.Connection, workspace_id: int, lead_id: int
 async def attestation(connection: asyncpg.Connection, workspace_id: int, **values: Any) -> int:
     values.setdefault("operator_id", "operator@example.com")
     return await insert(connection, "outreach_attestation", workspace_id=workspace_id, **values)
+
+
+async def wording(
+    connection: asyncpg.Connection,
+    workspace_id: int,
+    text: str = "Yes, Acme may send me offers on WhatsApp.",
+    business_name: str = "Acme",
+) -> dict[str, Any]:
+    """A consent wording version as the database numbers and hashes it."""
+    return dict(
+        await connection.fetchrow(
+            "INSERT INTO consent_wording (workspace_id, business_name, text) "
+            "VALUES ($1, $2, $3) RETURNING id, version, sha256",
+            workspace_id,
+            business_name,
+            text,
+        )
+    )
+
+
+async def consent(
+    connection: asyncpg.Connection,
+    workspace_id: int,
+    lead_id: int,
+    action: str = "grant",
+    **values: Any,
+) -> int:
+    """A consent event (a grant cites ``wording_id`` and ``method``)."""
+    values.setdefault("purpose", "marketing")
+    if "captured_at" not in values:
+        values["captured_at"] = await connection.fetchval("SELECT now() - interval '1 minute'")
+    return await insert(
+        connection,
+        "consent_event",
+        workspace_id=workspace_id,
+        lead_id=lead_id,
+        action=action,
+        **values,
+    )
 
 
 async def table_snapshot(connection: asyncpg.Connection, table: str) -> list[dict[str, Any]]:

@@ -10,7 +10,9 @@ by the database). A lead's consent for a purpose is its latest event by
 a revocation the person made after it.
 
 The policy engine reads the latest ``marketing`` event (rule CONSENT_MISSING,
-app/policy/rules.py).
+app/policy/rules.py) in its loading statement, due follow-ups are claimed only with
+it where the workspace requires consent, and the overview counts those held: all
+three through ``latest_marketing``.
 """
 
 import json
@@ -172,6 +174,34 @@ LATEST_EVENT = (
     "WHERE e.lead_id = {} AND e.workspace_id = {} AND e.purpose = {} "
     "ORDER BY e.captured_at DESC, e.id DESC LIMIT 1"
 )
+
+
+def latest_marketing(select: str, lead_id: str, at: str) -> str:
+    """SQL: ``select`` of the latest marketing event of the lead ``lead_id`` (an SQL
+    expression) recorded by ``at``, as above: one lookup on consent_event_lead_latest.
+    ``e`` is the event and ``w`` its wording."""
+    return (
+        f"SELECT {select} FROM {EVENT_FROM} WHERE e.lead_id = {lead_id} "
+        f"AND e.purpose = '{ConsentPurpose.MARKETING.value}' AND e.recorded_at <= {at} "
+        "ORDER BY e.captured_at DESC, e.id DESC LIMIT 1"
+    )
+
+
+# For the policy engine's loading statement (a LATERAL join on its lead ``l`` and its
+# ``clock``): the event as rules.ConsentRecord reads it.
+LATEST_MARKETING_CONSENT = latest_marketing(
+    "jsonb_build_object('event_id', e.id, 'action', e.action, 'captured_at', e.captured_at, "
+    "'wording_version', w.version, 'wording_sha256', w.sha256) AS marketing_consent",
+    "l.id",
+    "clock.at",
+)
+
+
+def marketing_consent_missing(lead_id: str, at: str) -> str:
+    """SQL, true when the lead's latest marketing event recorded by ``at`` is not a
+    grant: where a workspace requires consent, its follow-ups are held (CONSENT_MISSING)."""
+    grant = ConsentAction.GRANT.value
+    return f"({latest_marketing('e.action', lead_id, at)}) IS DISTINCT FROM '{grant}'"
 
 
 async def latest_event(

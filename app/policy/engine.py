@@ -23,6 +23,7 @@ from app.enums import (
 )
 from app.errors import Conflict, NotFound
 from app.leads import DUE_LEADS
+from app.policy.consent import LATEST_MARKETING_CONSENT
 from app.policy.decisions import DECISION_COLUMNS
 from app.policy.input_codec import inputs_from_json, inputs_from_row
 from app.policy.local_time import known_zone, local_text, zone
@@ -40,7 +41,8 @@ from app.policy.trace import decision_json, rule_trace, rule_trace_texts
 from app.validation import stored_json
 
 # One statement: the workspace's policy, attestation and ACTIVE strategy, and for
-# each lead its state, its last inbound message and its recent follow-up permits,
+# each lead its state, its last inbound message, its recent follow-up permits and
+# its latest marketing consent event (one lookup on consent_event_lead_latest),
 # all as of one instant (``at``, default the statement's own time). Each column is
 # named after its field of PolicyInputs (app/policy/input_codec.py reads them).
 LOAD_INPUTS = f"""
@@ -49,6 +51,7 @@ policy AS MATERIALIZED (
     SELECT w.id AS workspace_id, w.timezone AS workspace_timezone, w.budget_tier,
            w.send_window_start, w.send_window_end, w.send_days, w.blocked_dates,
            w.policy_version, w.holiday_calendars, w.lead_country_holidays,
+           w.consent_required,
            (SELECT a.granted FROM outreach_attestation a
             WHERE a.workspace_id = w.id AND a."timestamp" <= clock.at
             ORDER BY a."timestamp" DESC, a.id DESC LIMIT 1) AS attestation_granted,
@@ -75,8 +78,10 @@ SELECT clock.at, policy.*, l.id AS lead_id, l.external_id AS lead_number,
              WHERE p.lead_id = l.id AND p.allow_send AND p.kind = '{SendKind.FOLLOWUP}'
                AND p.created_at > clock.at - interval '{STOP_LOOKBACK.days} days'
                AND p.created_at <= clock.at
-             ORDER BY p.created_at) AS recent_permits
+             ORDER BY p.created_at) AS recent_permits,
+       consent.marketing_consent
 FROM clock, policy JOIN lead l ON l.workspace_id = policy.workspace_id
+LEFT JOIN LATERAL ({LATEST_MARKETING_CONSENT}) consent ON true
 WHERE l.id = ANY({{}}::int[])
 ORDER BY l.id
 """

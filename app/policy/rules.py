@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from app.enums import (
     BudgetTier,
+    ConsentAction,
     FollowUpPreset,
     LeadStage,
     LeadTag,
@@ -32,7 +33,8 @@ from app.policy.recipient import ZoneChoice, choose_zones
 # Bumped whenever a rule changes meaning; the trace records it. 2: the recipient's
 # zone(s) from the number, public holidays, jurisdictions, the opening horizon.
 # 3: follow-ups held while the lead has stopped marketing messages on the platform.
-RULESET_VERSION = 3
+# 4: follow-ups need the lead's recorded marketing consent where the workspace says so.
+RULESET_VERSION = 4
 
 OUTBOUND_CAP = timedelta(hours=24)
 REPLY_WINDOW = timedelta(hours=24)  # WhatsApp's customer-service window
@@ -55,6 +57,22 @@ class ActiveStrategy:
     version_number: int
     followup_preset: FollowUpPreset
     interval_overrides: dict[str, int] | None
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A lead's latest consent event for a purpose (app/policy/consent.py), as the
+    rule cites it: the event, and for a grant the wording version shown and its hash."""
+
+    event_id: int
+    action: ConsentAction
+    captured_at: datetime
+    wording_version: int | None = None
+    wording_sha256: str | None = None
+
+    @property
+    def granted(self) -> bool:
+        return self.action is ConsentAction.GRANT
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,11 @@ class PolicyInputs:
     lead_country_holidays: bool = False
     # Since when the lead has stopped marketing messages on the platform (None: it has not).
     marketing_stopped_at: datetime | None = None
+    # Whether the workspace requires recorded marketing consent for follow-ups, and the
+    # lead's latest marketing consent event (None: none recorded). A trace recorded
+    # before ruleset 4 holds neither: its decision required no consent.
+    consent_required: bool = False
+    marketing_consent: ConsentRecord | None = None
 
     @cached_property
     def zone_choice(self) -> ZoneChoice:
@@ -186,6 +209,9 @@ class Rule:
     # A time rule reads only where and when (``time_key``): the lead's zone inputs, the
     # send policy, the follow-up permits and the instant.
     time: bool = False
+    # The rule's detail cites the lead's own records (``LEAD_ONLY`` inputs): leads that
+    # share a verdict (``decide_all``) each get their own detail.
+    cites_lead: bool = False
 
 
 BOTH = frozenset(SendKind)
@@ -229,6 +255,26 @@ def _marketing_not_stopped(inputs: PolicyInputs) -> Check:
         False,
         f"the lead stopped marketing messages on WhatsApp at {_instant(stopped)}; "
         "held until they resume",
+    )
+
+
+def _consented(inputs: PolicyInputs) -> Check:
+    record = inputs.marketing_consent
+    if not inputs.consent_required:
+        return Check(True, "the workspace does not require recorded consent")
+    if record is None:
+        return Check(False, "no marketing consent is recorded for the lead; held until a grant")
+    if not record.granted:
+        return Check(
+            False,
+            f"the latest marketing consent event #{record.event_id} is a revocation "
+            f"(captured {_instant(record.captured_at)}); held until a grant",
+        )
+    return Check(
+        True,
+        f"marketing consent granted: event #{record.event_id}, wording "
+        f"v{record.wording_version} (sha256 {record.wording_sha256}), "
+        f"captured {_instant(record.captured_at)}",
     )
 
 
@@ -382,6 +428,7 @@ RULES: tuple[Rule, ...] = (
     Rule(R.REPLY_WINDOW_CLOSED, REPLY, Denial.UNTIL, _reply_window_open),
     Rule(R.LEAD_CLOSED, FOLLOWUP, Denial.PERMANENT, _not_closed),
     Rule(R.MARKETING_STOPPED, FOLLOWUP, Denial.UNTIL, _marketing_not_stopped),
+    Rule(R.CONSENT_MISSING, FOLLOWUP, Denial.UNTIL, _consented, cites_lead=True),
     Rule(R.NO_ACTIVE_STRATEGY, FOLLOWUP, Denial.UNTIL, _strategy_active, workspace_wide=True),
     Rule(R.BUDGET_RED, FOLLOWUP, Denial.UNTIL, _budget_not_red, workspace_wide=True),
     Rule(R.STOP_UNANSWERED, FOLLOWUP, Denial.UNTIL, _not_unanswered),
@@ -394,6 +441,8 @@ RULES: tuple[Rule, ...] = (
     Rule(R.QUIET_HOURS, FOLLOWUP, Denial.DEFERRED, _within_hours, time=True),
 )
 RULES_BY_CODE = {rule.code: rule for rule in RULES}
+# The kinds of send some rule citing the lead's own records applies to.
+CITING_KINDS = frozenset().union(*(rule.kinds for rule in RULES if rule.cites_lead))
 
 
 class RuleOutcome(NamedTuple):
@@ -448,7 +497,8 @@ class Decision:
 
     @cached_property
     def summary(self) -> str:
-        if self.same_as is not None:
+        # Shared unless the first failure cites this lead's own records.
+        if self.same_as is not None and self.failed[:1] == self.same_as.failed[:1]:
             return self.same_as.summary
         kind = self.inputs.kind.value
         if self.allow_send:
@@ -499,16 +549,37 @@ def decide_all(batch: list[PolicyInputs]) -> list[Decision]:
             timed.setdefault(when_and_where, decision)
             decisions.append(decided.setdefault(key, decision))
         else:
-            decisions.append(
-                Decision(inputs, first.outcomes, first.next_allowed_at, first.failed, first)
-            )
+            decisions.append(_shared(first, inputs))
     return decisions
+
+
+CITING = tuple(index for index, rule in enumerate(RULES) if rule.cites_lead)
+
+
+def _shared(first: Decision, inputs: PolicyInputs) -> Decision:
+    """``first``'s verdict for another lead in the same state: its outcomes, but for
+    the rules that cite the lead's own records (``Rule.cites_lead``), checked again."""
+    outcomes = first.outcomes
+    if inputs.kind in CITING_KINDS:
+        outcomes = list(outcomes)
+        for index in CITING:
+            own = _outcome(RULES[index], inputs)
+            if own != outcomes[index]:
+                outcomes[index] = own
+        outcomes = tuple(outcomes)
+    failed = first.failed
+    if outcomes is not first.outcomes:
+        failed = tuple(outcome for outcome in outcomes if outcome.passed is False)
+    return Decision(inputs, outcomes, first.next_allowed_at, failed, first)
 
 
 # What names the lead rather than its state: no rule reads the id, and of a valid
 # number the rules read only what ``LeadNumber`` says besides its digits, and the
 # jurisdiction its prefix falls under.
-LEAD_ONLY = frozenset({"lead_id", "lead_number", "active_strategy", "last_inbound_at"})
+# Of its consent, the verdict reads whether the latest event is a grant (``cites_lead``).
+LEAD_ONLY = frozenset(
+    {"lead_id", "lead_number", "active_strategy", "last_inbound_at", "marketing_consent"}
+)
 STATE_FIELDS = tuple(f.name for f in fields(PolicyInputs) if f.name not in LEAD_ONLY)
 _state_fields = attrgetter(*STATE_FIELDS)  # one call for all of them
 
@@ -523,6 +594,7 @@ def state_key(inputs: PolicyInputs) -> tuple:
         _number_state(inputs.lead_number),
         inputs.jurisdiction,
         version and (*version, strategy.followup_preset),  # type: ignore[union-attr]
+        _consent_state(inputs.marketing_consent),
     )
 
 
@@ -560,6 +632,11 @@ def _number_state(number: LeadNumber | None) -> tuple | None:
         return None
     digits = None if number.valid else number.e164
     return (number.valid, number.region, number.zones, number.label, digits)
+
+
+def _consent_state(record: ConsentRecord | None) -> bool | None:
+    """What a verdict reads of the lead's consent: whether its latest event is a grant."""
+    return None if record is None else record.granted
 
 
 def _inbound_state(inputs: PolicyInputs) -> tuple:
