@@ -124,22 +124,24 @@ async def fill(url: str) -> None:
         await connection.close()
 
 
-async def prepare(reuse: bool) -> str:
+async def prepare(reuse: bool, database: str = DATABASE) -> str:
+    """The URL of the filled ``database`` on the configured server: filled afresh
+    (dropped first if it exists) unless ``reuse`` and it exists."""
     import asyncpg
 
     from app.db.server import server_url, with_database
 
     server = server_url()
-    url = with_database(server, DATABASE)
+    url = with_database(server, database)
     admin = await asyncpg.connect(server)
     try:
-        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if exists and reuse:
-            print(f"Reusing the filled database {DATABASE} (migrated forwards)", flush=True)
+            print(f"Reusing the filled database {database} (migrated forwards)", flush=True)
             await asyncio.to_thread(run_piccolo, url, "migrations", "forwards", "all")
             return url
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{database}"')
     finally:
         await admin.close()
     print("Migrating ...", flush=True)

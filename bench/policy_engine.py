@@ -1,7 +1,10 @@
 """Benchmark: the policy engine on 1,000,000 leads against raw asyncpg.
 
 Uses the database of bench/api_hot_paths.py (filled on first use: 1,000 workspaces,
-1,000,000 leads, an ACTIVE strategy and a granted attestation per workspace).
+1,000,000 leads, an ACTIVE strategy and a granted attestation per workspace; or the
+one ``--database`` names). Every workspace requires consent, and nine leads in ten
+hold a recorded marketing grant (one wording per workspace): the tenth is held by
+CONSENT_MISSING, so both sides' claims skip it and the permits read the ledger.
 
 - Permit: ``engine.request_permit`` (lock the lead, load the inputs in one
   statement, decide, record, reschedule: one transaction) against the same SQL
@@ -15,8 +18,8 @@ Uses the database of bench/api_hot_paths.py (filled on first use: 1,000 workspac
   zones), so the engine reads their zones; each round measures a "cold" worker (its
   number cache empty) and a "warm" one, and the medians over rounds are reported.
 
-    .venv/bin/python bench/policy_engine.py [--reuse] [--iterations N] [--batch N]
-                                            [--dispatchers N] [--rounds N]
+    .venv/bin/python bench/policy_engine.py [--reuse] [--database NAME] [--iterations N]
+                                            [--batch N] [--dispatchers N] [--rounds N]
 """
 
 import argparse
@@ -109,6 +112,33 @@ async def phone_number_cost(pool, workspaces: range) -> dict:
     print(f"  phone numbers: {zoned:,} of {len(ids):,} with zones; parse {first:.0f} us "
           f"per new id, {cached:.1f} us from the cache", flush=True)  # fmt: skip
     return {"ids": len(ids), "zoned": zoned, "first_us": first, "cached_us": cached}
+
+
+# Consent: every workspace requires it, one wording each, a grant for 9 leads in 10
+# (captured a day ago, imported). Run once per database; the event triggers stamp
+# and log each row as they would any other.
+CONSENT_STEPS = (
+    "UPDATE workspace SET consent_required = true",
+    "INSERT INTO consent_wording (workspace_id, business_name, text) "
+    "SELECT id, name, 'Yes, ' || name || ' may send me offers on WhatsApp.' FROM workspace",
+    "INSERT INTO consent_event (workspace_id, lead_id, action, purpose, channel, wording_id, "
+    "method, evidence, captured_at) "
+    "SELECT l.workspace_id, l.id, 'grant', 'marketing', 'whatsapp', w.id, 'import', "
+    "'{\"source\": \"bench\"}'::jsonb, now() - interval '1 day' "
+    "FROM lead l JOIN consent_wording w ON w.workspace_id = l.workspace_id "
+    "WHERE l.id % 10 <> 0",
+    "VACUUM ANALYZE consent_event",
+)
+
+
+async def consent_ready(pool) -> None:
+    """The consent ledger filled (CONSENT_STEPS), unless it already is."""
+    if await pool.fetchval("SELECT count(*) FROM consent_wording"):
+        return
+    for step in CONSENT_STEPS:
+        started = time.monotonic()
+        await pool.execute(step)
+        print(f"  consent: {step[:40]}... {time.monotonic() - started:.1f} s", flush=True)
 
 
 async def reset_due(pool, workspaces: range) -> int:
@@ -216,6 +246,7 @@ async def benchmark(
     await engine.start_connection_pool(min_size=POOL_SIZE, max_size=POOL_SIZE)
     pool = await asyncpg.create_pool(url, min_size=POOL_SIZE, max_size=POOL_SIZE)
     try:
+        await consent_ready(pool)
         permit = await permit_paths(pool, iterations)
         print(
             f"  {permit['path']}: project p50 {permit['project_p50']:.0f} us, "
@@ -232,6 +263,9 @@ async def benchmark(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reuse", action="store_true", help="keep an already filled database")
+    parser.add_argument(
+        "--database", default=api_hot_paths.DATABASE, help="the filled database's name"
+    )
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500, help="leads per dispatch call")
     parser.add_argument("--dispatchers", type=int, default=2, help="dispatch callers at once")
@@ -241,7 +275,7 @@ def main() -> None:
     from app.db.server import run_sync
 
     started = time.monotonic()
-    url = run_sync(lambda: api_hot_paths.prepare(options.reuse))
+    url = run_sync(lambda: api_hot_paths.prepare(options.reuse, options.database))
     os.environ["DATABASE_URL"] = url
     permit, dispatch = asyncio.run(
         benchmark(url, options.iterations, options.batch, options.dispatchers, options.rounds)

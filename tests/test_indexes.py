@@ -11,10 +11,11 @@ import pytest
 from app import conversations, leads
 from app.db.executor import positional
 from app.pagination import NEWEST
-from app.policy import attestations, decisions
+from app.policy import attestations, decisions, engine
 
 LEADS = 50_000
 WORKSPACES = 50
+IDLE_WORKSPACES = 1_000
 THREADS = 5_000
 MESSAGES_PER_THREAD = 10
 DECISIONS = 50_000
@@ -83,6 +84,30 @@ async def fill(url: str) -> None:
         ATTESTATIONS,
         WORKSPACES,
     )
+    # Tenants without leads yet, as a server holds: the workspace table is more than a
+    # page, as it is in use (the claim and the inputs read a workspace by its key).
+    await connection.execute(
+        "INSERT INTO workspace (name) SELECT 'Idle ' || n FROM generate_series(1, $1) n",
+        IDLE_WORKSPACES,
+    )
+    # A wording per workspace (numbered and hashed here, as triggers are off) and a
+    # marketing grant for nine leads in ten, the tenth revoked.
+    await connection.execute(
+        "INSERT INTO consent_wording (workspace_id, version, business_name, text, sha256) "
+        "SELECT id, 1, name, 'Yes, ' || name || ' may write to me.', repeat('0', 64) "
+        "FROM workspace"
+    )
+    await connection.execute(
+        "INSERT INTO consent_event (workspace_id, lead_id, action, purpose, wording_id, "
+        "method, captured_at) "
+        "SELECT l.workspace_id, l.id, 'grant', 'marketing', w.id, 'import', "
+        "now() - interval '2 days' FROM lead AS l JOIN consent_wording AS w USING (workspace_id)"
+    )
+    await connection.execute(
+        "INSERT INTO consent_event (workspace_id, lead_id, action, purpose, captured_at) "
+        "SELECT workspace_id, id, 'revoke', 'marketing', now() - interval '1 day' "
+        "FROM lead WHERE id % 10 = 0"
+    )
     await connection.execute("RESET session_replication_role")
     await connection.execute("ANALYZE")
     await connection.close()
@@ -128,6 +153,25 @@ async def test_the_due_claim_reads_the_workspace_followup_index_and_locks_rows(m
     plan = await explain(many_leads, leads.CLAIM_DUE, None, 7, 10, 60)
     assert_reads(plan, "lead_workspace_next_followup")
     assert "LockRows" in node_types(plan), plan  # FOR UPDATE ... SKIP LOCKED
+
+
+async def test_the_policy_inputs_read_each_leads_consent_in_one_index_lookup(many_leads):
+    """The loading statement of a dispatch batch: the latest marketing event of each
+    lead is one lookup on consent_event_lead_latest (a LATERAL ... LIMIT 1)."""
+    batch = [row["id"] for row in await many_leads.fetch(
+        "SELECT id FROM lead WHERE workspace_id = 7 ORDER BY id LIMIT 500"
+    )]  # fmt: skip
+    plan = await explain(many_leads, engine.LOAD_INPUTS, None, 7, batch)
+    assert {"consent_event_lead_latest", "consent_wording_pkey"} <= index_names(plan), plan
+    assert not scanned_whole(plan) & {"lead", "consent_event", "consent_wording"}, plan
+
+
+def scanned_whole(plan: dict) -> set[str]:
+    """The tables a JSON plan reads whole."""
+    found = {plan["Relation Name"]} if plan["Node Type"] == "Seq Scan" else set()
+    for child in plan.get("Plans", []):
+        found |= scanned_whole(child)
+    return found
 
 
 async def test_a_lead_by_external_id_reads_the_unique_index(many_leads):

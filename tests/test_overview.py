@@ -129,6 +129,7 @@ async def test_numbers_and_charts_agree_with_the_tables(admin, connection):
     follow_up = [lead for lead in LEADS if lead[0] in ("NEW", "CONTACTED", "QUALIFIED")]
     assert chart(html, "follow-ups") == {
         "overdue": sum(1 for _, _, due, leased in follow_up if due < 0 and not leased),
+        "held for want of consent": 0,  # the workspace does not require consent
         "due in the next 24 h": sum(1 for _, _, due, _ in follow_up if 0 < due <= 24),
         "leased right now": sum(1 for *_, leased in follow_up if leased),
     }
@@ -157,6 +158,51 @@ async def test_numbers_and_charts_agree_with_the_tables(admin, connection):
     assert "v1 (BALANCED)" in html
     assert "granted by rui@example.com" in html
     assert f"{len(LEADS):,} leads" in html
+
+
+async def test_due_leads_held_for_want_of_consent_are_counted(admin, connection):
+    """Of the due leads of a workspace requiring consent, those whose latest marketing
+    consent event is not a grant (none, or a revocation) are held, not overdue."""
+    now = datetime.now(UTC)
+    workspace_id = await factories.workspace(connection, "Acme", consent_required=True)
+    wording = await factories.wording(connection, workspace_id)
+    due, later = now - timedelta(hours=1), now + timedelta(hours=3)
+    granted = {"action": "grant", "wording_id": wording["id"], "method": "checkbox"}
+    # (next follow-up, consent events oldest first, leased)
+    leads = [
+        (due, [granted], False),  # overdue
+        (due, [], False),  # held: nothing recorded
+        (due, [granted, {"action": "revoke"}], False),  # held: revoked
+        (due, [{"action": "revoke"}, granted], False),  # overdue: granted again
+        (due, [{"action": "grant", "purpose": "utility", **granted}], False),  # held
+        (later, [], False),  # not due yet
+        (due, [], True),  # leased
+    ]
+    for n, (next_at, events, leased) in enumerate(leads):
+        lead_id = await factories.lead(
+            connection,
+            workspace_id,
+            f"+1555000{n}",
+            next_followup_at=next_at,
+            followup_lease_until=now + timedelta(minutes=5) if leased else None,
+        )
+        for age, event in enumerate(reversed(events), start=1):
+            await factories.consent(
+                connection,
+                workspace_id,
+                lead_id,
+                **{**event, "captured_at": now - timedelta(hours=age)},
+            )
+    response = await admin.http.get(OVERVIEW_PATH, params={"workspace": workspace_id})
+    follow_ups = chart(response.text, "follow-ups")
+    assert (follow_ups["overdue"], follow_ups["held for want of consent"]) == (2, 3)
+    assert "required: 3 due leads held for want of consent" in response.text
+
+    await connection.execute("UPDATE workspace SET consent_required = false")
+    response = await admin.http.get(OVERVIEW_PATH, params={"workspace": workspace_id})
+    follow_ups = chart(response.text, "follow-ups")
+    assert (follow_ups["overdue"], follow_ups["held for want of consent"]) == (5, 0)
+    assert "not required: follow-ups go out without a recorded grant" in response.text
 
 
 async def test_an_empty_workspace_shows_an_empty_state(admin, connection):

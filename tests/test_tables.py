@@ -39,6 +39,9 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         # Beyond the spec: public holidays (app/policy/public_holidays.py).
         "holiday_calendars": ("jsonb", False),
         "lead_country_holidays": ("boolean", False),
+        # Beyond the spec: the consent ledger (rule CONSENT_MISSING, opt-in words).
+        "consent_required": ("boolean", False),
+        "opt_in_words": ("jsonb", False),
     },
     "strategy_version": {
         "id": ("integer", False),

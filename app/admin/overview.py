@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from app.db.executor import fetch
 from app.db.replicas import lag_tolerant
 from app.enums import FOLLOW_UP_STAGES, ChatRole, LeadStage, StrategyStatus
+from app.policy.consent import marketing_consent_missing
 
 OVERVIEW_PATH = "/admin/overview/"
 SEND_DAYS = 30
@@ -28,15 +29,28 @@ TAGS = (
     "SELECT tag, count(*) AS leads FROM lead, jsonb_array_elements_text(lead.tags) AS tag "
     "WHERE workspace_id = {} GROUP BY tag ORDER BY leads DESC, tag"
 )
+# Due leads are overdue, or held for want of consent where the workspace requires it
+# (the latest marketing consent event is not a grant: claims skip them, app/leads.py).
 FOLLOW_UPS = f"""
-SELECT count(*) FILTER (WHERE next_followup_at <= now() AND NOT leased) AS overdue,
+WITH scope AS (SELECT id, consent_required FROM workspace WHERE id = {{}})
+SELECT count(*) FILTER (WHERE overdue AND NOT held) AS overdue,
+       count(*) FILTER (WHERE overdue AND held) AS held_for_consent,
        count(*) FILTER (WHERE next_followup_at > now()
                           AND next_followup_at <= now() + interval '24 hours') AS due_next_24h,
-       count(*) FILTER (WHERE leased) AS leased
-  FROM (SELECT next_followup_at, coalesce(followup_lease_until > now(), false) AS leased
-          FROM lead
-         WHERE workspace_id = {{}} AND next_followup_at IS NOT NULL
-           AND stage IN ({", ".join(f"'{stage.value}'" for stage in FOLLOW_UP_STAGES)})) AS due
+       count(*) FILTER (WHERE leased) AS leased,
+       (SELECT consent_required FROM scope) AS consent_required
+  FROM (SELECT next_followup_at, leased, overdue,
+               overdue AND (SELECT consent_required FROM scope)
+                 AND {marketing_consent_missing("scheduled.id", "now()")} AS held
+          FROM (SELECT id, next_followup_at,
+                       coalesce(followup_lease_until > now(), false) AS leased,
+                       next_followup_at <= now()
+                         AND coalesce(followup_lease_until <= now(), true) AS overdue
+                  FROM lead
+                 WHERE workspace_id = (SELECT id FROM scope) AND next_followup_at IS NOT NULL
+                   AND stage IN ({", ".join(f"'{stage.value}'" for stage in FOLLOW_UP_STAGES)})
+               ) AS scheduled
+       ) AS due
 """
 DECISIONS = (
     "SELECT reason_code, allow_send, count(*) AS decisions FROM policy_decision "
@@ -176,6 +190,7 @@ def overview_html(overview: Overview) -> str:
         )
     follow_ups = [
         ("overdue", overview.follow_ups["overdue"]),
+        ("held for want of consent", overview.follow_ups["held_for_consent"]),
         ("due in the next 24 h", overview.follow_ups["due_next_24h"]),
         ("leased right now", overview.follow_ups["leased"]),
     ]
@@ -225,8 +240,26 @@ def strategy_html(overview: Overview) -> str:
         '<section id="strategy"><h2>Strategy and attestation</h2><dl>'
         f'<dt>ACTIVE strategy</dt><dd data-figure="strategy">{active}</dd>'
         f'<dt>Latest attestation</dt><dd data-figure="attestation">{attested}</dd>'
+        f'<dt>Consent</dt><dd data-figure="consent">{consent_text(overview)}</dd>'
         f'<dt>Webhook inbox</dt><dd data-figure="inbox">{inbox_text(overview)}</dd>'
         "</dl></section>"
+    )
+
+
+def consent_text(overview: Overview) -> str:
+    """Whether follow-ups need recorded consent, and how many due leads wait for it."""
+    follow_ups = overview.follow_ups
+    if not follow_ups["consent_required"]:
+        return (
+            "not required: follow-ups go out without a recorded grant "
+            "(turn on consent_required in the workspace)"
+        )
+    held = follow_ups["held_for_consent"]
+    if not held:
+        return "required: no due lead is held for want of consent"
+    return (
+        f"required: {held:,} due lead{'' if held == 1 else 's'} held for want of consent "
+        "(no grant is their latest marketing consent event)"
     )
 
 

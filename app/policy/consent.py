@@ -177,21 +177,24 @@ LATEST_EVENT = (
 
 
 def latest_marketing(select: str, lead_id: str, at: str) -> str:
-    """SQL: ``select`` of the latest marketing event of the lead ``lead_id`` (an SQL
-    expression) recorded by ``at``, as above: one lookup on consent_event_lead_latest.
-    ``e`` is the event and ``w`` its wording."""
+    """SQL: ``select`` of the latest marketing event ``e`` of the lead ``lead_id`` (an SQL
+    expression) recorded by ``at``, as above: one lookup on consent_event_lead_latest."""
     return (
-        f"SELECT {select} FROM {EVENT_FROM} WHERE e.lead_id = {lead_id} "
+        f"SELECT {select} FROM consent_event AS e WHERE e.lead_id = {lead_id} "
         f"AND e.purpose = '{ConsentPurpose.MARKETING.value}' AND e.recorded_at <= {at} "
         "ORDER BY e.captured_at DESC, e.id DESC LIMIT 1"
     )
 
 
 # For the policy engine's loading statement (a LATERAL join on its lead ``l`` and its
-# ``clock``): the event as rules.ConsentRecord reads it.
+# ``clock``): the event as rules.ConsentRecord reads it, with its wording's version and
+# hash looked up by key for the one event found (a join here let the planner read the
+# wording table in order for every lead).
 LATEST_MARKETING_CONSENT = latest_marketing(
-    "jsonb_build_object('event_id', e.id, 'action', e.action, 'captured_at', e.captured_at, "
-    "'wording_version', w.version, 'wording_sha256', w.sha256) AS marketing_consent",
+    "jsonb_build_object('event_id', e.id, 'action', e.action, 'captured_at', e.captured_at) "
+    "|| coalesce((SELECT jsonb_build_object('wording_version', w.version, "
+    "'wording_sha256', w.sha256) FROM consent_wording AS w WHERE w.id = e.wording_id), "
+    "jsonb_build_object()) AS marketing_consent",
     "l.id",
     "clock.at",
 )

@@ -559,17 +559,12 @@ CITING = tuple(index for index, rule in enumerate(RULES) if rule.cites_lead)
 def _shared(first: Decision, inputs: PolicyInputs) -> Decision:
     """``first``'s verdict for another lead in the same state: its outcomes, but for
     the rules that cite the lead's own records (``Rule.cites_lead``), checked again."""
-    outcomes = first.outcomes
+    outcomes, failed = first.outcomes, first.failed
     if inputs.kind in CITING_KINDS:
-        outcomes = list(outcomes)
-        for index in CITING:
-            own = _outcome(RULES[index], inputs)
-            if own != outcomes[index]:
-                outcomes[index] = own
-        outcomes = tuple(outcomes)
-    failed = first.failed
-    if outcomes is not first.outcomes:
-        failed = tuple(outcome for outcome in outcomes if outcome.passed is False)
+        own = {index: _outcome(RULES[index], inputs) for index in CITING}
+        if any(outcome != outcomes[index] for index, outcome in own.items()):
+            outcomes = tuple(own.get(index, known) for index, known in enumerate(outcomes))
+            failed = tuple(outcome for outcome in outcomes if outcome.passed is False)
     return Decision(inputs, outcomes, first.next_allowed_at, failed, first)
 
 
