@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.enums import FLOOR_SEND_DAYS, LeadStage, ReasonCode, SendKind, Weekday
+from app.enums import FLOOR_SEND_DAYS, ConsentAction, LeadStage, ReasonCode, SendKind, Weekday
 from app.phone_numbers import lead_number
 from app.policy.recipient import ZoneSource
-from app.policy.rules import Denial, PolicyInputs, decide, deferred_rules_pass
+from app.policy.rules import ConsentRecord, Denial, PolicyInputs, decide, deferred_rules_pass
 from app.policy.schedule import preview
 from app.policy.trace import inputs_from_trace, rule_trace
 from tests import recipient_oracle as oracle
@@ -391,11 +391,21 @@ def test_a_window_reopens_when_the_clocks_fall_back_across_its_end():
 @st.composite
 def batches(draw):
     """Leads of one workspace at one instant, in a few states, with numbers of several
-    kinds (one zone, many zones, a jurisdiction, invalid, none)."""
+    kinds (one zone, many zones, a jurisdiction, invalid, none) and consent events of
+    their own (a grant, a revocation, none), required or not."""
     numbers = ["+12125550123", "+13055550123", "+79123456789", "+61412345678", "+10000000000"]
     at = WEDNESDAY + timedelta(minutes=draw(st.integers(0, 7 * 24 * 60)))
+    consent_required = draw(st.booleans())
     batch = []
     for lead_id in range(draw(st.integers(1, 12))):
+        consent = draw(st.sampled_from([None, ConsentAction.GRANT, ConsentAction.REVOKE]))
+        record = consent and ConsentRecord(
+            event_id=100 + lead_id,
+            action=consent,
+            captured_at=at - timedelta(days=lead_id + 1),
+            wording_version=lead_id % 2 + 1 if consent is ConsentAction.GRANT else None,
+            wording_sha256=f"{lead_id:064x}" if consent is ConsentAction.GRANT else None,
+        )
         e164 = draw(st.sampled_from([*numbers, "crm:1"]))
         number = lead_number(e164 if e164 != "+12125550123" else f"+1212555{lead_id:04d}")
         batch.append(
@@ -414,6 +424,8 @@ def batches(draw):
                 lead_stage=draw(st.sampled_from([LeadStage.CONTACTED, LeadStage.CLOSED_LOST])),
                 lead_tags=draw(st.sampled_from([(), ("DISCONNECT",)])),
                 lead_country_holidays=True,
+                consent_required=consent_required,
+                marketing_consent=record,
             )
         )
     return batch

@@ -178,7 +178,8 @@ LATEST_EVENT = (
 
 def latest_marketing(select: str, lead_id: str, at: str) -> str:
     """SQL: ``select`` of the latest marketing event ``e`` of the lead ``lead_id`` (an SQL
-    expression) recorded by ``at``, as above: one lookup on consent_event_lead_latest."""
+    expression naming its table: a bare ``id`` would be the event's) recorded by ``at``,
+    "latest" as above: one lookup on consent_event_lead_latest."""
     return (
         f"SELECT {select} FROM consent_event AS e WHERE e.lead_id = {lead_id} "
         f"AND e.purpose = '{ConsentPurpose.MARKETING.value}' AND e.recorded_at <= {at} "
