@@ -273,10 +273,12 @@ def main() -> None:
     options = parser.parse_args()
 
     from app.db.server import run_sync
+    from app.settings import settings
 
     started = time.monotonic()
     url = run_sync(lambda: api_hot_paths.prepare(options.reuse, options.database))
     os.environ["DATABASE_URL"] = url
+    settings.cache_clear()  # the project's engine (piccolo_conf) reads it afresh
     permit, dispatch = asyncio.run(
         benchmark(url, options.iterations, options.batch, options.dispatchers, options.rounds)
     )

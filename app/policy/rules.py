@@ -561,10 +561,12 @@ def _shared(first: Decision, inputs: PolicyInputs) -> Decision:
     the rules that cite the lead's own records (``Rule.cites_lead``), checked again."""
     outcomes, failed = first.outcomes, first.failed
     if inputs.kind in CITING_KINDS:
-        own = {index: _outcome(RULES[index], inputs) for index in CITING}
-        if any(outcome != outcomes[index] for index, outcome in own.items()):
-            outcomes = tuple(own.get(index, known) for index, known in enumerate(outcomes))
-            failed = tuple(outcome for outcome in outcomes if outcome.passed is False)
+        for index in CITING:
+            own = _outcome(RULES[index], inputs)
+            if own != outcomes[index]:
+                outcomes = (*outcomes[:index], own, *outcomes[index + 1 :])
+                if own.passed is False:  # the same verdict (``state_key``), its own words
+                    failed = tuple(outcome for outcome in outcomes if outcome.passed is False)
     return Decision(inputs, outcomes, first.next_allowed_at, failed, first)
 
 

@@ -6,10 +6,12 @@ It holds enough to replay the decision: ``inputs_from_trace`` rebuilds the exact
 
 import json
 from datetime import datetime
+from itertools import pairwise
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
-from app.policy.input_codec import INPUT_WRITERS, inputs_from_json, inputs_to_json
-from app.policy.rules import CITING, RULESET_VERSION, Decision, PolicyInputs
+from app.policy.input_codec import inputs_from_json, inputs_to_json
+from app.policy.rules import CITING, RULESET_VERSION, ConsentRecord, Decision, PolicyInputs
 
 
 def _instant(value: datetime | None) -> str | None:
@@ -65,7 +67,7 @@ def rule_trace_texts(decisions: list[Decision]) -> list[str]:
         wrote = inputs.last_inbound_at
         wrote_text = "null" if wrote is None else f'"{wrote.isoformat()}"'
         own = f'"lead_id":{inputs.lead_id},"last_inbound_at":{wrote_text}'
-        consent = _compact(MARKETING_CONSENT(inputs.marketing_consent))
+        consent = _consent_text(inputs.marketing_consent)
         if decision.outcomes is not origin.outcomes:
             rules_text = _rules_text(decision, origin, rules)
         texts.append(
@@ -75,14 +77,26 @@ def rule_trace_texts(decisions: list[Decision]) -> list[str]:
     return texts
 
 
-MARKETING_CONSENT = dict(INPUT_WRITERS)["marketing_consent"]
+def _consent_text(record: ConsentRecord | None) -> str:
+    """``marketing_consent`` of the inputs as JSON (as ``inputs_to_json`` writes it,
+    which tests/test_recipient_time.py checks): ids, an enum, an ISO instant and a
+    hash written directly, one lead at a time being the cost of a dispatch batch."""
+    if record is None:
+        return "null"
+    version = "null" if record.wording_version is None else record.wording_version
+    digest = "null" if record.wording_sha256 is None else _string(record.wording_sha256)
+    return (
+        f'{{"event_id":{record.event_id},"action":"{record.action.value}",'
+        f'"captured_at":"{record.captured_at.isoformat()}",'
+        f'"wording_version":{version},"wording_sha256":{digest}}}'
+    )
 
 
 def _shared_parts(decision: Decision) -> tuple[str, str, list[str], str]:
-    """The trace's text before the lead's id, its number's after its digits, each rule
-    outcome's text and the rules' text: of a lead's inputs only its id, when it last
-    wrote, its number's digits and its consent are its own (``state_key``), and of the
-    outcomes those that cite it."""
+    """The trace's text before the lead's id, its number's after its digits, the rule
+    outcomes' text in pieces (``_joined``) and the rules' text: of a lead's inputs only
+    its id, when it last wrote, its number's digits and its consent are its own
+    (``state_key``), and of the outcomes those that cite it."""
     trace = rule_trace(decision)
     inputs, rules = trace.pop("inputs"), trace.pop("rules")
     number = inputs.pop("lead_number")
@@ -92,22 +106,39 @@ def _shared_parts(decision: Decision) -> tuple[str, str, list[str], str]:
     if number is not None:
         del number["e164"]
         number_rest = f",{_compact(number)[1:]}"
-    texts = [_compact(rule) for rule in rules]
+    # The outcomes between those that cite the lead, as text, then the citing ones: a
+    # lead in this state puts its own citing outcomes between the others.
+    bounds = (-1, *CITING, len(rules))
+    texts = [_compact(rules[start + 1 : end])[1:-1] for start, end in pairwise(bounds)]
+    texts += [_compact(rules[index]) for index in CITING]
     return head, number_rest, texts, _joined(texts)
 
 
-def _rules_text(decision: Decision, origin: Decision, rules: list[str]) -> str:
+def _rules_text(decision: Decision, origin: Decision, texts: list[str]) -> str:
     """The rules of a decision that shares ``origin``'s verdict: its origin's outcomes,
-    and its own where they differ (those that cite the lead)."""
-    own, texts = decision.outcomes, list(rules)
-    for index in CITING:
+    and its own where they differ (those that cite the lead). They differ in their
+    detail alone, the last key (``RuleOutcome.as_json``): the origin's text up to it,
+    then this lead's."""
+    own, mine = decision.outcomes, list(texts)
+    for place, index in enumerate(CITING, start=len(CITING) + 1):
         if own[index] is not origin.outcomes[index]:
-            texts[index] = _compact(own[index].as_json())
-    return _joined(texts)
+            text = mine[place]
+            before_detail = text[: text.index(DETAIL) + len(DETAIL)]
+            mine[place] = f"{before_detail}{_string(own[index].detail)}}}"
+    return _joined(mine)
 
 
-def _joined(rules: list[str]) -> str:
-    return f'"rules":[{",".join(rules)}]'
+DETAIL = '"detail":'
+_string = encode_basestring_ascii  # a JSON string, as json.dumps writes it
+
+
+def _joined(texts: list[str]) -> str:
+    """``"rules":[...]`` from the segments and the citing outcomes (``_shared_parts``)."""
+    segments, citing = texts[: len(CITING) + 1], texts[len(CITING) + 1 :]
+    parts = [segments[0]]
+    for outcome, segment in zip(citing, segments[1:], strict=True):
+        parts += (outcome, segment)
+    return f'"rules":[{",".join(part for part in parts if part)}]'
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:
