@@ -368,8 +368,30 @@ class LeadStageChangeOut(BaseModel):
     changed: bool
 
 
+class ImportConsent(Strict):
+    """A row's proof that the person consented to the import's wording version."""
+
+    captured_at: Instant = Field(description="when the person consented (not in the future)")
+    evidence: Annotated[dict[NulFreeText, JsonInner], NoExtraKeys] = Field(
+        description="where and how the person consented (IP, page URL, a reference to a "
+        "recording or a screenshot, the source record): at least one item"
+    )
+    wording_version: json_integer(ge=1, le=MAX_ID) | None = Field(
+        None, description="if given, the import's consent_wording_version"
+    )
+
+
+class ImportLead(LeadCreate):
+    consent: ImportConsent | None = None
+
+
 class LeadImport(Strict):
-    rows: list[Any] = Field(max_length=IMPORT_LIMIT, description="LeadCreate objects")
+    rows: list[Any] = Field(max_length=IMPORT_LIMIT, description="ImportLead objects")
+    consent_wording_version: json_integer(ge=1, le=MAX_ID) | None = Field(
+        None,
+        description="the workspace's wording version the rows' consent cites: each row with "
+        "`consent` gets a marketing grant (method `import`), once however often imported",
+    )
 
 
 class ImportRowOut(BaseModel):
@@ -377,12 +399,17 @@ class ImportRowOut(BaseModel):
     external_id: str | None
     result: str
     reason: str | None
+    consent: str | None = Field(
+        None, description="recorded, or already_recorded (imported before): rows with consent"
+    )
 
 
 class ImportOut(BaseModel):
     created: int
     updated: int
     rejected: int
+    granted: int = Field(description="grants recorded by this import")
+    already_granted: int = Field(description="grants of rows imported before, kept as they are")
     results: list[ImportRowOut]
 
 

@@ -1,0 +1,201 @@
+"""The bulk import with consent: grants recorded with the rows, refusals that store
+nothing, and an import repeated without duplicate grants."""
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app import lead_import
+from app.api.schemas import ImportLead
+from app.enums import ChangeActorKind
+from app.errors import NotFound
+from tests import factories
+from tests.api_client import client_for
+
+pytestmark = pytest.mark.usefixtures("connection_pool")
+
+SAID = datetime(2026, 11, 2, 10, 23, tzinfo=UTC)
+EVENTS = (
+    "SELECT lead.external_id, e.action, e.purpose, e.method, e.evidence, e.captured_at, "
+    "e.wording_id, e.recorded_by_kind, e.recorded_by FROM consent_event AS e "
+    "JOIN lead ON lead.id = e.lead_id ORDER BY lead.external_id, e.id"
+)
+
+
+@pytest.fixture
+async def acme(connection) -> int:
+    return await factories.workspace(connection, "Acme")
+
+
+@pytest.fixture
+async def api(acme):
+    client = await client_for(acme)
+    yield client
+    await client.http.aclose()
+
+
+async def wording(connection, workspace_id: int, text: str = "Acme may message you") -> int:
+    """A new wording version of the workspace; its id."""
+    return await factories.insert(
+        connection, "consent_wording", workspace_id=workspace_id, business_name="Acme", text=text
+    )
+
+
+def consenting(number: str, said: datetime = SAID, **evidence: str) -> dict:
+    return {
+        "external_id": number,
+        "consent": {
+            "captured_at": said.isoformat(),
+            "evidence": evidence or {"source": "newsletter form", "ip": "203.0.113.7"},
+        },
+    }
+
+
+async def stored(connection) -> tuple[int, list[dict]]:
+    leads = await connection.fetchval("SELECT count(*) FROM lead")
+    return leads, [dict(row) for row in await connection.fetch(EVENTS)]
+
+
+async def test_rows_with_consent_get_an_imported_grant(api, acme, connection):
+    wording_id = await wording(connection, acme)
+    rows = [
+        consenting("+15550100001", ip="203.0.113.7", page="https://acme.example/join"),
+        consenting("+15550100002", SAID + timedelta(hours=1), recording="calls/0002.mp3"),
+        {"external_id": "+15550100003", "name": "No consent given"},
+    ]
+    response = await api.post("/leads/import", {"rows": rows, "consent_wording_version": 1})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["created"], body["granted"], body["already_granted"]) == (3, 2, 0)
+    assert [row["consent"] for row in body["results"]] == ["recorded", "recorded", None]
+
+    leads, events = await stored(connection)
+    assert leads == 3
+    assert [event["external_id"] for event in events] == ["+15550100001", "+15550100002"]
+    for event in events:
+        assert (event["action"], event["purpose"], event["method"]) == (
+            "grant",
+            "marketing",
+            "import",
+        )
+        assert event["wording_id"] == wording_id
+        assert event["recorded_by_kind"] == ChangeActorKind.API_TOKEN
+    assert json.loads(events[0]["evidence"]) == {
+        "ip": "203.0.113.7",
+        "page": "https://acme.example/join",
+    }
+    assert json.loads(events[1]["evidence"]) == {"recording": "calls/0002.mp3"}
+    assert [event["captured_at"] for event in events] == [SAID, SAID + timedelta(hours=1)]
+
+
+async def test_a_wording_of_another_workspace_is_not_found_and_nothing_is_stored(
+    api, acme, connection
+):
+    other = await factories.workspace(connection, "Other")
+    await wording(connection, other)
+    body = {"rows": [consenting("+15550100001")], "consent_wording_version": 1}
+    response = await api.post("/leads/import", body)
+    assert response.status_code == 404, response.text
+    assert "consent wording version 1 does not exist" in response.json()["error"]["message"]
+    assert await stored(connection) == (0, [])
+
+
+async def test_rows_with_bad_consent_are_refused_one_by_one(api, acme, connection):
+    await wording(connection, acme)
+    await wording(connection, acme, "Acme may message you, v2")
+    future = datetime.now(UTC) + timedelta(hours=1)
+    good = consenting("+15550100001")
+    rows = [
+        good,
+        consenting("+15550100002", future),
+        {"external_id": "+15550100003", "consent": {"captured_at": "2026-11-02 10:23"}},
+        {"external_id": "+15550100004", "consent": {"captured_at": "yesterday", "evidence": {}}},
+        {**consenting("+15550100005"), "consent": {**good["consent"], "evidence": {}}},
+        {**consenting("+15550100006"), "consent": {**good["consent"], "evidence": ["a"]}},
+        {**consenting("+15550100007"), "consent": {**good["consent"], "wording_version": 1}},
+    ]
+    response = await api.post("/leads/import", {"rows": rows, "consent_wording_version": 2})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [row["result"] for row in results] == ["created"] + ["rejected"] * 6
+    reasons = [row["reason"] for row in results[1:]]
+    assert "consent.captured_at" in reasons[0] and "in the future" in reasons[0]
+    assert "consent.captured_at" in reasons[1] and "consent.evidence" in reasons[1]
+    assert "consent.captured_at" in reasons[2]
+    assert "consent.evidence" in reasons[3] and "at least one item" in reasons[3]
+    assert "consent.evidence" in reasons[4]
+    assert "consent.wording_version" in reasons[5] and "cites version 2" in reasons[5]
+
+    leads, events = await stored(connection)
+    assert leads == 1
+    assert [event["external_id"] for event in events] == ["+15550100001"]
+
+
+async def test_consent_without_a_wording_version_refuses_the_row(api, connection):
+    rows = [consenting("+15550100001"), {"external_id": "+15550100002"}]
+    response = await api.post("/leads/import", {"rows": rows})
+    results = response.json()["results"]
+    assert [row["result"] for row in results] == ["rejected", "created"]
+    assert "names no consent wording version" in results[0]["reason"]
+    leads, events = await stored(connection)
+    assert (leads, events) == (1, [])
+
+
+async def test_importing_the_same_rows_again_records_no_grant_twice(api, acme, connection):
+    await wording(connection, acme)
+    rows = [consenting(f"+1555010{n:04d}") for n in range(50)]
+    body = {"rows": rows, "consent_wording_version": 1}
+    first = (await api.post("/leads/import", body)).json()
+    again = (await api.post("/leads/import", body)).json()
+    assert (first["created"], first["granted"]) == (50, 50)
+    assert (again["updated"], again["granted"], again["already_granted"]) == (50, 0, 50)
+    leads, events = await stored(connection)
+    assert (leads, len(events)) == (50, 50)
+
+    # A later consent of the same person is a new event.
+    later = {"rows": [consenting("+15550100000", SAID + timedelta(days=1))], **body}
+    later["rows"] = [consenting("+15550100000", SAID + timedelta(days=1))]
+    assert (await api.post("/leads/import", later)).json()["granted"] == 1
+    assert len((await stored(connection))[1]) == 51
+
+
+async def test_an_import_of_the_most_rows_with_consent(api, acme, connection):
+    await wording(connection, acme)
+    rows = [consenting(f"+1555{n:07d}", ref=f"crm/{n}") for n in range(lead_import.IMPORT_LIMIT)]
+    started = time.perf_counter()
+    response = await api.post("/leads/import", {"rows": rows, "consent_wording_version": 1})
+    seconds = time.perf_counter() - started
+    assert response.status_code == 200
+    assert response.json()["granted"] == lead_import.IMPORT_LIMIT
+    assert seconds < 30, f"{seconds:.1f} s"
+    grants = "SELECT count(*) FROM consent_event WHERE method = 'import'"
+    assert await connection.fetchval(grants) == lead_import.IMPORT_LIMIT
+
+
+async def test_a_preview_checks_every_row_and_writes_nothing(acme, connection):
+    await wording(connection, acme)
+    rows = [consenting("+15550100001"), {"external_id": "+15550100001"}, {"name": "no number"}]
+    outcomes = await lead_import.import_rows(acme, rows, ImportLead, 1, preview=True)
+    assert [outcome.result for outcome in outcomes] == ["valid", "rejected", "rejected"]
+    assert outcomes[1].reason == "external_id repeats row 0"
+    assert "external_id" in outcomes[2].reason
+    assert await stored(connection) == (0, [])
+    with pytest.raises(NotFound):
+        await lead_import.import_rows(acme, rows, ImportLead, 2, preview=True)
+
+
+async def test_a_batch_writes_its_rows_checked_against_the_whole_import(acme, connection):
+    await wording(connection, acme)
+    rows = [consenting(f"+1555010{n:04d}") for n in range(6)] + [consenting("+15550100000")]
+    first = await lead_import.import_rows(acme, rows, ImportLead, 1, batch=range(0, 4))
+    assert [outcome.index for outcome in first] == [0, 1, 2, 3]
+    last = await lead_import.import_rows(acme, rows, ImportLead, 1, batch=range(4, 8))
+    assert [(outcome.index, outcome.result) for outcome in last] == [
+        (4, "created"),
+        (5, "created"),
+        (6, "rejected"),
+    ]
+    leads, events = await stored(connection)
+    assert (leads, len(events)) == (6, 6)
