@@ -157,7 +157,7 @@ async def import_rows(
     """Read ``raw_rows`` with ``row_model``, then import them (or, for a ``preview``,
     only check them: nothing is written). With ``batch``, every row is checked but only
     the rows whose index is in it are written and reported."""
-    _check_size(raw_rows)
+    check_size(raw_rows)
     rows, refused = read_rows(raw_rows, row_model)
     if preview:
         outcomes = await preview_leads(workspace_id, rows, wording_version)
@@ -172,7 +172,7 @@ async def preview_leads(
 ) -> list[ImportOutcome]:
     """What an import of ``rows`` would do to each row: valid or rejected, with the
     same checks as ``import_leads``; nothing is written."""
-    _check_size(rows)
+    check_size(rows)
     wording = await _wording(workspace_id, wording_version)
     checked = checked_rows([LeadRow(*row) for row in rows], wording, datetime.now(UTC))
     valid = [ImportOutcome(row.index, key, VALID) for key, row in checked.accepted.items()]
@@ -193,7 +193,7 @@ async def import_leads(
     ``IMPORT_LIMIT``. A row that breaks a rule is rejected with the reason and the
     others still go in. With ``batch``, only the rows whose index is in it are written.
     """
-    _check_size(rows)
+    check_size(rows)
     wording = await _wording(workspace_id, wording_version)
     checked = checked_rows([LeadRow(*row) for row in rows], wording, datetime.now(UTC))
     accepted = {
@@ -228,7 +228,8 @@ def summary(outcomes: Iterable[ImportOutcome]) -> dict[str, int]:
     }
 
 
-def _check_size(rows: Sequence[Any]) -> None:
+def check_size(rows: Sequence[Any]) -> None:
+    """An import is at most ``IMPORT_LIMIT`` rows."""
     if len(rows) > IMPORT_LIMIT:
         raise InvalidValue("rows", f"at most {IMPORT_LIMIT:,} rows per import")
 

@@ -199,3 +199,100 @@ async def test_a_batch_writes_its_rows_checked_against_the_whole_import(acme, co
     ]
     leads, events = await stored(connection)
     assert (leads, len(events)) == (6, 6)
+
+
+# --- the admin's CSV import, in process (the browser drives it in test_csv_import_browser.py)
+
+CSV_PATH = "/admin/csv-import/"
+CSV = (
+    "phone,full name,zone,opted in at,ip,form\n"
+    "+15550100001,Ana,Europe/Lisbon,2026-11-02T10:23:00Z,203.0.113.7,signup\n"
+    "+15550100002,Rui,Mars/Base,2026-11-02T10:24:00Z,203.0.113.8,signup\n"
+    "+15550100003,Eva,,,,\n"
+)
+MAPPING = {
+    "external_id": "phone",
+    "name": "full name",
+    "timezone": "zone",
+    "captured_at": "opted in at",
+    "evidence": ["ip", "form"],
+}
+
+
+async def test_the_admin_csv_steps_need_the_session_and_the_csrf_header(admin, acme, connection):
+    from tests.admin_client import anonymous_client
+
+    body = {"workspace": acme, "csv": CSV, "mapping": MAPPING}
+    without_csrf = await admin.http.post(f"{CSV_PATH}preview/", json=body)
+    async with anonymous_client() as anonymous:
+        await anonymous.get("/admin/")
+        headers = {"X-CSRFToken": anonymous.cookies["csrftoken"]}
+        logged_out = await anonymous.post(f"{CSV_PATH}import/", json=body, headers=headers)
+        page = await anonymous.get(CSV_PATH)
+    assert without_csrf.status_code == 403
+    assert logged_out.status_code == 303 and page.status_code == 303
+    assert await stored(connection) == (0, [])
+
+
+async def test_the_admin_csv_preview_writes_nothing_then_the_import_records_grants(
+    admin, acme, connection
+):
+    await wording(connection, acme)
+    page = await admin.http.get(CSV_PATH)
+    assert page.status_code == 200 and "Import leads with consent" in page.text
+    body = {"workspace": acme, "csv": CSV, "mapping": MAPPING, "wording_version": 1}
+    read = (await admin.http.post(f"{CSV_PATH}read/", json=body, headers=admin.headers)).json()
+    assert (read["columns"][0], read["rows"]) == ("phone", 3)
+
+    preview = await admin.http.post(f"{CSV_PATH}preview/", json=body, headers=admin.headers)
+    assert preview.status_code == 200, preview.text
+    assert (preview.json()["valid"], preview.json()["rejected"]) == (2, 1)
+    [refusal] = preview.json()["refusals"]
+    assert refusal["line"] == 3 and "Mars/Base" in refusal["reason"]
+    assert await stored(connection) == (0, [])
+
+    done = await admin.http.post(f"{CSV_PATH}import/", json=body, headers=admin.headers)
+    assert done.status_code == 200, done.text
+    assert {key: done.json()[key] for key in ("created", "rejected", "granted")} == {
+        "created": 2,
+        "rejected": 1,
+        "granted": 1,
+    }
+    leads, events = await stored(connection)
+    assert leads == 2
+    [event] = events
+    assert json.loads(event["evidence"]) == {"ip": "203.0.113.7", "form": "signup"}
+    assert (event["recorded_by_kind"], event["recorded_by"]) == (ChangeActorKind.OPERATOR, "ana")
+
+
+async def test_the_admin_csv_import_refuses_bad_input_with_4xx(admin, acme, connection):
+    other = await factories.workspace(connection, "Other")
+    await wording(connection, other)
+    post = admin.http.post
+    base = {"workspace": acme, "csv": CSV, "mapping": MAPPING}
+    answers = [
+        await post(
+            f"{CSV_PATH}preview/", json={**base, "wording_version": 1}, headers=admin.headers
+        ),
+        await post(
+            f"{CSV_PATH}import/", json={**base, "wording_version": 1}, headers=admin.headers
+        ),
+        await post(f"{CSV_PATH}read/", json={**base, "workspace": 999}, headers=admin.headers),
+        await post(f"{CSV_PATH}read/", json={**base, "csv": ""}, headers=admin.headers),
+        await post(f"{CSV_PATH}read/", json={**base, "csv": "a,a\n1,2\n"}, headers=admin.headers),
+        await post(
+            f"{CSV_PATH}preview/",
+            json={**base, "mapping": {**MAPPING, "name": "nope"}},
+            headers=admin.headers,
+        ),
+        await post(f"{CSV_PATH}preview/", json={**base, "batch": "x"}, headers=admin.headers),
+        await post(
+            f"{CSV_PATH}read/",
+            json={**base, "csv": "n\n" + "+1\n" * (lead_import.IMPORT_LIMIT + 1)},
+            headers=admin.headers,
+        ),
+    ]
+    assert [answer.status_code for answer in answers] == [404, 404, 404, 422, 422, 422, 422, 422]
+    assert "consent wording version 1 does not exist" in answers[0].json()["detail"]
+    assert "at most 10,000 rows" in answers[-1].json()["detail"]
+    assert await stored(connection) == (0, [])

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from app.admin.crud import use_admin_crud
+from app.admin.csv_import import CSV_IMPORT_PATH, csv_import_app
 from app.admin.forms import FORMS
 from app.admin.lead_zone import lead_zone
 from app.admin.login_throttle import CountedInDatabase, LoginThrottle
@@ -102,6 +103,11 @@ def add_overview(admin: AdminRouter) -> None:
     admin.mount("/lead-zone", behind_operator_session(zone))
 
 
+def add_csv_import(admin: AdminRouter) -> None:
+    """The CSV import of leads with consent, linked from the sidebar."""
+    admin.mount("/csv-import", behind_operator_session(csv_import_app()))
+
+
 EXTRAS_SCRIPT = (Path(__file__).parent / "extras.js").read_text()
 
 
@@ -129,11 +135,12 @@ def create_operator_admin(settings: AdminSettings) -> ASGIApp:
         production=settings.production,
         allowed_hosts=list(settings.allowed_hosts),
         auto_include_related=False,
-        sidebar_links={"Overview": OVERVIEW_PATH},
+        sidebar_links={"Overview": OVERVIEW_PATH, "Import leads (CSV)": CSV_IMPORT_PATH},
         rate_limit_provider=CountedInDatabase(),
     )
     answer_bad_input_with_4xx(admin)
     use_admin_crud(fastapi_apps(admin))
     add_overview(admin)
+    add_csv_import(admin)
     add_admin_extras(admin)
     return LoginThrottle(admin)
