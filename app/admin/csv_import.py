@@ -305,7 +305,7 @@ PAGE_STYLE = """
 label { display: block; margin: 8px 0; } .fields label { display: grid;
   grid-template-columns: 360px 320px; } fieldset { margin: 12px 0; border: 1px solid #ccd; }
 button { margin-top: 8px; padding: 6px 14px; } progress { width: 420px; }
-#sample table, #refusals { font-size: 0.9em; } #refusals td { text-align: left; }
+#sample table, #refusals { font-size: 0.9em; } #sample td, #refusals td { text-align: left; }
 """
 
 SCRIPT = """
@@ -313,7 +313,7 @@ const data = JSON.parse(document.getElementById("page-data").textContent);
 const $ = (selector) => document.querySelector(selector);
 const FIELDS = ["external_id", "name", "timezone", "captured_at", "wording_version"];
 const GUESSES = {external_id: /^(number|phone|external_?id|whatsapp|mobile)/i,
-  name: /name/i, timezone: /time ?zone|^tz$/i, captured_at: /captured|consented|opt.?in.*at/i,
+  name: /name/i, timezone: /time ?zone|^tz$/i, captured_at: /captured|consented|opt.*in/i,
   wording_version: /wording|version/i};
 let file = null;
 
