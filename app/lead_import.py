@@ -32,6 +32,12 @@ IMPORT_LIMIT = 10_000
 # The evidence of one row, as JSON text, at most this long.
 MAX_EVIDENCE_CHARS = 4_000
 
+# An import that creates this many leads, when the table was thought to hold fewer than
+# STALE_SHARE times as many, refreshes the lead table's statistics (see
+# _refresh_lead_statistics).
+ANALYZE_AFTER_CREATED = 1_000
+STALE_SHARE = 10
+
 CREATED, UPDATED, REJECTED, VALID = "created", "updated", "rejected", "valid"
 # What happened to a row's grant: a new event, or one imported before (kept as it is).
 GRANT_RECORDED, GRANT_ALREADY_RECORDED = "recorded", "already_recorded"
@@ -241,30 +247,48 @@ async def _wording(workspace_id: int, version: int | None) -> dict[str, Any] | N
 async def _write(
     workspace_id: int, rows: dict[str, LeadRow], wording: dict[str, Any] | None
 ) -> tuple[set[str], set[str]]:
-    """The leads created (the others were updated) and the grants recorded, by
-    external id."""
-    created: set[str] = set()
-    updated: set[str] = set()
-    granted: set[str] = set()
+    """The leads created (the others were updated) and those whose grant was recorded,
+    by external id."""
     if not rows:
-        return created, granted
+        return set(), set()
     fields = {key: row.fields for key, row in rows.items()}
-    grants = {key: row.grant[:2] for key, row in rows.items() if row.grant is not None}
     async with transaction():
-        updated |= await _import_pass(import_update_sql, workspace_id, fields)
+        updated = await _import_pass(import_update_sql, workspace_id, fields)
         remaining = {key: value for key, value in fields.items() if key not in updated}
-        if remaining:
-            created |= await _import_pass(import_insert_sql, workspace_id, remaining)
+        created = (
+            await _import_pass(import_insert_sql, workspace_id, remaining) if remaining else {}
+        )
         # Rows another writer created meanwhile exist now: update them.
         late = {key: value for key, value in remaining.items() if key not in created}
         if late:
             updated |= await _import_pass(import_update_sql, workspace_id, late)
+        if len(created) >= ANALYZE_AFTER_CREATED:
+            await _refresh_lead_statistics(len(created))
+        lead_ids = {**updated, **created}
+        grants = {
+            lead_ids[key]: row.grant[:2] for key, row in rows.items() if row.grant is not None
+        }
+        granted: set[int] = set()
         if grants and wording is not None:
-            granted |= await consent.record_import_grants(workspace_id, wording, grants)
-    return created, granted
+            granted = await consent.record_import_grants(workspace_id, wording, grants)
+    return set(created), {key for key, lead_id in lead_ids.items() if lead_id in granted}
 
 
-async def _import_pass(sql_for, workspace_id: int, rows: dict[str, dict[str, Any]]) -> set[str]:
+async def _refresh_lead_statistics(created: int) -> None:
+    """ANALYZE the lead table in the import's transaction when the leads it created are
+    many next to what the planner knows of the table (its rows since the last ANALYZE:
+    none on a fresh install). The grants' tenant foreign key checks, one per row, are
+    planned from those statistics: planned for a near-empty table they read every lead
+    of the workspace per row (measured: 12 s instead of 0.1 s for 10,000 grants)."""
+    known = await fetch("SELECT reltuples FROM pg_class WHERE oid = 'lead'::regclass")
+    if known[0]["reltuples"] < created * STALE_SHARE:
+        await fetch("ANALYZE lead")
+
+
+async def _import_pass(
+    sql_for, workspace_id: int, rows: dict[str, dict[str, Any]]
+) -> dict[str, int]:
+    """The leads the statement wrote: external id -> lead id."""
     input_cte, arrays = import_input(rows)
     result = await fetch(sql_for(input_cte), *arrays, workspace_id)
-    return {row["external_id"] for row in result}
+    return {row["external_id"]: row["id"] for row in result}

@@ -225,43 +225,37 @@ async def wording_version(workspace_id: int, version: int) -> dict[str, Any]:
 # the same wording and moment, imported before, is not recorded again
 # (consent_event_imported_once).
 IMPORT_GRANTS = f"""
-WITH given AS (
-    SELECT lead.id AS lead_id, lead.external_id, item.captured_at, item.evidence
-      FROM unnest({{}}::text[], {{}}::timestamptz[], {{}}::text[])
-           AS item (external_id, captured_at, evidence)
-      JOIN lead ON lead.workspace_id = {{}} AND lead.external_id = item.external_id
-), recorded AS (
-    INSERT INTO consent_event (workspace_id, lead_id, action, purpose, channel, wording_id,
-                               method, evidence, captured_at)
-    SELECT wording.workspace_id, given.lead_id, '{ConsentAction.GRANT.value}', {{}},
-           wording.channel, wording.id, '{ConsentMethod.IMPORT.value}', given.evidence::jsonb,
-           given.captured_at
-      FROM given JOIN consent_wording AS wording ON wording.id = {{}}
-    ON CONFLICT (lead_id, purpose, wording_id, captured_at)
-       WHERE method = '{ConsentMethod.IMPORT.value}' DO NOTHING
-    RETURNING lead_id
-)
-SELECT given.external_id FROM given JOIN recorded USING (lead_id)
+INSERT INTO consent_event (workspace_id, lead_id, action, purpose, channel, wording_id, method,
+                           evidence, captured_at)
+SELECT wording.workspace_id, item.lead_id, '{ConsentAction.GRANT.value}', {{}}, wording.channel,
+       wording.id, '{ConsentMethod.IMPORT.value}', item.evidence::jsonb, item.captured_at
+  FROM unnest({{}}::integer[], {{}}::timestamptz[], {{}}::text[])
+       AS item (lead_id, captured_at, evidence)
+  JOIN consent_wording AS wording ON wording.id = {{}} AND wording.workspace_id = {{}}
+ON CONFLICT (lead_id, purpose, wording_id, captured_at)
+   WHERE method = '{ConsentMethod.IMPORT.value}' DO NOTHING
+RETURNING lead_id
 """
 
 
 async def record_import_grants(
     workspace_id: int,
     wording: dict[str, Any],
-    grants: dict[str, tuple[datetime, dict[str, Any]]],
+    grants: dict[int, tuple[datetime, dict[str, Any]]],
     purpose: ConsentPurpose = ConsentPurpose.MARKETING,
-) -> set[str]:
+) -> set[int]:
     """Append a grant (method ``import``, ``wording``) for each of the workspace's leads
-    named in ``grants`` (external id -> captured_at, evidence), in the caller's
-    transaction; the external ids whose grant is new (one imported before is kept)."""
-    external_ids = list(grants)
+    in ``grants`` (lead id -> captured_at, evidence), in the caller's transaction; the
+    lead ids whose grant is new (one imported before is kept). A lead of another
+    workspace is refused by the database (the events' tenant foreign key)."""
+    lead_ids = list(grants)
     rows = await fetch(
         IMPORT_GRANTS,
-        external_ids,
-        [grants[key][0] for key in external_ids],
-        [json.dumps(grants[key][1]) for key in external_ids],
-        workspace_id,
         ConsentPurpose(purpose).value,
+        lead_ids,
+        [grants[lead_id][0] for lead_id in lead_ids],
+        [json.dumps(grants[lead_id][1]) for lead_id in lead_ids],
         wording["id"],
+        workspace_id,
     )
-    return {row["external_id"] for row in rows}
+    return {row["lead_id"] for row in rows}
