@@ -161,9 +161,13 @@ async def import_rows(
     preview: bool = False,
 ) -> list[ImportOutcome]:
     """Read ``raw_rows`` with ``row_model``, then import them (or, for a ``preview``,
-    only check them: nothing is written). With ``batch``, every row is checked but only
-    the rows whose index is in it are written and reported."""
+    only check them: nothing is written). With ``batch``, the rows up to its end are
+    checked, as in the whole import, and only those whose index is in it are written
+    and reported."""
     check_size(raw_rows)
+    if batch is not None:
+        # A row's outcome depends on the rows before it only (a repeated number).
+        raw_rows = raw_rows[: batch.stop]
     rows, refused = read_rows(raw_rows, row_model)
     if preview:
         outcomes = await preview_leads(workspace_id, rows, wording_version)
