@@ -147,7 +147,11 @@ def check_grant(grant: ImportGrant | None, wording: dict[str, Any] | None, now: 
         raise InvalidValue(
             "consent.evidence", "must say where and how the person consented (at least one item)"
         )
-    if len(json.dumps(grant.evidence)) > MAX_EVIDENCE_CHARS:
+    try:
+        text = json.dumps(grant.evidence, allow_nan=False)
+    except ValueError:
+        raise InvalidValue("consent.evidence", "numbers must be finite") from None
+    if len(text) > MAX_EVIDENCE_CHARS:
         raise InvalidValue("consent.evidence", f"at most {MAX_EVIDENCE_CHARS:,} characters as JSON")
 
 

@@ -115,11 +115,19 @@ async def test_rows_with_bad_consent_are_refused_one_by_one(api, acme, connectio
         {**consenting("+15550100005"), "consent": {**good["consent"], "evidence": {}}},
         {**consenting("+15550100006"), "consent": {**good["consent"], "evidence": ["a"]}},
         {**consenting("+15550100007"), "consent": {**good["consent"], "wording_version": 1}},
+        {**consenting("+15550100008"), "consent": {**good["consent"], "evidence": {"n": 1e999}}},
+        {
+            **consenting("+15550100009"),
+            "consent": {**good["consent"], "evidence": {"x": "y" * 4000}},
+        },
     ]
-    response = await api.post("/leads/import", {"rows": rows, "consent_wording_version": 2})
+    # As JSON text: a number too large for a float reads as Infinity.
+    body = json.dumps({"rows": rows, "consent_wording_version": 2})
+    headers = {"Content-Type": "application/json"}
+    response = await api.http.post("/leads/import", content=body, headers=headers)
     assert response.status_code == 200, response.text
     results = response.json()["results"]
-    assert [row["result"] for row in results] == ["created"] + ["rejected"] * 6
+    assert [row["result"] for row in results] == ["created"] + ["rejected"] * 8
     reasons = [row["reason"] for row in results[1:]]
     assert "consent.captured_at" in reasons[0] and "in the future" in reasons[0]
     assert "consent.captured_at" in reasons[1] and "consent.evidence" in reasons[1]
@@ -127,6 +135,8 @@ async def test_rows_with_bad_consent_are_refused_one_by_one(api, acme, connectio
     assert "consent.evidence" in reasons[3] and "at least one item" in reasons[3]
     assert "consent.evidence" in reasons[4]
     assert "consent.wording_version" in reasons[5] and "cites version 2" in reasons[5]
+    assert reasons[6] == "consent.evidence: numbers must be finite"
+    assert reasons[7] == "consent.evidence: at most 4,000 characters as JSON"
 
     leads, events = await stored(connection)
     assert leads == 1
