@@ -158,7 +158,7 @@ def step(handler: Step) -> Callable[[Request], Awaitable[Response]]:
 
     async def endpoint(request: Request) -> Response:
         try:
-            upload = CsvUpload.model_validate(await request.json())
+            upload = CsvUpload.model_validate_json(await request.body() or b"{}")
             await existing_workspace(upload.workspace)
             return JSONResponse(await handler(request, upload))
         except pydantic.ValidationError as error:
@@ -327,6 +327,7 @@ async function send(step, extra) {
   const response = await fetch(step + "/", {method: "POST", credentials: "same-origin",
     headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
     body: JSON.stringify(body)});
+  if (response.redirected) throw new Error("Your session has ended: log in to the admin again.");
   let answer = {};
   try { answer = await response.json(); } catch (error) { answer = {}; }
   if (!response.ok) {
