@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import lead_import
+from app.admin.csv_import import MAX_FILE_BODY_BYTES
 from app.api.schemas import ImportLead
 from app.enums import ChangeActorKind
 from app.errors import NotFound
@@ -303,6 +304,10 @@ async def test_the_admin_csv_import_refuses_bad_input_with_4xx(admin, acme, conn
         ),
     ]
     answers.append(await post(f"{CSV_PATH}preview/", headers=admin.headers))
+    # A file of the import's most rows fits; a body past the page's own bound does not.
+    huge = b'{"csv": "' + b"x" * MAX_FILE_BODY_BYTES + b'"}'
+    too_large = await admin.http.post(f"{CSV_PATH}read/", content=huge, headers=admin.headers)
+    assert too_large.status_code == 413
     assert [answer.status_code for answer in answers] == [404, 404, 404] + [422] * 6
     assert "consent wording version 1 does not exist" in answers[0].json()["detail"]
     assert "at most 10,000 rows" in answers[-2].json()["detail"]
