@@ -251,6 +251,7 @@ async def test_the_admin_csv_preview_writes_nothing_then_the_import_records_gran
     await wording(connection, acme)
     page = await admin.http.get(CSV_PATH)
     assert page.status_code == 200 and "Import leads with consent" in page.text
+    assert (await admin.get("/links/")).json()["Import leads (CSV)"] == CSV_PATH
     body = {"workspace": acme, "csv": CSV, "mapping": MAPPING, "wording_version": 1}
     read = (await admin.http.post(f"{CSV_PATH}read/", json=body, headers=admin.headers)).json()
     assert (read["columns"][0], read["rows"]) == ("phone", 3)
