@@ -3,6 +3,7 @@ purpose and a workspace's opt-in word grants marketing against its current wordi
 with the message as evidence, in the message's transaction, once per message id.
 Signed bodies shaped like Meta's; every effect read back from the database."""
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -159,3 +160,13 @@ async def test_a_timestamp_ahead_of_the_clock_is_recorded_as_now(meta, connectio
     for event in await consent_events(connection):
         assert abs(event["captured_at"] - event["recorded_at"]) < timedelta(minutes=1)
         assert event["evidence"]["timestamp"] == str(ahead)
+
+
+async def test_concurrent_deliveries_of_one_opt_out_record_it_once(meta, connection, acme):
+    body = payload(text("STOP", wamid="wamid.RACE"))
+
+    answers = await asyncio.gather(*(deliver(meta, body) for _ in range(4)))
+
+    assert [a.status_code for a in answers] == [200] * 4
+    assert sorted(a.json()["consent_events"] for a in answers) == [0, 0, 0, 2]
+    assert len(await consent_events(connection)) == 2
