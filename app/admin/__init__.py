@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 
 from app.admin.crud import use_admin_crud
 from app.admin.forms import FORMS
+from app.admin.lead_page import lead_page
 from app.admin.lead_zone import lead_zone
 from app.admin.login_throttle import CountedInDatabase, LoginThrottle
 from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
@@ -95,11 +96,13 @@ def behind_operator_session(app: ASGIApp) -> ASGIApp:
 
 
 def add_overview(admin: AdminRouter) -> None:
-    """The overview page, linked from the sidebar, and the lead page's zone."""
+    """The overview page, linked from the sidebar; the lead's zone and the lead page."""
     overview = Starlette(routes=[Route("/", overview_page, methods=["GET"])])
     admin.mount("/overview", behind_operator_session(overview))
     zone = Starlette(routes=[Route("/{lead_id}/", lead_zone, methods=["GET"])])
     admin.mount("/lead-zone", behind_operator_session(zone))
+    one_lead = Starlette(routes=[Route("/{lead_id}/", lead_page, methods=["GET"])])
+    admin.mount("/lead-page", behind_operator_session(one_lead))
 
 
 EXTRAS_SCRIPT = (Path(__file__).parent / "extras.js").read_text()
