@@ -33,21 +33,12 @@ async def consenting_lead(connection) -> tuple[int, int]:
     )
     await factories.attestation(connection, workspace_id, granted=True)
     lead_id = await factories.lead(connection, workspace_id, "+351910000001", name="Rita")
-    wording_id = await factories.insert(
+    wording_id = await factories.consent_wording(connection, workspace_id, "Acme")
+    await factories.consent_grant(
         connection,
-        "consent_wording",
-        workspace_id=workspace_id,
-        business_name="Acme",
-        text="Yes, Acme may send me offers on WhatsApp.",
-    )
-    await factories.insert(
-        connection,
-        "consent_event",
-        workspace_id=workspace_id,
-        lead_id=lead_id,
-        action="grant",
-        purpose="marketing",
-        wording_id=wording_id,
+        workspace_id,
+        lead_id,
+        wording_id,
         method="web_form",
         evidence={"ip": "192.0.2.1"},
         captured_at=datetime.now(UTC) - timedelta(days=2),

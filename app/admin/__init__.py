@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from app.admin.consent_ledger import CONSENT_FORMS, CONSENT_TABLES
 from app.admin.crud import use_admin_crud
 from app.admin.forms import FORMS
 from app.admin.lead_page import lead_page
@@ -123,8 +124,8 @@ def add_admin_extras(admin: AdminRouter) -> None:
 def create_operator_admin(settings: AdminSettings) -> ASGIApp:
     """The admin ASGI app: session login (rate limited), CSRF, tables and actions."""
     admin = create_admin(
-        tables=[*TABLES, *registered_tables()],
-        forms=FORMS,
+        tables=[*TABLES, *CONSENT_TABLES, *registered_tables()],
+        forms=[*FORMS, *CONSENT_FORMS],
         site_name="Masterplan admin",
         session_expiry=timedelta(hours=1),
         increase_expiry=SESSION_INCREASE_EXPIRY,
