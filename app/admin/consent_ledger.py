@@ -7,6 +7,7 @@ offers them nor answers them with a 500.
 """
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import pydantic
@@ -120,19 +121,41 @@ CLOCK_SKEW = timedelta(minutes=5)
 FORM_FIELDS = {"wording_version": "wording"}  # the domain's field -> the form's
 
 
+def chosen(choices: type[StrEnum], title: str, description: str, default: Any) -> Any:
+    """A form field whose value is one of ``choices``, offered as a list to pick from
+    (as the admin offers a column's choices); None when left empty, if allowed."""
+    extra = {
+        "choices": {
+            choice.name: {"display_name": choice.value.replace("_", " "), "value": choice.value}
+            for choice in choices
+        },
+        "nullable": default is None,
+    }
+    return pydantic.Field(
+        default=default,
+        title=title,
+        description=description,
+        json_schema_extra={"type": "string", "extra": extra},
+    )
+
+
 class ConsentForm(pydantic.BaseModel):
     workspace: RowChoice = picked("workspace", "Pick the workspace")
     lead: RowChoice = picked("lead", "Pick the lead: search by part of its number or name")
-    action: ConsentAction = ConsentAction.GRANT
-    purpose: ConsentPurpose = ConsentPurpose.MARKETING
+    action: ConsentAction = chosen(
+        ConsentAction, "Action", "grant: the person said yes; revoke: they took it back", "grant"
+    )
+    purpose: ConsentPurpose = chosen(
+        ConsentPurpose, "Purpose", "What the person agreed to be sent", "marketing"
+    )
     wording: RowChoice | None = picked(
         "consent_wording",
         "For a grant: the wording version the person was shown (v1 Acme, ...); "
         "empty for a revocation",
         required=False,
     )
-    method: ConsentMethod | None = pydantic.Field(
-        default=None, description="For a grant: how the person said yes"
+    method: ConsentMethod | None = chosen(
+        ConsentMethod, "Method", "For a grant: how the person said yes", None
     )
     captured_at: datetime | None = pydantic.Field(
         default=None, description="When the person said it, in UTC; empty: now"

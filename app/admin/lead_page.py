@@ -312,7 +312,7 @@ def why_not_section(data: LeadPage) -> str:
     verdict = (
         f'<p class="verdict {"allowed" if allowed else "refused"}" data-figure="verdict">'
         f"{'A follow-up may be sent now' if allowed else 'No follow-up now'}: "
-        f"<strong>{escape(decision['reason_code'])}</strong> — {escape(decision['summary'])}</p>"
+        f"<strong>{escape(decision['reason_code'])}</strong> — {escape(why(decision))}</p>"
     )
     next_at = decision["next_allowed_at"]
     next_line = (
@@ -325,6 +325,13 @@ def why_not_section(data: LeadPage) -> str:
         "Why not, when next",
         verdict + next_line + rules_table(decision["rule_trace"]["rules"]) + planned_html(data),
     )
+
+
+def why(decision: dict[str, Any]) -> str:
+    """The deciding rule's own words (the summary when no rule decided)."""
+    rules = decision["rule_trace"]["rules"]
+    deciding = [rule for rule in rules if rule["rule"] == decision["reason_code"]]
+    return deciding[0]["detail"] if deciding else decision["summary"]
 
 
 RULE_MARKS = {True: ("passed", "✓ passed"), False: ("failed", "✗ refused")}
@@ -547,7 +554,7 @@ tr.passed td:first-child { color: #1e8e3e; } tr.skipped { color: #8a91a1; }
 .state.granted { color: #1e8e3e; font-weight: 600; }
 .state.revoked { color: #b00020; font-weight: 600; }
 ol.timeline { list-style: none; padding: 0; }
-ol.timeline li { display: grid; grid-template-columns: 290px 80px 1fr; gap: 8px;
+ol.timeline li { display: grid; grid-template-columns: 330px 80px 1fr; gap: 8px;
         padding: 4px 0; border-bottom: 1px solid #eceff4; }
 .source { text-transform: uppercase; font-size: 0.75em; color: #5b6478; padding-top: 2px; }
 .delivery { font-size: 0.85em; background: #eceff4; border-radius: 3px; padding: 0 5px; }
