@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 from app.admin.consent_ledger import CONSENT_FORMS, CONSENT_TABLES
 from app.admin.crud import use_admin_crud
 from app.admin.forms import FORMS
-from app.admin.lead_page import lead_page
+from app.admin.lead_page import lead_page_view
 from app.admin.lead_zone import lead_zone
 from app.admin.login_throttle import CountedInDatabase, LoginThrottle
 from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
@@ -103,7 +103,7 @@ def add_overview(admin: AdminRouter) -> None:
     admin.mount("/overview", behind_operator_session(overview))
     zone = Starlette(routes=[Route("/{lead_id}/", lead_zone, methods=["GET"])])
     admin.mount("/lead-zone", behind_operator_session(zone))
-    one_lead = Starlette(routes=[Route("/{lead_id}/", lead_page, methods=["GET"])])
+    one_lead = Starlette(routes=[Route("/{lead_id}/", lead_page_view, methods=["GET"])])
     admin.mount("/lead-page", behind_operator_session(one_lead))
 
 

@@ -223,7 +223,7 @@ def when(instant: datetime | str | None, tz: ZoneInfo) -> str:
 # --- the page ---------------------------------------------------------------------------------
 
 
-async def lead_page(request: Request) -> Response:
+async def lead_page_view(request: Request) -> Response:
     """The page of the lead in the path; ``?before=`` pages the timeline."""
     text = request.path_params["lead_id"]
     if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
