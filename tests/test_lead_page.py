@@ -229,3 +229,17 @@ async def test_the_timeline_is_read_through_indexes(admin, connection):
     assert "Seq Scan on change_log" not in plan, plan
     assert "policy_decision_lead_created" in plan, plan
     assert "change_log_table_row" in plan, plan
+
+
+async def test_a_bare_lead_renders_with_its_reasons_and_names_escaped(admin, connection):
+    workspace_id = await factories.workspace(connection, "<i>Bare</i>")
+    lead_id = await factories.lead(connection, workspace_id, "not-a-number", name="<b>Zé</b>")
+    response = await admin.http.get(f"{LEAD_PAGE_PATH}{lead_id}/")
+    assert response.status_code == 200, response.text
+    assert "<b>Zé</b>" not in response.text and "&lt;b&gt;Zé&lt;/b&gt;" in response.text
+    assert "<i>Bare</i>" not in response.text
+    shown = text_of(response.text)
+    assert "No follow-up now: ATTESTATION_MISSING" in shown
+    assert "marketing nothing recorded utility nothing recorded" in shown
+    assert "No consent recorded for this lead." in shown
+    assert [source for source, _ in timeline_ids(response.text)] == ["change"]
