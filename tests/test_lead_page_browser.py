@@ -156,7 +156,16 @@ async def test_an_operator_records_consent_and_reads_the_lead_page(
             # The ledger offers no add, edit or delete.
             await page.goto(f"{admin}#/consent_event")
             await expect(page.locator("#app").first).to_contain_text(NUMBER)
+            await expect(page.locator("a.button[href$='/add/']")).to_have_count(1)
             await expect(page.locator("a.button[href$='/add/']")).to_be_hidden()
+            await page.click("#app table a[href^='#/consent_event/']")
+            await expect(page.locator("#app form")).to_be_visible()
+            await expect(page.locator("[data-uitest=save_button]")).to_have_count(1)
+            await expect(page.locator("[data-uitest=save_button]")).to_be_hidden()
+            await page.click("[data-uitest=drop_down_button]")
+            # The row page's menu opened: its Delete is there, and not shown.
+            await expect(page.locator("[data-uitest=delete_row_button]")).to_have_count(1)
+            await expect(page.locator("[data-uitest=delete_row_button]")).to_be_hidden()
 
             # The lead's page, from the lead list.
             await page.goto(f"{admin}#/lead")
