@@ -28,7 +28,6 @@ back alone: the body is applied again item by item, each in a savepoint.
 import hashlib
 import json
 import logging
-import string
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +47,7 @@ from app.enums import (
     PreferenceSource,
 )
 from app.policy import consent
+from app.validation import reply_word
 from app.whatsapp.payload import (
     ChangeReading,
     InboundMessage,
@@ -99,7 +99,6 @@ INBOX = (
     "INSERT INTO webhook_inbox (field, phone_number_id, workspace_id, reason, body, digest) "
     "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (digest) DO NOTHING RETURNING id"
 )
-IGNORED = string.whitespace + string.punctuation
 # What the database refuses in an item (a value it cannot hold, a rule it breaks),
 # as opposed to the database being unreachable, which fails the whole delivery.
 REFUSED = (
@@ -132,20 +131,16 @@ class Route:
     opt_in_words: frozenset[str]
 
 
-def _word(text: str) -> str:
-    return text.strip(IGNORED).casefold()
-
-
 def _words(stored: str) -> frozenset[str]:
-    """A workspace's JSON array of words, as ``_word`` reads them."""
-    words = (_word(word) for word in json.loads(stored) if isinstance(word, str))
+    """A workspace's JSON array of words, as ``reply_word`` reads them."""
+    words = (reply_word(word) for word in json.loads(stored) if isinstance(word, str))
     return frozenset(word for word in words if word)
 
 
 def says_one_of(answers: tuple[str, ...], words: frozenset[str]) -> bool:
-    """One of the answers is wholly one of the words (as ``_word`` reads both: any case,
-    surrounding spaces and punctuation ignored)."""
-    return any(_word(answer) in words for answer in answers)
+    """One of the answers is wholly one of the words (as ``reply_word`` reads both: any
+    case, surrounding spaces and punctuation ignored)."""
+    return any(reply_word(answer) in words for answer in answers)
 
 
 async def receive(reading: Reading) -> Receipt:
