@@ -127,7 +127,7 @@ Item = InboundMessage | StatusUpdate | PreferenceUpdate | UserIdUpdate
 @dataclass(frozen=True)
 class Route:
     workspace_id: int
-    opt_out_words: frozenset[str]  # as ``_word`` reads them
+    opt_out_words: frozenset[str]  # as ``reply_word`` reads them
     opt_in_words: frozenset[str]
 
 
