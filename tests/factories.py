@@ -1,6 +1,7 @@
 """Rows written with plain SQL, the way psql or another service would."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -115,6 +116,38 @@ async def permit(connection: asyncpg.Connection, workspace_id: int, lead_id: int
 async def attestation(connection: asyncpg.Connection, workspace_id: int, **values: Any) -> int:
     values.setdefault("operator_id", "operator@example.com")
     return await insert(connection, "outreach_attestation", workspace_id=workspace_id, **values)
+
+
+async def consent_wording(
+    connection: asyncpg.Connection, workspace_id: int, business_name: str = "Acme", **values: Any
+) -> int:
+    """A wording version (the database numbers and hashes it) that names the business."""
+    values.setdefault("text", f"Yes, {business_name} may send me offers on WhatsApp.")
+    return await insert(
+        connection,
+        "consent_wording",
+        workspace_id=workspace_id,
+        business_name=business_name,
+        **values,
+    )
+
+
+async def consent_grant(
+    connection: asyncpg.Connection, workspace_id: int, lead_id: int, wording_id: int, **values: Any
+) -> int:
+    """A marketing grant on a checkbox, said an hour ago."""
+    values.setdefault("purpose", "marketing")
+    values.setdefault("method", "checkbox")
+    values.setdefault("captured_at", datetime.now(UTC) - timedelta(hours=1))
+    return await insert(
+        connection,
+        "consent_event",
+        workspace_id=workspace_id,
+        lead_id=lead_id,
+        action="grant",
+        wording_id=wording_id,
+        **values,
+    )
 
 
 async def table_snapshot(connection: asyncpg.Connection, table: str) -> list[dict[str, Any]]:
