@@ -63,7 +63,7 @@ async def counts(database_url: str) -> tuple[int, int]:
         leads = await connection.fetchval("SELECT count(*) FROM lead")
         grants = await connection.fetchval(
             "SELECT count(*) FROM consent_event WHERE action = 'grant' AND method = 'import' "
-            "AND purpose = 'marketing' AND evidence ? 'signup page' AND recorded_by = $1",
+            "AND purpose = 'marketing' AND evidence ? 'page_url' AND recorded_by = $1",
             USERNAME,
         )
         return leads, grants
@@ -99,10 +99,15 @@ async def upload_and_preview(page, expect, base_url: str, workspace_id: int, pat
         ("wording", "1"),
     ]:
         await page.select_option(f"select[name={field}]", column)
-    for column in ("phone", "full name", "zone", "consent version", "opted in at", "notes"):
-        await page.locator(f"#evidence input[value='{column}']").uncheck()
-    for column in ("ip", "user agent", "signup page"):
-        await page.locator(f"#evidence input[value='{column}']").check()
+    for field, column in [
+        ("ip", "ip"),
+        ("user_agent", "user agent"),
+        ("page_url", "signup page"),
+        ("note", ""),
+        ("recording", ""),
+        ("screenshot", ""),
+    ]:
+        await page.select_option(f"select[name=evidence-{field}]", column)
     await page.click("#preview")
     await expect(page.locator("#preview-result")).to_be_visible()
 

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from app import lead_import
 from app.admin.crud import operator_actor
 from app.admin.overview import STYLE, WORKSPACES
-from app.api.schemas import ImportLead
+from app.api.schemas import ConsentEvidence, ImportLead
 from app.change_log import statements_named
 from app.db.executor import fetch
 from app.errors import InvalidValue, NotFound
@@ -47,6 +47,10 @@ BATCH_ROWS = 2_000
 SHOWN_REFUSALS = 500
 SAMPLE_ROWS = 5
 
+# The evidence a consent event holds, field -> what it is (the API's ConsentEvidence).
+EVIDENCE_FIELDS = {
+    name: field.description or name for name, field in ConsentEvidence.model_fields.items()
+}
 ColumnName = Annotated[str, pydantic.StringConstraints(min_length=1, max_length=255)]
 
 
@@ -60,11 +64,20 @@ class ColumnMapping(pydantic.BaseModel):
     timezone: ColumnName | None = None
     wording_version: ColumnName | None = None
     captured_at: ColumnName | None = None
-    evidence: list[ColumnName] = pydantic.Field(default_factory=list, max_length=50)
+    # Each field of the evidence (ConsentEvidence: ip, user_agent, ...) -> its column.
+    evidence: dict[str, ColumnName] = pydantic.Field(default_factory=dict)
+
+    @pydantic.field_validator("evidence")
+    @classmethod
+    def _evidence_fields(cls, evidence: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(evidence) - set(EVIDENCE_FIELDS))
+        if unknown:
+            raise ValueError(f"no evidence field {unknown}; the fields: {list(EVIDENCE_FIELDS)}")
+        return evidence
 
     def columns(self) -> list[str]:
         named = [self.external_id, self.name, self.timezone, self.wording_version]
-        return [column for column in [*named, self.captured_at, *self.evidence] if column]
+        return [column for column in [*named, self.captured_at, *self.evidence.values()] if column]
 
 
 class CsvUpload(pydantic.BaseModel):
@@ -124,7 +137,7 @@ def mapped_row(record: dict[str, Any], mapping: ColumnMapping) -> dict[str, Any]
     proof: dict[str, Any] = {}
     if cell(mapping.captured_at):
         proof["captured_at"] = cell(mapping.captured_at)
-    evidence = {column: cell(column) for column in mapping.evidence if cell(column)}
+    evidence = {field: cell(column) for field, column in mapping.evidence.items() if cell(column)}
     if evidence:
         proof["evidence"] = evidence
     version = cell(mapping.wording_version)
@@ -251,7 +264,7 @@ async def import_page(request: Request) -> HTMLResponse:
     options = "".join(
         f'<option value="{w["id"]}">{escape(w["name"])} (#{w["id"]})</option>' for w in workspaces
     )
-    data = json.dumps({"wordings": versions, "batchRows": BATCH_ROWS}).replace("<", "\\u003c")
+    data = json.dumps({"wordings": versions, "evidence": EVIDENCE_FIELDS}).replace("<", "\\u003c")
     html = PAGE.format(
         style=STYLE + PAGE_STYLE,
         workspaces=options,
@@ -285,8 +298,8 @@ to leads by number: a lead already there is updated.</p>
 </label>
 <label>The wording the people were shown <select name="wording"></select></label>
 </div>
-<fieldset><legend>Evidence columns (where and how each person consented)</legend>
-<div id="evidence"></div></fieldset>
+<fieldset><legend>Evidence: what shows each person consented (at least one)</legend>
+<div id="evidence" class="fields"></div></fieldset>
 <button type="button" id="preview">Preview</button>
 <p class="error" id="mapping-error" role="alert"></p></section>
 <section id="preview-result" hidden><h2>3. Preview: nothing is written yet</h2>
@@ -315,6 +328,8 @@ const FIELDS = ["external_id", "name", "timezone", "captured_at", "wording_versi
 const GUESSES = {external_id: /^(number|phone|external_?id|whatsapp|mobile)/i,
   name: /name/i, timezone: /time ?zone|^tz$/i, captured_at: /captured|consented|opt.*in/i,
   wording_version: /wording|version/i};
+const EVIDENCE_GUESSES = {ip: /^ip/i, user_agent: /agent/i, page_url: /page|url/i,
+  recording: /recording/i, screenshot: /screenshot/i, note: /note/i};
 let file = null;
 
 function csrfToken() {
@@ -357,7 +372,10 @@ function wordingChoices() {
 
 function mapping() {
   const chosen = (name) => $(`select[name=${name}]`).value || null;
-  const evidence = [...document.querySelectorAll("#evidence input:checked")].map((i) => i.value);
+  const evidence = {};
+  for (const select of document.querySelectorAll("#evidence select")) {
+    if (select.value) evidence[select.dataset.evidence] = select.value;
+  }
   return {external_id: chosen("external_id") || "", name: chosen("name"),
     timezone: chosen("timezone"), captured_at: chosen("captured_at"),
     wording_version: chosen("wording_version"), evidence};
@@ -391,13 +409,12 @@ $("#read").addEventListener("click", async () => {
     for (const field of FIELDS) fill($(`select[name=${field}]`), read.columns, GUESSES[field]);
     const evidence = $("#evidence");
     evidence.replaceChildren();
-    const mapped = new Set(FIELDS.map((field) => $(`select[name=${field}]`).value));
-    for (const column of read.columns) {
+    for (const [field, description] of Object.entries(data.evidence)) {
       const label = document.createElement("label");
-      const box = document.createElement("input");
-      box.type = "checkbox"; box.value = column; box.name = "evidence";
-      box.checked = !mapped.has(column);
-      label.append(box, " " + column);
+      const select = document.createElement("select");
+      select.name = "evidence-" + field; select.dataset.evidence = field;
+      fill(select, read.columns, EVIDENCE_GUESSES[field]);
+      label.append(`${field} (${description})`, select);
       evidence.append(label);
     }
     wordingChoices();

@@ -374,23 +374,6 @@ class LeadStageChangeOut(BaseModel):
     changed: bool
 
 
-class ImportConsent(Strict):
-    """A row's proof that the person consented to the import's wording version."""
-
-    captured_at: Instant = Field(description="when the person consented (not in the future)")
-    evidence: Annotated[dict[NulFreeText, JsonInner], NoExtraKeys] = Field(
-        description="where and how the person consented (IP, page URL, a reference to a "
-        "recording or a screenshot, the source record): at least one item"
-    )
-    wording_version: json_integer(ge=1, le=MAX_ID) | None = Field(
-        None, description="if given, the import's consent_wording_version"
-    )
-
-
-class ImportLead(LeadCreate):
-    consent: ImportConsent | None = None
-
-
 class LeadImport(Strict):
     rows: list[Any] = Field(max_length=IMPORT_LIMIT, description="ImportLead objects")
     consent_wording_version: json_integer(ge=1, le=MAX_ID) | None = Field(
@@ -661,6 +644,22 @@ class ConsentEvidence(Strict):
     recording: str | None = _evidence_text(2_048, "a reference to a call recording")
     screenshot: str | None = _evidence_text(2_048, "a reference to a screenshot")
     note: str | None = _evidence_text(2_000, "anything else, in words")
+
+
+class ImportConsent(Strict):
+    """A row's proof that the person consented to the import's wording version."""
+
+    captured_at: Instant = Field(description="when the person consented (not in the future)")
+    evidence: ConsentEvidence = Field(
+        description="what shows the person said it, as for any consent event: at least one field"
+    )
+    wording_version: json_integer(ge=1, le=MAX_ID) | None = Field(
+        None, description="if given, the import's consent_wording_version"
+    )
+
+
+class ImportLead(LeadCreate):
+    consent: ImportConsent | None = None
 
 
 class _ConsentEventFields(Strict):

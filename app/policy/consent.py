@@ -144,7 +144,7 @@ async def record_event(
     this workspace (NotFound), a grant without wording or method (InvalidValue), a
     ``captured_at`` ahead of the database clock (RuleBroken)."""
     action = ConsentAction(action)
-    captured_at = _instant("captured_at", captured_at)
+    captured_at = utc_instant("captured_at", captured_at)
     if action is ConsentAction.GRANT and wording_version is None:
         raise InvalidValue("wording_version", "a grant must name the wording the person was shown")
     if action is ConsentAction.GRANT and method is None:
@@ -166,7 +166,7 @@ async def record_event(
             )
 
 
-def _instant(field: str, value: datetime) -> datetime:
+def utc_instant(field: str, value: datetime) -> datetime:
     """``value`` in UTC; refused when it has no offset or falls outside years 1-9999 in UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValue(field, "must be an instant with its offset")
@@ -271,19 +271,6 @@ async def history(
     """A lead's consent events, newest (by when said) first, older than the cursor."""
     captured_at, event_id = before or NEWEST
     return await fetch(EVENT_PAGE, lead_id, workspace_id, captured_at, event_id, limit)
-
-
-async def wording_version(workspace_id: int, version: int) -> dict[str, Any]:
-    """The workspace's wording ``version``; NotFound when it has none by that number."""
-    rows = await fetch(
-        f"SELECT {WORDING_COLUMNS} FROM consent_wording WHERE workspace_id = {{}} "
-        "AND version = {}",
-        workspace_id,
-        version,
-    )
-    if not rows:
-        raise NotFound(f"consent wording version {version} does not exist")
-    return rows[0]
 
 
 # Imported grants, set-based: one statement for a whole import. A grant of a lead for
