@@ -235,7 +235,7 @@ def import_update_sql(input_cte: str) -> str:
     return (
         f"{input_cte} UPDATE lead SET {assignments} FROM input "
         "WHERE lead.workspace_id = {} AND lead.external_id = input.external_id "
-        "RETURNING lead.external_id"
+        "RETURNING lead.id, lead.external_id"
     )
 
 
@@ -244,7 +244,7 @@ def import_insert_sql(input_cte: str) -> str:
     id); absent (or null) fields get the column's default."""
     values = ", ".join(_value_or_default(column) for column in IMPORT_COLUMNS)
     rows = f"SELECT {{}}, external_id, {values} FROM input"
-    return f"{input_cte} " + insert_by_key(IMPORT_COLUMNS, rows=rows, returning="external_id")
+    return f"{input_cte} " + insert_by_key(IMPORT_COLUMNS, rows=rows, returning="id, external_id")
 
 
 def _input(name: str) -> str:

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from app.admin import create_operator_admin
+from app.admin.csv_import import CSV_IMPORT_PATH, MAX_FILE_BODY_BYTES
 from app.api.errors import error_response
 from app.api.fast_lane import FastLane
 from app.api.routes.whatsapp import WEBHOOK_PATH
@@ -102,7 +103,10 @@ site = Starlette(
         Mount(
             "/admin/",
             SecurityHeaders(
-                JSONBodyGuard(create_operator_admin(settings().admin)),
+                JSONBodyGuard(
+                    create_operator_admin(settings().admin),
+                    larger_bodies={CSV_IMPORT_PATH: MAX_FILE_BODY_BYTES},
+                ),
                 ADMIN_SECURITY_HEADERS,
             ),
         ),

@@ -5,6 +5,7 @@ what is wrong in words and normalise the value.
 """
 
 import json
+import string
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -81,6 +82,47 @@ def interval_overrides(field: str, value: Any) -> dict[str, int] | None:
         if not INTERVAL_OVERRIDE_MIN_HOURS <= hours <= INTERVAL_OVERRIDE_MAX_HOURS:
             raise InvalidValue(field, f"{stage}: {hours} hours is outside {bounds}")
     return overrides
+
+
+# A workspace's opt-out and opt-in words: whole messages that opt a lead out (or in).
+MAX_REPLY_WORDS = 50
+MAX_REPLY_WORD_LENGTH = 64
+REPLY_WORD_IGNORED = string.whitespace + string.punctuation
+
+
+def reply_word(text: str) -> str:
+    """A word as a lead's whole message is compared with it (app/whatsapp/inbound.py):
+    any case, surrounding spaces and punctuation ignored."""
+    return text.strip(REPLY_WORD_IGNORED).casefold()
+
+
+def reply_words(field: str, value: Any) -> list[str]:
+    """A list of at most MAX_REPLY_WORDS words, each with a letter or digit and at most
+    MAX_REPLY_WORD_LENGTH characters, distinct as a message is compared with them."""
+    words = decoded_json(field, value)
+    if not isinstance(words, list):
+        raise InvalidValue(field, 'must be a list of words such as ["STOP", "UNSUBSCRIBE"]')
+    if len(words) > MAX_REPLY_WORDS:
+        raise InvalidValue(field, f"at most {MAX_REPLY_WORDS} words")
+    for word in words:
+        if not isinstance(word, str) or not reply_word(word):
+            raise InvalidValue(field, f"{word!r} is not a word with a letter or digit")
+        if len(word) > MAX_REPLY_WORD_LENGTH:
+            raise InvalidValue(field, f"{word!r} is longer than {MAX_REPLY_WORD_LENGTH} characters")
+    read = [reply_word(word) for word in words]
+    twice = sorted({word for word in words if read.count(reply_word(word)) > 1})
+    if twice:
+        raise InvalidValue(field, f"words appear more than once (in any case): {twice}")
+    return words
+
+
+def words_in_both(opt_in_words: Any, opt_out_words: Any) -> list[str]:
+    """The opt-in words that are also opt-out words (as a message is compared)."""
+    opting_in, opting_out = stored_json(opt_in_words), stored_json(opt_out_words)
+    if not isinstance(opting_in, list) or not isinstance(opting_out, list):
+        return []  # refused by the fields' own rule
+    read_out = {reply_word(word) for word in opting_out if isinstance(word, str)}
+    return [word for word in opting_in if isinstance(word, str) and reply_word(word) in read_out]
 
 
 # Where FastAPI says a value was read, first in its location: not part of the name.

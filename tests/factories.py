@@ -1,6 +1,7 @@
 """Rows written with plain SQL, the way psql or another service would."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -121,41 +122,50 @@ async def attestation(connection: asyncpg.Connection, workspace_id: int, **value
     return await insert(connection, "outreach_attestation", workspace_id=workspace_id, **values)
 
 
-async def wording(
-    connection: asyncpg.Connection,
-    workspace_id: int,
-    text: str = "Yes, Acme may send me offers on WhatsApp.",
-    business_name: str = "Acme",
-) -> dict[str, Any]:
-    """A consent wording version as the database numbers and hashes it."""
-    return dict(
-        await connection.fetchrow(
-            "INSERT INTO consent_wording (workspace_id, business_name, text) "
-            "VALUES ($1, $2, $3) RETURNING id, version, sha256",
-            workspace_id,
-            business_name,
-            text,
-        )
+async def consent_wording(
+    connection: asyncpg.Connection, workspace_id: int, business_name: str = "Acme", **values: Any
+) -> int:
+    """A wording version (the database numbers and hashes it) that names the business."""
+    values.setdefault("text", f"Yes, {business_name} may send me offers on WhatsApp.")
+    return await insert(
+        connection,
+        "consent_wording",
+        workspace_id=workspace_id,
+        business_name=business_name,
+        **values,
     )
 
 
-async def consent(
-    connection: asyncpg.Connection,
-    workspace_id: int,
-    lead_id: int,
-    action: str = "grant",
-    **values: Any,
+async def consent_grant(
+    connection: asyncpg.Connection, workspace_id: int, lead_id: int, wording_id: int, **values: Any
 ) -> int:
-    """A consent event (a grant cites ``wording_id`` and ``method``)."""
+    """A marketing grant on a checkbox, said an hour ago."""
     values.setdefault("purpose", "marketing")
-    if "captured_at" not in values:
-        values["captured_at"] = await connection.fetchval("SELECT now() - interval '1 minute'")
+    values.setdefault("method", "checkbox")
+    values.setdefault("captured_at", datetime.now(UTC) - timedelta(hours=1))
     return await insert(
         connection,
         "consent_event",
         workspace_id=workspace_id,
         lead_id=lead_id,
-        action=action,
+        action="grant",
+        wording_id=wording_id,
+        **values,
+    )
+
+
+async def consent_revocation(
+    connection: asyncpg.Connection, workspace_id: int, lead_id: int, **values: Any
+) -> int:
+    """A marketing revocation (it cites no wording), said half an hour ago."""
+    values.setdefault("purpose", "marketing")
+    values.setdefault("captured_at", datetime.now(UTC) - timedelta(minutes=30))
+    return await insert(
+        connection,
+        "consent_event",
+        workspace_id=workspace_id,
+        lead_id=lead_id,
+        action="revoke",
         **values,
     )
 

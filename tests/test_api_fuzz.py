@@ -70,6 +70,17 @@ FIELDS = [
     "send_window_end",
     "send_days",
     "blocked_dates",
+    "action",
+    "purpose",
+    "channel",
+    "wording_version",
+    "method",
+    "evidence",
+    "ip",
+    "page_url",
+    "captured_at",
+    "business_name",
+    "text",
 ]
 scalars = st.one_of(
     st.none(),
@@ -94,6 +105,11 @@ scalars = st.one_of(
             "25:61",
             "SUN",
             "2027-02-30",
+            "grant",
+            "revoke",
+            "marketing",
+            "web_form",
+            "0001-01-01T00:00:00+14:00",
         ]
     ),
 )

@@ -17,6 +17,8 @@ B_ROWS = {
     "ON t.id = m.thread_id WHERE t.workspace_id = $1 ORDER BY m.id",
     "policy_decision": "SELECT * FROM policy_decision WHERE workspace_id = $1 ORDER BY id",
     "outreach_attestation": "SELECT * FROM outreach_attestation WHERE workspace_id = $1",
+    "consent_wording": "SELECT * FROM consent_wording WHERE workspace_id = $1 ORDER BY id",
+    "consent_event": "SELECT * FROM consent_event WHERE workspace_id = $1 ORDER BY id",
 }
 
 
@@ -45,7 +47,22 @@ async def tenants(connection):
     draft = await factories.strategy_version(connection, b, 2)
     decision = await factories.policy_decision(connection, b, lead)
     await factories.attestation(connection, b)
+    wording = await factories.insert(
+        connection, "consent_wording", workspace_id=b, business_name="B", text="B may write?"
+    )
+    await factories.insert(
+        connection,
+        "consent_event",
+        workspace_id=b,
+        lead_id=lead,
+        action="grant",
+        purpose="marketing",
+        wording_id=wording,
+        method="web_form",
+        captured_at=past,
+    )
     ids = {"lead": lead, "taken": taken, "thread": thread, "draft": draft, "decision": decision}
+    ids["wording"] = await connection.fetchval("SELECT version FROM consent_wording")
     return a, b, ids
 
 
@@ -64,6 +81,14 @@ REQUESTS_FOR_B_ROWS = [
     ("POST", "/policy/simulate", {"lead_id": "{lead}", "kind": "followup"}),
     ("GET", "/leads/{lead}/schedule", None),
     ("GET", "/policy-decisions/{decision}/replay", None),
+    ("GET", "/consent-wordings/{wording}", None),
+    ("GET", "/leads/{lead}/consent", None),
+    ("GET", "/leads/{lead}/consent-events", None),
+    (
+        "POST",
+        "/leads/{lead}/consent-events",
+        {"action": "revoke", "purpose": "marketing", "captured_at": "2026-11-30T09:00:00Z"},
+    ),
 ]
 
 
@@ -104,6 +129,7 @@ async def test_lists_show_only_the_callers_rows(connection, tenants):
     assert (await client.get("/policy-decisions", lead_id=ids["lead"])).json()["items"] == []
     assert (await client.get("/attestations")).json()["items"] == []
     assert (await client.get("/attestations/current")).json()["granted"] is False
+    assert (await client.get("/consent-wordings")).json() == []
     assert (await client.post("/followups/claim", {})).json()["items"] == []
     dispatched = (await client.post("/followups/dispatch", {})).json()
     assert (dispatched["permits"], dispatched["deferred"], dispatched["stopped"]) == ([], 0, 0)
@@ -120,4 +146,23 @@ async def test_the_same_external_id_in_two_workspaces_is_two_leads(connection, t
     response = await client.put("/leads/by-external-id/+b", {"name": "A's own"})
     assert response.status_code == 201
     assert await rows_of(connection, b) == before
+    await client.http.aclose()
+
+
+async def test_a_grant_cannot_cite_another_workspaces_wording(connection, tenants):
+    a, b, ids = tenants
+    own_lead = await factories.lead(connection, a, "+a")
+    client = await client_for(a)
+    before = await rows_of(connection, b)
+    grant = {
+        "action": "grant",
+        "purpose": "marketing",
+        "wording_version": ids["wording"],
+        "method": "web_form",
+        "captured_at": "2026-11-30T09:00:00Z",
+    }
+    response = await client.post(f"/leads/{own_lead}/consent-events", grant)
+    assert response.status_code == 404, response.text
+    assert await rows_of(connection, b) == before
+    assert (await rows_of(connection, a))["consent_event"] == []
     await client.http.aclose()

@@ -1,9 +1,10 @@
 """The OpenAPI document makes a working client: openapi-python-client, with its default
 settings, generates one from the live document, and a workflow runs through it (a lead,
 its thread, the lead's message, a reply permit, our message under the permit, the
-history read back)."""
+history read back; a consent wording, the lead's grant citing it, its consent state)."""
 
 import asyncio
+import datetime
 import importlib
 import os
 import subprocess
@@ -93,4 +94,36 @@ def _workflow(name: str, base_url: str) -> None:
     assert [(m.role.value, m.content) for m in page.items] == [
         ("model", "Yes, until Friday."),
         ("user", "Is it still on?"),
+    ]
+    _consent(module, client, lead.id)
+
+
+def _consent(module, client, lead_id: int) -> None:
+    models = module("models")
+    word = module("api.consent.create_wording_consent_wordings_post")
+    record = module("api.consent.record_consent_event_leads_lead_id_consent_events_post")
+    state = module("api.consent.consent_state_leads_lead_id_consent_get")
+
+    text = "Yes, Client Co may send me offers on WhatsApp."
+    wording = word.sync(
+        client=client, body=models.ConsentWordingCreate(business_name="Client Co", text=text)
+    )
+    assert (wording.version, len(wording.sha256)) == (1, 64), wording
+    grant = models.ConsentGrantCreate(
+        action="grant",
+        purpose=models.ConsentPurpose.MARKETING,
+        wording_version=wording.version,
+        method=models.ConsentMethod.CHECKBOX,
+        captured_at=datetime.datetime.now(datetime.UTC),
+        evidence=models.ConsentEvidence(ip="203.0.113.7"),
+    )
+    event = record.sync(lead_id=lead_id, client=client, body=grant)
+    assert (event.wording_sha256, event.evidence.to_dict()) == (
+        wording.sha256,
+        {"ip": "203.0.113.7"},
+    )
+    purposes = state.sync(lead_id=lead_id, client=client).purposes
+    assert [(p.purpose.value, p.granted) for p in purposes] == [
+        ("marketing", True),
+        ("utility", False),
     ]

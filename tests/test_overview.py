@@ -111,7 +111,7 @@ async def test_an_operator_who_is_not_logged_in_is_sent_to_the_login():
 
 async def test_the_sidebar_links_to_the_overview(admin):
     links = (await admin.get("/links/")).json()
-    assert links == {"Overview": OVERVIEW_PATH}
+    assert links["Overview"] == OVERVIEW_PATH
 
 
 async def test_numbers_and_charts_agree_with_the_tables(admin, connection):
@@ -165,16 +165,24 @@ async def test_due_leads_held_for_want_of_consent_are_counted(admin, connection)
     consent event is not a grant (none, or a revocation) are held, not overdue."""
     now = datetime.now(UTC)
     workspace_id = await factories.workspace(connection, "Acme", consent_required=True)
-    wording = await factories.wording(connection, workspace_id)
+    wording_id = await factories.consent_wording(connection, workspace_id)
     due, later = now - timedelta(hours=1), now + timedelta(hours=3)
-    granted = {"action": "grant", "wording_id": wording["id"], "method": "checkbox"}
+
+    def grant(**values):
+        return lambda lead_id, **at: factories.consent_grant(
+            connection, workspace_id, lead_id, wording_id, **values, **at
+        )
+
+    def revoke(lead_id, **at):
+        return factories.consent_revocation(connection, workspace_id, lead_id, **at)
+
     # (next follow-up, consent events oldest first, leased)
     leads = [
-        (due, [granted], False),  # overdue
+        (due, [grant()], False),  # overdue
         (due, [], False),  # held: nothing recorded
-        (due, [granted, {"action": "revoke"}], False),  # held: revoked
-        (due, [{"action": "revoke"}, granted], False),  # overdue: granted again
-        (due, [{"action": "grant", "purpose": "utility", **granted}], False),  # held
+        (due, [grant(), revoke], False),  # held: revoked
+        (due, [revoke, grant()], False),  # overdue: granted again
+        (due, [grant(purpose="utility")], False),  # held: utility is not marketing
         (later, [], False),  # not due yet
         (due, [], True),  # leased
     ]
@@ -186,13 +194,8 @@ async def test_due_leads_held_for_want_of_consent_are_counted(admin, connection)
             next_followup_at=next_at,
             followup_lease_until=now + timedelta(minutes=5) if leased else None,
         )
-        for age, event in enumerate(reversed(events), start=1):
-            await factories.consent(
-                connection,
-                workspace_id,
-                lead_id,
-                **{**event, "captured_at": now - timedelta(hours=age)},
-            )
+        for age, record in enumerate(reversed(events), start=1):
+            await record(lead_id, captured_at=now - timedelta(hours=age))
     response = await admin.http.get(OVERVIEW_PATH, params={"workspace": workspace_id})
     follow_ups = chart(response.text, "follow-ups")
     assert (follow_ups["overdue"], follow_ups["held for want of consent"]) == (2, 3)

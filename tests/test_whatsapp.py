@@ -178,6 +178,7 @@ async def test_a_text_message_creates_the_lead_thread_and_message(meta, connecti
         "duplicates": 0,
         "statuses": 0,
         "preferences": 0,
+        "consent_events": 0,
         "kept": 0,
         "unknown_numbers": [],
     }

@@ -6,6 +6,7 @@ calling one domain function. History (chat messages, policy decisions,
 attestations) is read-only here.
 """
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import asyncpg
 import pydantic
 from fastapi import FastAPI
 from piccolo.apps.user.tables import BaseUser
-from piccolo_admin.endpoints import AdminRouter, create_admin
+from piccolo_admin.endpoints import AdminRouter, TableConfig, create_admin
 from piccolo_api.session_auth.middleware import SessionsAuthBackend
 from piccolo_api.session_auth.tables import SessionsBase
 from starlette.applications import Starlette
@@ -24,8 +25,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from app.admin.consent_ledger import CONSENT_FORMS, CONSENT_TABLES
 from app.admin.crud import use_admin_crud
+from app.admin.csv_import import CSV_IMPORT_PATH, csv_import_app
 from app.admin.forms import FORMS
+from app.admin.lead_page import lead_page_view
 from app.admin.lead_zone import lead_zone
 from app.admin.login_throttle import CountedInDatabase, LoginThrottle
 from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
@@ -95,22 +99,43 @@ def behind_operator_session(app: ASGIApp) -> ASGIApp:
 
 
 def add_overview(admin: AdminRouter) -> None:
-    """The overview page, linked from the sidebar, and the lead page's zone."""
+    """The overview page, linked from the sidebar; the lead's zone and the lead page."""
     overview = Starlette(routes=[Route("/", overview_page, methods=["GET"])])
     admin.mount("/overview", behind_operator_session(overview))
     zone = Starlette(routes=[Route("/{lead_id}/", lead_zone, methods=["GET"])])
     admin.mount("/lead-zone", behind_operator_session(zone))
+    one_lead = Starlette(routes=[Route("/{lead_id}/", lead_page_view, methods=["GET"])])
+    admin.mount("/lead-page", behind_operator_session(one_lead))
+
+
+def add_csv_import(admin: AdminRouter) -> None:
+    """The CSV import of leads with consent, linked from the sidebar."""
+    admin.mount("/csv-import", behind_operator_session(csv_import_app()))
 
 
 EXTRAS_SCRIPT = (Path(__file__).parent / "extras.js").read_text()
 
 
-def add_admin_extras(admin: AdminRouter) -> None:
+def read_only_tables(configs: list[TableConfig]) -> list[str]:
+    """The tables whose rows no one adds, edits or deletes in the admin."""
+    return sorted(
+        config.table_class._meta.tablename
+        for config in configs
+        if config.validators
+        and config.validators.post_single
+        and config.validators.patch_single
+        and config.validators.delete_single
+    )
+
+
+def add_admin_extras(admin: AdminRouter, read_only: list[str]) -> None:
     """A script with the admin's page: lists say "10,000+" or "about N" when a count
-    is bounded or estimated; form fields naming a table suggest its rows."""
+    is bounded or estimated; form fields naming a table suggest its rows; leads link
+    to their page; the ``read_only`` tables offer no add, edit or delete."""
+    source = f"window.MASTERPLAN_READ_ONLY_TABLES = {json.dumps(read_only)};\n{EXTRAS_SCRIPT}"
 
     async def script(request: Request) -> Response:
-        return Response(EXTRAS_SCRIPT, media_type="text/javascript")
+        return Response(source, media_type="text/javascript")
 
     admin.add_route("/extras/admin-extras.js", script, methods=["GET"])
     tag = '<script src="./extras/admin-extras.js"></script>'
@@ -119,9 +144,10 @@ def add_admin_extras(admin: AdminRouter) -> None:
 
 def create_operator_admin(settings: AdminSettings) -> ASGIApp:
     """The admin ASGI app: session login (rate limited), CSRF, tables and actions."""
+    tables = [*TABLES, *CONSENT_TABLES, *registered_tables()]
     admin = create_admin(
-        tables=[*TABLES, *registered_tables()],
-        forms=FORMS,
+        tables=tables,
+        forms=[*FORMS, *CONSENT_FORMS],
         site_name="Masterplan admin",
         session_expiry=timedelta(hours=1),
         increase_expiry=SESSION_INCREASE_EXPIRY,
@@ -129,11 +155,12 @@ def create_operator_admin(settings: AdminSettings) -> ASGIApp:
         production=settings.production,
         allowed_hosts=list(settings.allowed_hosts),
         auto_include_related=False,
-        sidebar_links={"Overview": OVERVIEW_PATH},
+        sidebar_links={"Overview": OVERVIEW_PATH, "Import leads (CSV)": CSV_IMPORT_PATH},
         rate_limit_provider=CountedInDatabase(),
     )
     answer_bad_input_with_4xx(admin)
     use_admin_crud(fastapi_apps(admin))
     add_overview(admin)
-    add_admin_extras(admin)
+    add_csv_import(admin)
+    add_admin_extras(admin, read_only_tables(tables))
     return LoginThrottle(admin)

@@ -52,6 +52,8 @@
         var input = document.querySelector("form input[name='" + name + "']");
         if (extra && extra.foreign_key && input && !input.dataset.picker) {
           attachPicker(input, extra.foreign_key.to);
+        } else if (extra && extra.choices && input && !input.dataset.choices) {
+          attachChoices(input, extra.choices);
         }
       });
     });
@@ -71,6 +73,22 @@
       timer = setTimeout(function () { suggest(input, table, list); }, 200);
     });
     suggest(input, table, list);
+  }
+
+  // A form field with choices (app/admin/consent_ledger.py: chosen) suggests them.
+  function attachChoices(input, choices) {
+    input.dataset.choices = "true";
+    var list = document.createElement("datalist");
+    list.id = "choices-" + input.name;
+    Object.keys(choices).forEach(function (name) {
+      var option = document.createElement("option");
+      option.value = choices[name].value;
+      option.label = choices[name].display_name;
+      list.append(option);
+    });
+    input.after(list);
+    input.setAttribute("list", list.id);
+    input.autocomplete = "off";
   }
 
   function suggest(input, table, list) {
@@ -116,6 +134,65 @@
       });
   }
 
-  new MutationObserver(function () { relabel(); enhanceForm(); showLeadZone(); })
+  // A lead's page (app/admin/lead_page.py) is linked from every lead in a list and
+  // from the lead's own row page.
+  function linkLeadPages() {
+    document.querySelectorAll("#app table a[href^='#/lead/']").forEach(function (link) {
+      var match = link.getAttribute("href").match(/^#\/lead\/(\d+)\/$/);
+      var next = link.nextElementSibling;
+      if (!match || (next && next.classList.contains("lead-page-link"))) return;
+      link.after(leadPageLink(match[1], "page", "lead-page-link"));
+    });
+    var row = location.hash.match(/^#\/lead\/(\d+)\/?$/);
+    var form = document.querySelector("#app form");
+    var shown = document.getElementById("lead-page-link");
+    if (shown && (!row || shown.dataset.lead !== row[1])) shown.remove();
+    if (!row || !form || document.getElementById("lead-page-link")) return;
+    var paragraph = document.createElement("p");
+    paragraph.id = "lead-page-link";
+    paragraph.dataset.lead = row[1];
+    paragraph.append(leadPageLink(row[1], "Open the lead's page: consent, timeline, why not",
+                                  "lead-page-link"));
+    form.before(paragraph);
+  }
+
+  function leadPageLink(leadId, text, className) {
+    var link = document.createElement("a");
+    link.href = "./lead-page/" + leadId + "/";
+    link.className = className;
+    link.textContent = text;
+    link.title = "The lead's page";
+    link.style.cssText = "margin-left:0.5em;font-size:0.85em;";
+    return link;
+  }
+
+  // Read-only tables (every write refused by the server, app/admin/hooks.py): their
+  // list and row pages offer no add, edit or delete.
+  var readOnlyTables = window.MASTERPLAN_READ_ONLY_TABLES || [];
+  var hidden = document.createElement("style");
+  hidden.textContent = [
+    "a.button[href$='/add/']",
+    "[data-uitest=delete_row_button]",
+    "[data-uitest=save_button]",
+    "#app table input[type=checkbox]",
+    "#app table a:has(> svg[data-icon=ellipsis-vertical])"
+  ].map(function (selector) { return "html[data-read-only-table] " + selector; }).join(",\n") +
+    " { display: none !important; }";
+  document.head.append(hidden);
+
+  function markReadOnly() {
+    var match = location.hash.match(/^#\/([a-z0-9_]+)(?:\/|\?|$)/);
+    var table = match && readOnlyTables.indexOf(match[1]) >= 0 ? match[1] : null;
+    var root = document.documentElement;
+    if (table && root.dataset.readOnlyTable !== table) root.dataset.readOnlyTable = table;
+    if (!table && root.dataset.readOnlyTable) delete root.dataset.readOnlyTable;
+  }
+
+  markReadOnly();
+  window.addEventListener("hashchange", markReadOnly);
+
+  new MutationObserver(function () {
+    relabel(); enhanceForm(); showLeadZone(); linkLeadPages(); markReadOnly();
+  })
     .observe(document.documentElement, {childList: true, subtree: true, characterData: true});
 })();

@@ -22,12 +22,15 @@ from app.whatsapp.inbox import reprocess
 from app.workspaces import existing_workspace
 
 
-def picked(table: str, description: str) -> Any:
+def picked(table: str, description: str, required: bool = True) -> Any:
     """A form field whose value is a row of ``table``: typed as text in the form, where
-    the admin's extras script (extras.js) suggests rows as the operator types."""
-    extra = {"foreign_key": {"to": table, "target_column": "id"}, "nullable": False}
+    the admin's extras script (extras.js) suggests rows as the operator types; when
+    not ``required``, left empty it is None."""
+    extra = {"foreign_key": {"to": table, "target_column": "id"}, "nullable": not required}
     return pydantic.Field(
-        description=description, json_schema_extra={"type": "string", "extra": extra}
+        default=... if required else None,
+        description=description,
+        json_schema_extra={"type": "string", "extra": extra},
     )
 
 

@@ -15,11 +15,18 @@ from starlette.requests import Request
 
 from app import leads
 from app.enums import LeadStage, StrategyStatus
-from app.errors import Conflict, DomainError, InvalidValue, NotFound
+from app.errors import Conflict, DomainError, InvalidValue, NotFound, RuleBroken
 from app.phone_numbers import normalized_external_id
 from app.policy import strategies, workspace_policy
 from app.tables import Lead, StrategyVersion, Workspace
-from app.validation import interval_overrides, lead_tags, stored_json, timezone_name
+from app.validation import (
+    interval_overrides,
+    lead_tags,
+    reply_words,
+    stored_json,
+    timezone_name,
+    words_in_both,
+)
 
 
 def refused(error: DomainError, field: str) -> HTTPException:
@@ -70,6 +77,8 @@ FieldRule = Callable[[str, Any], Any]
 WORKSPACE_RULES: dict[str, FieldRule] = {
     "timezone": timezone_name,
     **workspace_policy.FIELD_RULES,
+    "opt_out_words": reply_words,
+    "opt_in_words": reply_words,
 }
 LEAD_RULES: dict[str, FieldRule] = {
     "timezone": lambda field, value: None if value is None else timezone_name(field, value),
@@ -129,6 +138,31 @@ async def workspace_policy_patch(row_id: Any, values: dict[Any, Any]) -> dict[An
         raise refused(
             Conflict("raised by the database when the send policy changes"), "policy_version"
         )
+    return values
+
+
+def refuse_words_in_both(opt_in_words: Any, opt_out_words: Any) -> None:
+    both = words_in_both(opt_in_words, opt_out_words)
+    if both:
+        raise refused(
+            RuleBroken("opt_in_words", f"{both} are opt-out words too: a word opts in or out"),
+            "opt_in_words",
+        )
+
+
+async def new_workspace_words(row: Workspace) -> Workspace:
+    """No word both opts a lead in and out."""
+    refuse_words_in_both(row.opt_in_words, row.opt_out_words)
+    return row
+
+
+async def workspace_words_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
+    """No word both opts a lead in and out, as sent or as stored."""
+    fields = by_name(values)
+    if "opt_in_words" in fields or "opt_out_words" in fields:
+        current = await current_row(Workspace, row_id)
+        merged = {**current, **fields}
+        refuse_words_in_both(merged["opt_in_words"], merged["opt_out_words"])
     return values
 
 

@@ -3,3 +3,4 @@
 STRATEGY_GROUP = "Workspaces & strategy"
 LEADS_GROUP = "Leads & conversations"
 AUDIT_GROUP = "Audit"
+CONSENT_GROUP = "Consent"

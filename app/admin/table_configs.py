@@ -16,11 +16,13 @@ from app.admin.hooks import (
     new_lead_stage,
     new_strategy_is_draft,
     new_workspace_policy,
+    new_workspace_words,
     patch_hook,
     save_hook,
     strategy_patch,
     validators,
     workspace_policy_patch,
+    workspace_words_patch,
 )
 from app.admin.menu import AUDIT_GROUP, LEADS_GROUP, STRATEGY_GROUP
 from app.tables import (
@@ -48,7 +50,12 @@ TABLES = [
             Workspace.budget_tier,
             Workspace.created_at,
         ],
-        visible_filters=[Workspace.name, Workspace.budget_tier, Workspace.timezone],
+        visible_filters=[
+            Workspace.name,
+            Workspace.budget_tier,
+            Workspace.timezone,
+            Workspace.consent_required,
+        ],
         link_column=Workspace.name,
         order_by=[OrderBy(Workspace.name)],
         menu_group=STRATEGY_GROUP,
@@ -57,8 +64,10 @@ TABLES = [
         hooks=[
             save_hook(WORKSPACE_RULES),
             Hook(hook_type=HookType.pre_save, callable=new_workspace_policy),
+            Hook(hook_type=HookType.pre_save, callable=new_workspace_words),
             patch_hook(WORKSPACE_RULES),
             Hook(hook_type=HookType.pre_patch, callable=workspace_policy_patch),
+            Hook(hook_type=HookType.pre_patch, callable=workspace_words_patch),
         ],
         validators=validators(),
     ),

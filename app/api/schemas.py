@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
     StringConstraints,
@@ -28,7 +29,12 @@ from app.enums import (
     INTERVAL_OVERRIDE_MAX_HOURS,
     INTERVAL_OVERRIDE_MIN_HOURS,
     BudgetTier,
+    ChangeActorKind,
     ChatRole,
+    ConsentAction,
+    ConsentChannel,
+    ConsentMethod,
+    ConsentPurpose,
     DeliveryStatus,
     FollowUpPreset,
     LeadStage,
@@ -369,7 +375,12 @@ class LeadStageChangeOut(BaseModel):
 
 
 class LeadImport(Strict):
-    rows: list[Any] = Field(max_length=IMPORT_LIMIT, description="LeadCreate objects")
+    rows: list[Any] = Field(max_length=IMPORT_LIMIT, description="ImportLead objects")
+    consent_wording_version: json_integer(ge=1, le=MAX_ID) | None = Field(
+        None,
+        description="the workspace's wording version the rows' consent cites: each row with "
+        "`consent` gets a marketing grant (method `import`), once however often imported",
+    )
 
 
 class ImportRowOut(BaseModel):
@@ -377,12 +388,17 @@ class ImportRowOut(BaseModel):
     external_id: str | None
     result: str
     reason: str | None
+    consent: str | None = Field(
+        None, description="recorded, or already_recorded (imported before): rows with consent"
+    )
 
 
 class ImportOut(BaseModel):
     created: int
     updated: int
     rejected: int
+    granted: int = Field(description="grants recorded by this import")
+    already_granted: int = Field(description="grants of rows imported before, kept as they are")
     results: list[ImportRowOut]
 
 
@@ -587,3 +603,129 @@ class AttestationPage(BaseModel):
 class CurrentAttestation(BaseModel):
     granted: bool
     attestation: AttestationOut | None
+
+
+# --- consent -------------------------------------------------------------------------
+
+# The exact words a person was shown: kept as sent (never trimmed), more than spaces.
+WordingText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=10_000, pattern=r"^[^\x00]*[^ \x00][^\x00]*$"),
+]
+
+
+def _evidence_text(max_length: int, description: str) -> Any:
+    return Field(default=None, max_length=max_length, pattern=NO_NUL, description=description)
+
+
+class ConsentWordingCreate(Strict):
+    business_name: Text255 = Field(description="the business the text names")
+    text: WordingText = Field(
+        description="the exact words shown to the person, naming the business (409 otherwise)"
+    )
+    channel: ConsentChannel = ConsentChannel.WHATSAPP
+
+
+class ConsentWordingOut(BaseModel):
+    version: int = Field(description="1, 2, 3 ... per workspace, set by the database")
+    channel: ConsentChannel
+    business_name: str
+    text: str
+    sha256: str = Field(description="hex SHA-256 of the UTF-8 text, computed by the database")
+    created_at: datetime
+
+
+class ConsentEvidence(Strict):
+    """What shows the person said it: each field optional, each bounded."""
+
+    ip: str | None = _evidence_text(45, "the person's IP address")
+    user_agent: str | None = _evidence_text(1_000, "the person's browser")
+    page_url: str | None = _evidence_text(2_048, "the page the wording was shown on")
+    recording: str | None = _evidence_text(2_048, "a reference to a call recording")
+    screenshot: str | None = _evidence_text(2_048, "a reference to a screenshot")
+    note: str | None = _evidence_text(2_000, "anything else, in words")
+
+
+class ImportConsent(Strict):
+    """A row's proof that the person consented to the import's wording version."""
+
+    captured_at: Instant = Field(description="when the person consented (not in the future)")
+    evidence: ConsentEvidence = Field(
+        description="what shows the person said it, as for any consent event: at least one field"
+    )
+    wording_version: json_integer(ge=1, le=MAX_ID) | None = Field(
+        None, description="if given, the import's consent_wording_version"
+    )
+
+
+class ImportLead(LeadCreate):
+    consent: ImportConsent | None = None
+
+
+class _ConsentEventFields(Strict):
+    purpose: ConsentPurpose
+    channel: ConsentChannel = ConsentChannel.WHATSAPP
+    evidence: ConsentEvidence = Field(default_factory=ConsentEvidence)
+    captured_at: Instant = Field(
+        description="when the person said it (at most 5 minutes ahead of the server's clock)"
+    )
+
+
+class ConsentGrantCreate(_ConsentEventFields):
+    """A grant names the wording version the person was shown and how they said yes."""
+
+    action: Literal[ConsentAction.GRANT.value]  # type: ignore[valid-type]
+    wording_version: json_integer(gt=0, le=MAX_ID) = Field(
+        description="the version of the workspace's consent wording the person was shown"
+    )
+    method: ConsentMethod
+
+
+class ConsentRevokeCreate(_ConsentEventFields):
+    """A revocation cites no wording; how it was said is optional."""
+
+    action: Literal[ConsentAction.REVOKE.value]  # type: ignore[valid-type]
+    method: ConsentMethod | None = None
+
+
+# The schema states which fields a grant needs: a body without them is 422.
+ConsentEventCreate = Annotated[
+    ConsentGrantCreate | ConsentRevokeCreate,
+    Discriminator(
+        "action",
+        custom_error_type="action",
+        custom_error_message="action must be 'grant' or 'revoke'",
+    ),
+]
+
+
+class ConsentEventOut(BaseModel):
+    id: int
+    lead_id: int
+    action: ConsentAction
+    purpose: ConsentPurpose
+    channel: ConsentChannel
+    wording_version: int | None
+    wording_sha256: str | None = Field(description="the hash of the exact text shown")
+    method: ConsentMethod | None
+    evidence: Annotated[dict[str, Any], FromJson]
+    captured_at: datetime = Field(description="when the person said it")
+    recorded_at: datetime = Field(description="when it was recorded (the database's clock)")
+    recorded_by_kind: ChangeActorKind | None
+    recorded_by: str | None = Field(description="who recorded it: a token's name, an operator")
+
+
+class ConsentEventPage(BaseModel):
+    items: list[ConsentEventOut]
+    next_cursor: str | None
+
+
+class PurposeConsent(BaseModel):
+    purpose: ConsentPurpose
+    granted: bool = Field(description="the latest event for this purpose is a grant")
+    event: ConsentEventOut | None = Field(description="that latest event; null: none recorded")
+
+
+class ConsentStateOut(BaseModel):
+    lead_id: int
+    purposes: list[PurposeConsent]

@@ -28,9 +28,12 @@ class JSONBodyGuard:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         error_body: Callable[[str, str], dict[str, Any]] | None = None,
         raw_body_paths: tuple[str, ...] = (),
+        larger_bodies: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Paths (prefixes) that take a larger body (a file's rows): their own limit.
+        self.larger_bodies = larger_bodies or {}
         # Endpoints that read the raw body themselves (a signed webhook checks the
         # signature before parsing): only the size limit applies.
         self.raw_body_paths = raw_body_paths
@@ -40,7 +43,11 @@ class JSONBodyGuard:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
-        body, replayed = await read_body(scope, receive, self.max_body_bytes)
+        limit = next(
+            (size for path, size in self.larger_bodies.items() if scope["path"].startswith(path)),
+            self.max_body_bytes,
+        )
+        body, replayed = await read_body(scope, receive, limit)
         raw = scope["path"].endswith(self.raw_body_paths) if self.raw_body_paths else False
         problem = self._problem(body, raw)
         if problem is not None:
@@ -52,7 +59,7 @@ class JSONBodyGuard:
 
     def _problem(self, body: Body, raw: bool) -> tuple[int, str, str] | None:
         if body.too_large:
-            message = f"request body is larger than {self.max_body_bytes} bytes"
+            message = f"request body is larger than {body.limit} bytes"
             return 413, "payload_too_large", message
         if raw or not body.content:
             return None  # e.g. a logout; endpoints that need a body say so

@@ -15,13 +15,17 @@ it where the workspace requires consent, and the overview counts those held: all
 three through ``latest_marketing``.
 """
 
+import contextlib
 import json
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+
+import asyncpg
 
 from app.db.executor import fetch, transaction
 from app.enums import ConsentAction, ConsentChannel, ConsentMethod, ConsentPurpose
-from app.errors import InvalidValue, NotFound
+from app.errors import InvalidValue, NotFound, RuleBroken
 from app.pagination import NEWEST
 
 WORDING_COLUMNS = "id, workspace_id, version, channel, business_name, text, sha256, created_at"
@@ -32,6 +36,32 @@ EVENT_COLUMNS = (
 )
 EVENT_FROM = "consent_event AS e LEFT JOIN consent_wording AS w ON w.id = e.wording_id"
 
+# The ledger's rules only the database states, as the field each is about and why.
+FIELD_RULES = {
+    "consent_wording_names_business": (
+        "text",
+        "must name the business (business_name): WhatsApp asks that an opt-in names it",
+    ),
+    "consent_wording_text_not_blank": ("text", "must not be blank"),
+    "consent_wording_business_name_not_blank": ("business_name", "must not be blank"),
+    "consent_event_captured_not_future": (
+        "captured_at",
+        "must not be later than now (clocks may differ by 5 minutes)",
+    ),
+}
+
+
+@contextlib.contextmanager
+def fields_named() -> Iterator[None]:
+    """A database check of ``FIELD_RULES`` refused inside: RuleBroken, with the field."""
+    try:
+        yield
+    except asyncpg.CheckViolationError as error:
+        rule = FIELD_RULES.get(error.constraint_name or "")
+        if rule is None:
+            raise
+        raise RuleBroken(*rule) from None
+
 
 async def create_wording(
     workspace_id: int,
@@ -39,8 +69,20 @@ async def create_wording(
     text: str,
     channel: ConsentChannel = ConsentChannel.WHATSAPP,
 ) -> dict[str, Any]:
-    """A new wording version; the database numbers it and hashes its text."""
-    rows = await fetch(
+    """A new wording version; the database numbers it and hashes its text. Refused
+    (RuleBroken, with the field): a blank text or name, a text that does not name
+    the business."""
+    with fields_named():
+        rows = await _insert_wording(workspace_id, business_name, text, channel)
+    if not rows:
+        raise NotFound(f"workspace {workspace_id} does not exist")
+    return rows[0]
+
+
+async def _insert_wording(
+    workspace_id: int, business_name: str, text: str, channel: ConsentChannel
+) -> list[dict[str, Any]]:
+    return await fetch(
         "INSERT INTO consent_wording (workspace_id, channel, business_name, text) "
         f"SELECT id, {{}}, {{}}, {{}} FROM workspace WHERE id = {{}} RETURNING {WORDING_COLUMNS}",
         ConsentChannel(channel).value,
@@ -48,9 +90,6 @@ async def create_wording(
         text,
         workspace_id,
     )
-    if not rows:
-        raise NotFound(f"workspace {workspace_id} does not exist")
-    return rows[0]
 
 
 async def wordings(workspace_id: int) -> list[dict[str, Any]]:
@@ -60,6 +99,19 @@ async def wordings(workspace_id: int) -> list[dict[str, Any]]:
         "ORDER BY version DESC",
         workspace_id,
     )
+
+
+async def wording(workspace_id: int, version: int) -> dict[str, Any]:
+    """One wording version of the workspace; NotFound otherwise."""
+    rows = await fetch(
+        f"SELECT {WORDING_COLUMNS} FROM consent_wording WHERE workspace_id = {{}} "
+        "AND version = {}",
+        workspace_id,
+        version,
+    )
+    if not rows:
+        raise NotFound(f"consent wording version {version} does not exist")
+    return rows[0]
 
 
 async def current_wording(
@@ -91,8 +143,10 @@ async def record_event(
 
     A grant names the wording version (of this workspace) the person was shown and
     how they said yes. Refused with nothing stored: a lead or wording version not of
-    this workspace (NotFound), a grant without wording or method (InvalidValue)."""
+    this workspace (NotFound), a grant without wording or method (InvalidValue), a
+    ``captured_at`` ahead of the database clock (RuleBroken)."""
     action = ConsentAction(action)
+    captured_at = utc_instant("captured_at", captured_at)
     if action is ConsentAction.GRANT and wording_version is None:
         raise InvalidValue("wording_version", "a grant must name the wording the person was shown")
     if action is ConsentAction.GRANT and method is None:
@@ -100,17 +154,28 @@ async def record_event(
     if action is ConsentAction.REVOKE and wording_version is not None:
         raise InvalidValue("wording_version", "a revocation cites no wording")
     async with transaction():
-        return await _insert_event(
-            workspace_id,
-            lead_id,
-            action,
-            ConsentPurpose(purpose),
-            captured_at,
-            wording_version,
-            None if method is None else ConsentMethod(method),
-            evidence or {},
-            ConsentChannel(channel),
-        )
+        with fields_named():
+            return await _insert_event(
+                workspace_id,
+                lead_id,
+                action,
+                ConsentPurpose(purpose),
+                captured_at,
+                wording_version,
+                None if method is None else ConsentMethod(method),
+                evidence or {},
+                ConsentChannel(channel),
+            )
+
+
+def utc_instant(field: str, value: datetime) -> datetime:
+    """``value`` in UTC; refused when it has no offset or falls outside years 1-9999 in UTC."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValue(field, "must be an instant with its offset")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise RuleBroken(field, "is out of range: years 1 to 9999 in UTC") from None
 
 
 async def _insert_event(
@@ -240,3 +305,43 @@ async def history(
     """A lead's consent events, newest (by when said) first, older than the cursor."""
     captured_at, event_id = before or NEWEST
     return await fetch(EVENT_PAGE, lead_id, workspace_id, captured_at, event_id, limit)
+
+
+# Imported grants, set-based: one statement for a whole import. A grant of a lead for
+# the same wording and moment, imported before, is not recorded again
+# (consent_event_imported_once).
+IMPORT_GRANTS = f"""
+INSERT INTO consent_event (workspace_id, lead_id, action, purpose, channel, wording_id, method,
+                           evidence, captured_at)
+SELECT wording.workspace_id, item.lead_id, '{ConsentAction.GRANT.value}', {{}}, wording.channel,
+       wording.id, '{ConsentMethod.IMPORT.value}', item.evidence::jsonb, item.captured_at
+  FROM unnest({{}}::integer[], {{}}::timestamptz[], {{}}::text[])
+       AS item (lead_id, captured_at, evidence)
+  JOIN consent_wording AS wording ON wording.id = {{}} AND wording.workspace_id = {{}}
+ON CONFLICT (lead_id, purpose, wording_id, captured_at)
+   WHERE method = '{ConsentMethod.IMPORT.value}' DO NOTHING
+RETURNING lead_id
+"""
+
+
+async def record_import_grants(
+    workspace_id: int,
+    wording: dict[str, Any],
+    grants: dict[int, tuple[datetime, dict[str, Any]]],
+    purpose: ConsentPurpose = ConsentPurpose.MARKETING,
+) -> set[int]:
+    """Append a grant (method ``import``, ``wording``) for each of the workspace's leads
+    in ``grants`` (lead id -> captured_at, evidence), in the caller's transaction; the
+    lead ids whose grant is new (one imported before is kept). A lead of another
+    workspace is refused by the database (the events' tenant foreign key)."""
+    lead_ids = list(grants)
+    rows = await fetch(
+        IMPORT_GRANTS,
+        ConsentPurpose(purpose).value,
+        lead_ids,
+        [grants[lead_id][0] for lead_id in lead_ids],
+        [json.dumps(grants[lead_id][1]) for lead_id in lead_ids],
+        wording["id"],
+        workspace_id,
+    )
+    return {row["lead_id"] for row in rows}

@@ -4,7 +4,10 @@ Per message: the lead (found or created by its phone number, its platform user
 id, or both: see ``lead_of``), its open thread (found or created), the message
 (unique by the platform's id), and the lead's effects: NEW or CONTACTED becomes
 ENGAGED, NO_RESPONSE goes, and a whole message (or a tapped quick reply) that is
-an opt-out word adds DISCONNECT and is recorded as a marketing preference. A
+an opt-out word adds DISCONNECT and is recorded as a marketing preference and as a
+consent revocation of every purpose; one that is an opt-in word of the workspace
+records a marketing consent grant against its current WhatsApp wording (none
+without a wording: the log says so). The message is the consent's evidence. A
 ``system`` message that the person changed numbers moves the lead to the new
 number. Status reports update our messages, failures with the platform's error;
 the platform's marketing stop/resume is recorded (the database holds or frees
@@ -25,15 +28,26 @@ back alone: the body is applied again item by item, each in a savepoint.
 import hashlib
 import json
 import logging
-import string
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from app import conversations, lead_writes
 from app.db.executor import execute_on, fetch_on, fetchval_on, transaction
-from app.enums import ChatRole, LeadStage, LeadTag, MarketingPreference, PreferenceSource
+from app.enums import (
+    ChatRole,
+    ConsentAction,
+    ConsentMethod,
+    ConsentPurpose,
+    LeadStage,
+    LeadTag,
+    MarketingPreference,
+    PreferenceSource,
+)
+from app.policy import consent
+from app.validation import reply_word
 from app.whatsapp.payload import (
     ChangeReading,
     InboundMessage,
@@ -48,7 +62,7 @@ from app.whatsapp.payload import (
 log = logging.getLogger("masterplan.whatsapp")
 
 ROUTE = (
-    "SELECT n.workspace_id, w.opt_out_words FROM whatsapp_number n "
+    "SELECT n.workspace_id, w.opt_out_words, w.opt_in_words FROM whatsapp_number n "
     "JOIN workspace w ON w.id = n.workspace_id WHERE n.phone_number_id = {}"
 )
 # Each key once, in one order: no two deliveries wait for each other in a cycle.
@@ -85,7 +99,6 @@ INBOX = (
     "INSERT INTO webhook_inbox (field, phone_number_id, workspace_id, reason, body, digest) "
     "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (digest) DO NOTHING RETURNING id"
 )
-IGNORED = string.whitespace + string.punctuation
 # What the database refuses in an item (a value it cannot hold, a rule it breaks),
 # as opposed to the database being unreachable, which fails the whole delivery.
 REFUSED = (
@@ -103,6 +116,7 @@ class Receipt:
     duplicates: int = 0
     statuses: int = 0
     preferences: int = 0
+    consent_events: int = 0
     kept: int = 0
     unknown_numbers: list[str] = field(default_factory=list)
 
@@ -113,17 +127,20 @@ Item = InboundMessage | StatusUpdate | PreferenceUpdate | UserIdUpdate
 @dataclass(frozen=True)
 class Route:
     workspace_id: int
-    opt_out_words: frozenset[str]  # as ``_word`` reads them
+    opt_out_words: frozenset[str]  # as ``reply_word`` reads them
+    opt_in_words: frozenset[str]
 
 
-def _word(text: str) -> str:
-    return text.strip(IGNORED).casefold()
+def _words(stored: str) -> frozenset[str]:
+    """A workspace's JSON array of words, as ``reply_word`` reads them."""
+    words = (reply_word(word) for word in json.loads(stored) if isinstance(word, str))
+    return frozenset(word for word in words if word)
 
 
-def is_opt_out(answers: tuple[str, ...], words: frozenset[str]) -> bool:
-    """One of the answers is wholly one of the words (as ``_word`` reads both: any case,
-    surrounding spaces and punctuation ignored)."""
-    return any(_word(answer) in words for answer in answers)
+def says_one_of(answers: tuple[str, ...], words: frozenset[str]) -> bool:
+    """One of the answers is wholly one of the words (as ``reply_word`` reads both: any
+    case, surrounding spaces and punctuation ignored)."""
+    return any(reply_word(answer) in words for answer in answers)
 
 
 async def receive(reading: Reading) -> Receipt:
@@ -215,7 +232,7 @@ class Delivery:
             rows = await fetch_on(self.connection, ROUTE, phone_number_id)
             row = rows[0] if rows else None
             self.routes[phone_number_id] = row and Route(
-                row["workspace_id"], frozenset(map(_word, json.loads(row["opt_out_words"])))
+                row["workspace_id"], _words(row["opt_out_words"]), _words(row["opt_in_words"])
             )
             if row is None:
                 self.receipt.unknown_numbers.append(phone_number_id)
@@ -304,7 +321,7 @@ class Delivery:
         await self.move_keys(message, route, lead_id)
         if message.is_system:
             return True  # the platform wrote it, not the lead
-        opted_out = is_opt_out(message.answers, route.opt_out_words)
+        opted_out = says_one_of(message.answers, route.opt_out_words)
         await execute_on(connection, LEAD_EFFECTS, opted_out, lead_id)
         if opted_out:
             source = PreferenceSource.QUICK_REPLY if message.tapped else PreferenceSource.TYPED_WORD
@@ -319,7 +336,43 @@ class Delivery:
                 message.platform_message_id,
                 json.dumps(message.raw),
             )
+            await self.record_consent(message, route, lead_id, ConsentAction.REVOKE)
+        elif says_one_of(message.answers, route.opt_in_words):
+            await self.record_consent(message, route, lead_id, ConsentAction.GRANT)
         return True
+
+    async def record_consent(
+        self, message: InboundMessage, route: Route, lead_id: int, action: ConsentAction
+    ) -> None:
+        """The lead's keyword reply as consent events, the message as their evidence: a
+        revocation of every purpose, or a marketing grant against the workspace's
+        current WhatsApp wording (none without one: the log says so)."""
+        wording = None
+        if action is ConsentAction.GRANT:
+            wording = await consent.current_wording(route.workspace_id)
+            if wording is None:
+                log.warning(
+                    "WhatsApp opt-in word of lead %s recorded no consent: workspace %s has "
+                    "no WhatsApp consent wording",
+                    lead_id,
+                    route.workspace_id,
+                )
+                return
+        purposes = list(ConsentPurpose) if wording is None else [ConsentPurpose.MARKETING]
+        # Said when the message was sent; a timestamp ahead of our clock is read as now.
+        said_at = min(message.sent_at, datetime.now(UTC))
+        for purpose in purposes:
+            await consent.record_event(
+                route.workspace_id,
+                lead_id,
+                action,
+                purpose,
+                said_at,
+                wording_version=wording and wording["version"],
+                method=ConsentMethod.KEYWORD_REPLY,
+                evidence=message.consent_evidence(),
+            )
+            self.receipt.consent_events += 1
 
     async def move_keys(self, item: "Item", route: Route, lead_id: int) -> None:
         """The lead takes the person's new number and user id, unless another lead

@@ -51,6 +51,7 @@ def outcome_of(receipt: inbound.Receipt) -> str:
             ("already stored", receipt.duplicates),
             ("statuses recorded", receipt.statuses),
             ("preferences recorded", receipt.preferences),
+            ("consent events recorded", receipt.consent_events),
             ("items kept apart", receipt.kept),
         )
         if count

@@ -158,6 +158,18 @@ class InboundMessage:
     def is_system(self) -> bool:
         return self.type == "system"
 
+    def consent_evidence(self) -> dict[str, Any]:
+        """The message as proof of a consent given or taken back by it: its platform
+        id, its words, its time (as sent, and read), and the platform's object itself."""
+        return {
+            "platform_message_id": self.platform_message_id,
+            "text": self.content,
+            "tapped_button": self.tapped,
+            "timestamp": self.raw.get("timestamp"),
+            "sent_at": self.sent_at.isoformat(),
+            "message": self.raw,
+        }
+
 
 @dataclass(frozen=True)
 class StatusUpdate:

@@ -2,7 +2,16 @@
 workspace from its token (app/api/auth.py), then calls the domain. A row of another
 workspace is reported exactly like a missing one (404)."""
 
-from app.api.routes import audit, conversations, followups, leads, policy, strategies, workspace
+from app.api.routes import (
+    audit,
+    consent,
+    conversations,
+    followups,
+    leads,
+    policy,
+    strategies,
+    workspace,
+)
 
 # In this order in the OpenAPI document.
 ROUTERS = [
@@ -13,4 +22,5 @@ ROUTERS = [
     strategies.router,
     conversations.router,
     audit.router,
+    consent.router,
 ]

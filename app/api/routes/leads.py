@@ -2,7 +2,6 @@
 
 from typing import Annotated
 
-import pydantic
 from fastapi import APIRouter, Query, Response
 
 from app import lead_import, leads
@@ -10,6 +9,7 @@ from app.api import answers
 from app.api.auth import Workspace
 from app.api.parameters import ERRORS, ExternalId, IdCursor, Limit, RowId, fields_of
 from app.api.schemas import (
+    ImportLead,
     ImportOut,
     ImportRowOut,
     Instant,
@@ -23,7 +23,6 @@ from app.api.schemas import (
 from app.enums import LeadStage, LeadTag
 from app.errors import InvalidValue
 from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor
-from app.validation import in_words, problems
 
 router = APIRouter(responses=ERRORS)
 
@@ -71,30 +70,20 @@ async def upsert_lead(
     response_model=ImportOut,
     tags=["leads"],
     description=f"Up to {lead_import.IMPORT_LIMIT:,} rows; each is created, updated or "
-    "rejected with the reason.",
+    "rejected with the reason. With `consent_wording_version` (404 if the workspace has no "
+    "such version, nothing stored), each row with `consent` also gets a marketing grant.",
 )
 async def import_leads(body: LeadImport, workspace_id: Workspace) -> ImportOut:
-    accepted, rejected = [], []
-    for index, row in enumerate(body.rows):
-        try:
-            lead = LeadCreate.model_validate(row)
-        except pydantic.ValidationError as error:
-            reason = in_words(problems(error.errors(), unnamed="row"))
-            external_id = row.get("external_id") if isinstance(row, dict) else None
-            external_id = external_id if isinstance(external_id, str) else None
-            rejected.append(lead_import.ImportOutcome(index, external_id, "rejected", reason))
-            continue
-        fields = fields_of(lead)
-        accepted.append((index, fields.pop("external_id"), fields))
-    outcomes = sorted(
-        [*rejected, *await lead_import.import_leads(workspace_id, accepted)],
-        key=lambda outcome: outcome.index,
+    outcomes = await lead_import.import_rows(
+        workspace_id, body.rows, ImportLead, body.consent_wording_version
     )
-    counts = {kind: sum(o.result == kind for o in outcomes) for kind in ("created", "updated")}
+    counts = lead_import.summary(outcomes)
     return ImportOut(
         created=counts["created"],
         updated=counts["updated"],
-        rejected=len(outcomes) - counts["created"] - counts["updated"],
+        rejected=counts["rejected"],
+        granted=counts["granted"],
+        already_granted=counts["already_granted"],
         results=[ImportRowOut(**outcome.__dict__) for outcome in outcomes],
     )
 

@@ -74,6 +74,9 @@ class WebhookReceipt(BaseModel):
     duplicates: int = Field(description="messages stored by an earlier delivery")
     statuses: int = Field(description="our messages whose delivery status changed")
     preferences: int = Field(description="marketing preferences recorded")
+    consent_events: int = Field(
+        description="consent grants and revocations recorded from opt-in and opt-out words"
+    )
     kept: int = Field(description="items kept in the webhook inbox: not acted on, with why")
     unknown_numbers: list[str] = Field(description="phone_number_ids no workspace has")
 
