@@ -140,17 +140,9 @@ async def consent_grant(
     connection: asyncpg.Connection, workspace_id: int, lead_id: int, wording_id: int, **values: Any
 ) -> int:
     """A marketing grant on a checkbox, said an hour ago."""
-    values.setdefault("purpose", "marketing")
     values.setdefault("method", "checkbox")
-    values.setdefault("captured_at", datetime.now(UTC) - timedelta(hours=1))
-    return await insert(
-        connection,
-        "consent_event",
-        workspace_id=workspace_id,
-        lead_id=lead_id,
-        action="grant",
-        wording_id=wording_id,
-        **values,
+    return await consent_event(
+        connection, workspace_id, lead_id, "grant", HOUR, wording_id=wording_id, **values
     )
 
 
@@ -158,14 +150,29 @@ async def consent_revocation(
     connection: asyncpg.Connection, workspace_id: int, lead_id: int, **values: Any
 ) -> int:
     """A marketing revocation (it cites no wording), said half an hour ago."""
+    return await consent_event(connection, workspace_id, lead_id, "revoke", HOUR / 2, **values)
+
+
+HOUR = timedelta(hours=1)
+
+
+async def consent_event(
+    connection: asyncpg.Connection,
+    workspace_id: int,
+    lead_id: int,
+    action: str,
+    said_ago: timedelta,
+    **values: Any,
+) -> int:
+    """A marketing consent event the person made ``said_ago``, unless ``values`` say."""
     values.setdefault("purpose", "marketing")
-    values.setdefault("captured_at", datetime.now(UTC) - timedelta(minutes=30))
+    values.setdefault("captured_at", datetime.now(UTC) - said_ago)
     return await insert(
         connection,
         "consent_event",
         workspace_id=workspace_id,
         lead_id=lead_id,
-        action="revoke",
+        action=action,
         **values,
     )
 
