@@ -10,14 +10,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.enums import ReasonCode, SendKind
+from app.policy import engine
 from tests import factories, test_whatsapp
-from tests.test_whatsapp import SENT_AT, deliver, payload, text
+from tests.policy_setup import WEDNESDAY_NOON_LONDON, london_lead, outreach_workspace
+from tests.test_whatsapp import PHONE_NUMBER_ID, SENT_AT, deliver, payload, text
 from tests.test_whatsapp_platform import BUTTONS, contact, envelope, message, messages_value
 
 whatsapp_on = test_whatsapp.whatsapp_on
 meta = test_whatsapp.meta
 acme = test_whatsapp.acme
 
+# A Wednesday noon in London after the lead's STOP: inside every send window.
+AFTER_THE_STOP = WEDNESDAY_NOON_LONDON
 WORDING = "Reply START to get Acme's offers on WhatsApp. Reply STOP to stop."
 
 
@@ -170,3 +175,44 @@ async def test_concurrent_deliveries_of_one_opt_out_record_it_once(meta, connect
     assert [a.status_code for a in answers] == [200] * 4
     assert sorted(a.json()["consent_events"] for a in answers) == [0, 0, 0, 2]
     assert len(await consent_events(connection)) == 2
+
+
+async def test_an_opt_out_on_whatsapp_holds_the_next_follow_up_for_want_of_consent(
+    meta, connection
+):
+    """Granted, a follow-up may go; after the lead's STOP on WhatsApp the next decision
+    is refused: by the first failing rule in the order (the opt-out also disconnects
+    the lead), with CONSENT_MISSING failing too and citing the revocation."""
+    workspace_id = await outreach_workspace(connection, "Acme Outreach")
+    await connection.execute(
+        "UPDATE workspace SET consent_required = true WHERE id = $1", workspace_id
+    )
+    await factories.insert(
+        connection,
+        "whatsapp_number",
+        workspace_id=workspace_id,
+        phone_number_id=PHONE_NUMBER_ID,
+        display_phone_number="15550783881",
+    )
+    lead_id = await london_lead(connection, workspace_id, "+60123456789")
+    wording_id = await factories.consent_wording(connection, workspace_id)
+    await factories.consent_grant(connection, workspace_id, lead_id, wording_id)
+    granted = await engine.simulate(workspace_id, lead_id, SendKind.FOLLOWUP, AFTER_THE_STOP)
+    assert granted["allow_send"], granted["summary"]
+
+    said_at = int(datetime.now(UTC).timestamp())
+    stop = payload(text("STOP", wamid="wamid.OPT_OUT", sender="60123456789", at=said_at))
+    assert (await deliver(meta, stop)).status_code == 200
+
+    held = await engine.simulate(workspace_id, lead_id, SendKind.FOLLOWUP, AFTER_THE_STOP)
+    failed = [o for o in held["rule_trace"]["rules"] if o["applies"] and not o["passed"]]
+    assert held["allow_send"] is False
+    assert held["reason_code"] == failed[0]["rule"]
+    assert held["reason_code"] in (ReasonCode.LEAD_DISCONNECTED, ReasonCode.CONSENT_MISSING)
+    [consent_failed] = [o for o in failed if o["rule"] == ReasonCode.CONSENT_MISSING]
+    [revocation] = await connection.fetch(
+        "SELECT id FROM consent_event WHERE lead_id = $1 AND action = 'revoke' "
+        "AND purpose = 'marketing'",
+        lead_id,
+    )
+    assert f"event #{revocation['id']} is a revocation" in consent_failed["detail"]

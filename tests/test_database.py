@@ -101,8 +101,11 @@ def test_an_unreachable_database_exits_with_one_readable_line():
 
 # --- the embedded server ---------------------------------------------------------
 
+# Ctrl-C raises KeyboardInterrupt as in a terminal, even when the test run itself was
+# started in the background (which starts its children with SIGINT ignored).
 HOLD_EMBEDDED = (
-    "import time, piccolo_conf; print('ready', flush=True); [time.sleep(0.1) for _ in range(600)]"
+    "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "import piccolo_conf; print('ready', flush=True); [time.sleep(0.1) for _ in range(600)]"
 )
 
 
