@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
 from bench.api_hot_paths import prepare  # noqa: E402
-from bench.api_http import free_port, listening  # noqa: E402
+from bench.api_http import serving  # noqa: E402
 
 OPERATOR, PASSWORD = "bench-operator", "bench-operator-password"
 
@@ -171,26 +170,8 @@ def main() -> None:
     url = asyncio.run(prepare(arguments.reuse))
     asyncio.run(ensure_operator(url))
     asyncio.run(ensure_names(url))
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/uvicorn"),
-            "app.main:app",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "DATABASE_URL": url},
-        cwd=ROOT,
-    )
-    try:
-        listening(port)
-        rows = asyncio.run(measure(f"http://127.0.0.1:{port}", arguments.repeat))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(url) as base_url:
+        rows = asyncio.run(measure(base_url, arguments.repeat))
     print("\n| admin request | p50 | max |\n|---|---|---|")
     for name, p50, worst, _ in rows:
         print(f"| {name} | {p50:.1f} ms | {worst:.1f} ms |")

@@ -16,6 +16,7 @@ with two or more cores the servers run on the last core and wrk on the first
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,12 +56,15 @@ def pinned(core: int) -> list[str]:
     return ["taskset", "-c", str(core % cores)]
 
 
-def serve(name: str, url: str, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
-    """Serve this API (``api``, from the checkout at ``root``) or the minimal app."""
+def serve(
+    name: str, url: str, root: Path = ROOT, *, pin: bool = True
+) -> tuple[subprocess.Popen, str]:
+    """Serve this API (``api``, from the checkout at ``root``) or the minimal app, one
+    uvicorn worker; pinned to the last core unless ``pin`` is false."""
     port = free_port()
     app = "minimal_api_app:app" if name == "minimal" else "app.main:app"
     command = [
-        *pinned(-1),
+        *(pinned(-1) if pin else []),
         str(ROOT / ".venv/bin/uvicorn"),
         app,
         "--app-dir",
@@ -77,6 +82,18 @@ def serve(name: str, url: str, root: Path = ROOT) -> tuple[subprocess.Popen, str
     if listening(port):
         return process, f"http://127.0.0.1:{port}"
     raise SystemExit(f"{name} did not start")
+
+
+@contextlib.contextmanager
+def serving(url: str) -> Iterator[str]:
+    """This API served (unpinned) for the block, on ``url``'s database; yields its
+    base URL."""
+    process, base_url = serve("api", url, pin=False)
+    try:
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def listening(port: int, seconds: float = 60) -> bool:

@@ -16,7 +16,6 @@ import asyncio
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from html import unescape
@@ -28,7 +27,7 @@ os.chdir(ROOT)
 
 from bench.admin_at_scale import OPERATOR, PASSWORD  # noqa: E402
 from bench.api_hot_paths import run_piccolo  # noqa: E402
-from bench.api_http import free_port, listening  # noqa: E402
+from bench.api_http import serving  # noqa: E402
 
 DATABASE = "masterplan_bench_lead_page"
 LEADS, DECISIONS_PER_LEAD = 1_000, 100
@@ -171,26 +170,8 @@ def main() -> None:
     arguments = parser.parse_args()
     url = asyncio.run(prepare(arguments.reuse))
     asyncio.run(ensure_operator(url))
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/uvicorn"),
-            "app.main:app",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "DATABASE_URL": url},
-        cwd=ROOT,
-    )
-    try:
-        listening(port)
-        rows = asyncio.run(measure(f"http://127.0.0.1:{port}", arguments.repeat))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(url) as base_url:
+        rows = asyncio.run(measure(base_url, arguments.repeat))
     print("\n| lead page request | p50 | max |\n|---|---|---|")
     for name, p50, worst in rows:
         print(f"| {name} | {p50:.1f} ms | {worst:.1f} ms |")
