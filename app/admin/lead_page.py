@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from app.admin.overview import PAGE_STYLE
 from app.db.executor import fetch
 from app.enums import ConsentPurpose, SendKind
 from app.errors import DomainError
@@ -531,14 +532,10 @@ def definition_list(rows: list[tuple[str, str]], figure: str | None = None) -> s
     return f"<dl{attribute}>{items}</dl>"
 
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 0; color: #1d2433; background: #f6f7f9; }
-header { background: #25314a; color: white; padding: 12px 24px; display: flex; gap: 24px;
-         align-items: center; }
-header a { color: #cfe0ff; } header h1 { font-size: 1.3em; margin: 0; }
-main { padding: 8px 24px 40px; max-width: 1100px; }
-section { background: white; border-radius: 6px; padding: 8px 16px 16px; margin: 16px 0; }
-h2 { font-size: 1.05em; } h3 { font-size: 0.95em; margin-top: 16px; }
+STYLE = (
+    PAGE_STYLE
+    + """
+h3 { font-size: 0.95em; margin-top: 16px; }
 dl { display: grid; grid-template-columns: 160px 1fr; gap: 4px 12px; }
 dt { font-weight: 600; } dd { margin: 0; }
 small { color: #5b6478; } .empty { color: #5b6478; font-style: italic; }
@@ -561,3 +558,4 @@ ol.timeline li { display: grid; grid-template-columns: 330px 80px 1fr; gap: 8px;
 .delivery.failed { background: #fbeef0; color: #b00020; }
 nav.pages { margin-top: 12px; }
 """
+)

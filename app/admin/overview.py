@@ -339,20 +339,28 @@ def figures_table(name: str, rows: list[tuple[str, int]], heading: str = "count"
     )
 
 
-STYLE = """
+# The admin's own pages (this one, the lead page, the CSV import): header, sections.
+PAGE_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #1d2433; background: #f6f7f9; }
 header { background: #25314a; color: white; padding: 12px 24px; display: flex; gap: 24px;
          align-items: center; }
 header a { color: #cfe0ff; } header h1 { font-size: 1.3em; margin: 0; }
 main { padding: 8px 24px 40px; max-width: 1100px; }
 section { background: white; border-radius: 6px; padding: 8px 16px 16px; margin: 16px 0; }
-h2 { font-size: 1.05em; } .total { font-size: 1.6em; margin: 16px 0 0; }
+h2 { font-size: 1.05em; }
+"""
+
+STYLE = (
+    PAGE_STYLE
+    + """
+.total { font-size: 1.6em; margin: 16px 0 0; }
 svg.chart rect { fill: #3b6fd8; } svg.chart text { font-size: 12px; fill: #1d2433; }
 .empty { color: #5b6478; font-style: italic; } .error { color: #b00020; }
 table { border-collapse: collapse; margin-top: 8px; } td, th { padding: 2px 10px;
         text-align: left; } td { text-align: right; }
 dt { font-weight: 600; } dd { margin: 0 0 8px 0; }
 """
+)
 
 
 def to_login(connection: HTTPConnection, error: Exception) -> Response:
