@@ -8,9 +8,11 @@ import asyncpg
 import pytest
 from piccolo.apps.user.tables import BaseUser
 
+from app.policy import engine
 from app.tables import Lead
 from tests import factories
 from tests.api_client import ApiClient, client_for
+from tests.policy_setup import london_lead, outreach_workspace
 
 
 @pytest.fixture
@@ -147,6 +149,32 @@ async def test_history_rows_record_their_creation_without_a_copy(connection, acm
     )
     assert row["actor_kind"] == "API_TOKEN"
     await api.http.aclose()
+
+
+async def test_a_statement_that_creates_history_rows_records_each_row_once(connection):
+    """A dispatch batch writes its decisions in one statement: one entry per decision,
+    naming its row, workspace and lead (a table without a lead column names none)."""
+    workspace = await outreach_workspace(connection, "Initech")
+    due = datetime.now(UTC) - timedelta(hours=1)
+    for n in range(3):
+        await london_lead(
+            connection, workspace, f"+44770090100{n}", tags=["DISCONNECT"], next_followup_at=due
+        )
+    result = await engine.dispatch(workspace, limit=10, lease_seconds=60)
+    assert result.stopped == 3
+    decisions = await connection.fetch(
+        "SELECT id, lead_id FROM policy_decision WHERE workspace_id = $1 ORDER BY id", workspace
+    )
+    entries = await log(connection, table_name="policy_decision")
+    assert [
+        (e["operation"], e["row_id"], e["workspace_id"], e["lead_id"], e["changes"])
+        for e in entries
+    ] == [("CREATE", d["id"], workspace, d["lead_id"], None) for d in decisions]
+    assert len(decisions) == 3
+    user = await connection.fetchval("SELECT session_user")
+    assert {(e["actor_kind"], e["actor"]) for e in entries} == {("DATABASE", user)}
+    [attestation] = await log(connection, table_name="outreach_attestation")
+    assert (attestation["workspace_id"], attestation["lead_id"]) == (workspace, None)
 
 
 @pytest.mark.parametrize(
