@@ -591,3 +591,33 @@ async def test_deleting_a_workspace_without_audit_rows_removes_what_it_owns(conn
         "(SELECT count(*) FROM strategy_version) AS versions"
     )
     assert dict(counts) == {"leads": 1, "threads": 0, "messages": 0, "versions": 0}
+
+
+class Probed(Exception):
+    """Rolls a probe back."""
+
+
+async def server_has_lz4(connection: asyncpg.Connection) -> bool:
+    """Whether this server was built with LZ4, asked by creating a column that uses it."""
+    try:
+        async with connection.transaction():
+            await connection.execute("CREATE TEMP TABLE lz4_probe (probe text COMPRESSION lz4)")
+            raise Probed
+    except Probed:
+        return True
+    except asyncpg.FeatureNotSupportedError:
+        return False
+
+
+async def test_rule_traces_are_compressed_with_lz4_where_the_server_has_it(connection):
+    workspace_id = await factories.workspace(connection, "Acme")
+    lead_id = await factories.lead(connection, workspace_id, "+15550001234")
+    trace = {"rules": [{"rule": f"RULE_{n}", "detail": "x" * 40 + str(n)} for n in range(80)]}
+    decision_id = await factories.policy_decision(
+        connection, workspace_id, lead_id, rule_trace=json.dumps(trace)
+    )
+    stored_with = await connection.fetchval(
+        "SELECT pg_column_compression(rule_trace) FROM policy_decision WHERE id = $1",
+        decision_id,
+    )
+    assert stored_with == ("lz4" if await server_has_lz4(connection) else "pglz")
