@@ -37,7 +37,7 @@ from app.policy.rules import (
     decide_all,
 )
 from app.policy.schedule import interval_hours, next_followup_after, preview
-from app.policy.trace import decision_json, rule_trace, rule_trace_texts
+from app.policy.trace import compact, decision_json, rule_trace, rule_trace_texts
 from app.validation import stored_json
 
 # One statement: the workspace's policy, attestation and ACTIVE strategy, and for
@@ -269,10 +269,13 @@ async def _record(
     workspace_id: int,
     decisions: list[Decision],
     effects: list[LeadEffect],
+    traces: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Append the decisions and apply the effects (one statement); rows in order,
-    without their trace (the caller has the decisions)."""
-    traces = rule_trace_texts(decisions)
+    without their trace (the caller has the decisions, and may pass their traces as
+    JSON text)."""
+    if traces is None:
+        traces = rule_trace_texts(decisions)
     decision_arrays = [
         [column.value(d, trace) for d, trace in zip(decisions, traces, strict=True)]
         for column in DECISION_ARRAYS
@@ -318,8 +321,10 @@ async def permit_on(
     [inputs] = await load_inputs(connection, workspace_id, [lead_id], SendKind(kind), at)
     decision = decide(inputs)
     effect = effect_of(decision)
-    recorded = await _record(connection, workspace_id, [decision], [effect] if effect else [])
-    return {**recorded[0], "rule_trace": rule_trace(decision)}
+    trace = rule_trace(decision)
+    effects = [effect] if effect else []
+    recorded = await _record(connection, workspace_id, [decision], effects, [compact(trace)])
+    return {**recorded[0], "rule_trace": trace}
 
 
 async def simulate(

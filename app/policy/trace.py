@@ -42,7 +42,8 @@ def rule_trace(decision: Decision) -> dict[str, Any]:
     }
 
 
-def _compact(value: Any) -> str:
+def compact(value: Any) -> str:
+    """JSON text without spaces, as the traces are sent to the database."""
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -101,16 +102,16 @@ def _shared_parts(decision: Decision) -> tuple[str, str, list[str], str]:
     inputs, rules = trace.pop("inputs"), trace.pop("rules")
     number = inputs.pop("lead_number")
     del inputs["lead_id"], inputs["last_inbound_at"], inputs["marketing_consent"]
-    head = f'{_compact(trace)[:-1]},"inputs":{_compact(inputs)[:-1]},'
+    head = f'{compact(trace)[:-1]},"inputs":{compact(inputs)[:-1]},'
     number_rest = ""
     if number is not None:
         del number["e164"]
-        number_rest = f",{_compact(number)[1:]}"
+        number_rest = f",{compact(number)[1:]}"
     # The outcomes between those that cite the lead, as text, then the citing ones: a
     # lead in this state puts its own citing outcomes between the others.
     bounds = (-1, *CITING, len(rules))
-    texts = [_compact(rules[start + 1 : end])[1:-1] for start, end in pairwise(bounds)]
-    texts += [_compact(rules[index]) for index in CITING]
+    texts = [compact(rules[start + 1 : end])[1:-1] for start, end in pairwise(bounds)]
+    texts += [compact(rules[index]) for index in CITING]
     return head, number_rest, texts, _joined(texts)
 
 
