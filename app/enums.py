@@ -4,7 +4,7 @@ Table ``choices``, the database CHECK constraints, the admin's dropdowns and the
 API's schema all derive from these classes.
 """
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class LeadStage(StrEnum):
@@ -40,6 +40,40 @@ class BudgetTier(StrEnum):
     GREEN = "GREEN"
     YELLOW = "YELLOW"
     RED = "RED"
+
+
+class MessagingTier(StrEnum):
+    """WhatsApp's messaging limit: how many unique people a business portfolio may reach
+    with business-initiated (template) messages in a moving 24 hours."""
+
+    TIER_250 = "TIER_250"
+    TIER_2K = "TIER_2K"
+    TIER_10K = "TIER_10K"
+    TIER_100K = "TIER_100K"
+    UNLIMITED = "UNLIMITED"
+
+    @property
+    def limit(self) -> int | None:
+        """People per moving 24 hours; None when unlimited."""
+        return MESSAGING_LIMITS[self]
+
+
+MESSAGING_LIMITS: dict[MessagingTier, int | None] = {
+    MessagingTier.TIER_250: 250,
+    MessagingTier.TIER_2K: 2_000,
+    MessagingTier.TIER_10K: 10_000,
+    MessagingTier.TIER_100K: 100_000,
+    MessagingTier.UNLIMITED: None,
+}
+
+
+class TemplateCategory(StrEnum):
+    """WhatsApp's template categories; a follow-up outside the service window is a
+    MARKETING template."""
+
+    MARKETING = "MARKETING"
+    UTILITY = "UTILITY"
+    AUTHENTICATION = "AUTHENTICATION"
 
 
 class FollowUpPreset(StrEnum):
@@ -104,12 +138,16 @@ class ReasonCode(StrEnum):
     LEAD_CLOSED = "LEAD_CLOSED"
     MARKETING_STOPPED = "MARKETING_STOPPED"
     CONSENT_MISSING = "CONSENT_MISSING"
+    LEAD_UNREACHABLE = "LEAD_UNREACHABLE"
     NO_ACTIVE_STRATEGY = "NO_ACTIVE_STRATEGY"
     BUDGET_RED = "BUDGET_RED"
     STOP_UNANSWERED = "STOP_UNANSWERED"
+    CHANNEL_RESTRICTED = "CHANNEL_RESTRICTED"
     ZONE_UNRESOLVED = "ZONE_UNRESOLVED"
     NO_SEND_WINDOW = "NO_SEND_WINDOW"
     OUTBOUND_CAP_24H = "OUTBOUND_CAP_24H"
+    USER_MARKETING_LIMIT = "USER_MARKETING_LIMIT"
+    MESSAGING_LIMIT = "MESSAGING_LIMIT"
     BLOCKED_DATE = "BLOCKED_DATE"
     PUBLIC_HOLIDAY = "PUBLIC_HOLIDAY"
     SUNDAY_HOLD = "SUNDAY_HOLD"
@@ -136,6 +174,16 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+
+
+class PlatformError(IntEnum):
+    """WhatsApp Cloud API error codes a failed status carries that the engine acts on."""
+
+    UNDELIVERABLE = 131026  # not on WhatsApp, or blocked us: held until the lead writes
+    USER_MARKETING_LIMIT = 131049  # per-user marketing limit: no follow-up for 24 h
+    REENGAGEMENT = 131047  # free form sent more than 24 h after the person wrote
+    THROUGHPUT = 130429  # our sending rate: slow down, not the lead's fault
+    PAIR_RATE = 131056  # too many messages to one person too fast: not the lead's fault
 
 
 # Whole inbound messages that mean "stop contacting me", unless a workspace lists its own.

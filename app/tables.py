@@ -2,7 +2,8 @@
 seven (workspace, strategy_version, lead, conversation_thread, chat_message,
 policy_decision, outreach_attestation) and those added since (api_token,
 whatsapp_number, change_log, login_throttle, marketing_preference_event,
-webhook_inbox, consent_wording, consent_event); ``TABLES`` lists them all.
+webhook_inbox, consent_wording, consent_event, channel_restriction); ``TABLES`` lists
+them all.
 
 Rules that Piccolo can express (NOT NULL, defaults, foreign keys, UNIQUE,
 CHECK) live here and are picked up by auto migrations. Rules it cannot express
@@ -19,6 +20,7 @@ from piccolo.columns import (
     BigInt,
     BigSerial,
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     OnDelete,
@@ -54,10 +56,12 @@ from app.enums import (
     LeadTag,
     MarketingPreference,
     MessageFormat,
+    MessagingTier,
     PreferenceSource,
     ReasonCode,
     SendKind,
     StrategyStatus,
+    TemplateCategory,
 )
 
 
@@ -129,10 +133,15 @@ class Workspace(Table, tablename="workspace"):
     # A lead's whole message equal to one of these (any case) records a marketing
     # consent grant against the workspace's latest WhatsApp wording.
     opt_in_words = JSONB(default=list(DEFAULT_OPT_IN_WORDS))
+    # WhatsApp's messaging limit of the business portfolio the workspace's numbers
+    # belong to (rule MESSAGING_LIMIT). The platform starts every portfolio at 250;
+    # an operator sets the tier WhatsApp Manager shows.
+    messaging_tier = Varchar(length=16, choices=MessagingTier, default=MessagingTier.TIER_250)
 
     workspace_name_not_blank = not_blank("name")
     workspace_timezone_not_blank = not_blank("timezone")
     workspace_budget_tier_valid = one_of("budget_tier", BudgetTier)
+    workspace_messaging_tier_valid = one_of("messaging_tier", MessagingTier)
     workspace_send_window_within_floor = Check(
         f"send_window_start >= '{FLOOR_SEND_WINDOW[0]}' "
         f"AND send_window_end <= '{FLOOR_SEND_WINDOW[1]}' "
@@ -221,6 +230,12 @@ class Lead(Table, tablename="lead"):
     # user_preferences); NULL after a resume. Kept by the database from
     # marketing_preference_event: follow-ups are held while it is set.
     marketing_stopped_at = Timestamptz(null=True, default=None)
+    # Since when WhatsApp reports the lead undeliverable (error 131026: not on
+    # WhatsApp, or it blocked the business): follow-ups are held until it writes again.
+    unreachable_since = Timestamptz(null=True, default=None)
+    # WhatsApp refused a marketing message to the lead under its per-user marketing
+    # limit (error 131049): no follow-up before this instant (the failure + 24 h).
+    marketing_limited_until = Timestamptz(null=True, default=None)
 
     lead_workspace_external_id_key = Unique(["workspace_id", "external_id"])
     lead_workspace_platform_user_id_key = Unique(["workspace_id", "platform_user_id"])
@@ -256,6 +271,8 @@ LEAD_KEPT_COLUMNS = frozenset(
         "last_inbound_at",
         "platform_user_id",
         "marketing_stopped_at",
+        "unreachable_since",
+        "marketing_limited_until",
     }
 )
 
@@ -479,6 +496,38 @@ class WebhookInbox(Table, tablename="webhook_inbox"):
     webhook_inbox_attempts_not_negative = Check("attempts >= 0")
 
 
+class ChannelRestriction(Table, tablename="channel_restriction"):
+    """A rule of the messaging platform about where templates are delivered: templates
+    of a category to numbers under a prefix are not delivered from a date on (rule
+    CHANNEL_RESTRICTED). The platform's, not a workspace's: one row per restriction."""
+
+    # E.164 prefix: "+1" covers every number of country code 1 (US, Canada, ...).
+    number_prefix = Varchar(length=16, default=None)
+    # Only numbers of this country (ISO 3166 code, as libphonenumber places the number)
+    # when the prefix is shared: "+1" and "US" is the US, not Canada. NULL: all.
+    region = Varchar(length=2, null=True, default=None)
+    template_category = Varchar(
+        length=16, choices=TemplateCategory, default=TemplateCategory.MARKETING
+    )
+    # Templates sent from this day (UTC) on are not delivered.
+    since = Date(default=None)
+    description = Text(default="")
+    # Where the platform says so.
+    source = Varchar(length=500, default="")
+
+    channel_restriction_prefix_e164 = Check("number_prefix ~ '^[+][1-9][0-9]{0,14}$'")
+    channel_restriction_region_code = Check("region IS NULL OR region ~ '^[A-Z]{2}$'")
+    channel_restriction_category_valid = one_of("template_category", TemplateCategory)
+    channel_restriction_description_not_blank = not_blank("description")
+    channel_restriction_once = Unique(["number_prefix", "region", "template_category"])
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(
+            template="%s %s templates", columns=[cls.number_prefix, cls.template_category]
+        )
+
+
 class ApiToken(Table, tablename="api_token"):
     """A workspace's API credential; only its SHA-256 is stored."""
 
@@ -549,4 +598,5 @@ TABLES: list[type[Table]] = [
     WebhookInbox,
     ConsentWording,
     ConsentEvent,
+    ChannelRestriction,
 ]

@@ -42,6 +42,8 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         # Beyond the spec: the consent ledger (rule CONSENT_MISSING, opt-in words).
         "consent_required": ("boolean", False),
         "opt_in_words": ("jsonb", False),
+        # Beyond the spec: WhatsApp's messaging limit (rule MESSAGING_LIMIT).
+        "messaging_tier": ("character varying", False),
     },
     "strategy_version": {
         "id": ("integer", False),
@@ -79,6 +81,9 @@ SPEC_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "last_inbound_at": ("timestamp with time zone", True),
         "platform_user_id": ("character varying", True),
         "marketing_stopped_at": ("timestamp with time zone", True),
+        # What WhatsApp's failed deliveries taught (131026, 131049).
+        "unreachable_since": ("timestamp with time zone", True),
+        "marketing_limited_until": ("timestamp with time zone", True),
     },
     "conversation_thread": {
         "id": ("integer", False),

@@ -17,6 +17,8 @@ from app.db.executor import fetch, fetch_on, transaction
 from app.enums import (
     ChatRole,
     LeadTag,
+    MessageFormat,
+    MessagingTier,
     ReasonCode,
     SendKind,
     StrategyStatus,
@@ -28,6 +30,7 @@ from app.policy.decisions import DECISION_COLUMNS
 from app.policy.input_codec import inputs_from_json, inputs_from_row
 from app.policy.local_time import known_zone, local_text, zone
 from app.policy.rules import (
+    MESSAGING_WINDOW,
     RULES_BY_CODE,
     STOP_LOOKBACK,
     Decision,
@@ -51,7 +54,13 @@ policy AS MATERIALIZED (
     SELECT w.id AS workspace_id, w.timezone AS workspace_timezone, w.budget_tier,
            w.send_window_start, w.send_window_end, w.send_days, w.blocked_dates,
            w.policy_version, w.holiday_calendars, w.lead_country_holidays,
-           w.consent_required,
+           w.consent_required, w.messaging_tier,
+           templates.template_recipients_24h, templates.oldest_template_at,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                       'id', r.id, 'number_prefix', r.number_prefix, 'region', r.region,
+                       'template_category', r.template_category, 'since', r.since,
+                       'description', r.description) ORDER BY r.id), '[]')
+            FROM channel_restriction r) AS channel_restrictions,
            (SELECT a.granted FROM outreach_attestation a
             WHERE a.workspace_id = w.id AND a."timestamp" <= clock.at
             ORDER BY a."timestamp" DESC, a.id DESC LIMIT 1) AS attestation_granted,
@@ -62,11 +71,23 @@ policy AS MATERIALIZED (
     FROM clock, workspace w
     LEFT JOIN strategy_version s
         ON s.workspace_id = w.id AND s.status = '{StrategyStatus.ACTIVE}'
+    -- The people given a template follow-up permit in the messaging limit's window,
+    -- read only under a limit.
+    CROSS JOIN LATERAL (
+        SELECT count(DISTINCT p.lead_id)::int AS template_recipients_24h,
+               min(p.created_at) AS oldest_template_at
+        FROM policy_decision p
+        WHERE w.messaging_tier <> '{MessagingTier.UNLIMITED}'
+          AND p.workspace_id = w.id AND p.allow_send AND p.kind = '{SendKind.FOLLOWUP}'
+          AND p.message_format = '{MessageFormat.TEMPLATE}'
+          AND p.created_at > clock.at - interval '{MESSAGING_WINDOW.total_seconds():.0f} seconds'
+          AND p.created_at <= clock.at
+    ) templates
     WHERE w.id = {{}}
 )
 SELECT clock.at, policy.*, l.id AS lead_id, l.external_id AS lead_number,
        l.stage AS lead_stage, l.tags AS lead_tags, l.timezone AS lead_timezone,
-       l.marketing_stopped_at,
+       l.marketing_stopped_at, l.unreachable_since, l.marketing_limited_until,
        CASE WHEN l.last_inbound_at IS NULL OR l.last_inbound_at <= clock.at
             THEN l.last_inbound_at
             ELSE (SELECT max(m.created_at) FROM chat_message m

@@ -20,8 +20,10 @@ from app.enums import (
     LeadStage,
     LeadTag,
     MessageFormat,
+    MessagingTier,
     ReasonCode,
     SendKind,
+    TemplateCategory,
     Weekday,
 )
 from app.phone_numbers import LeadNumber
@@ -34,10 +36,13 @@ from app.policy.recipient import ZoneChoice, choose_zones
 # zone(s) from the number, public holidays, jurisdictions, the opening horizon.
 # 3: follow-ups held while the lead has stopped marketing messages on the platform.
 # 4: follow-ups need the lead's recorded marketing consent where the workspace says so.
-RULESET_VERSION = 4
+# 5: the channel's limits: WhatsApp's messaging tier, undeliverable leads, the per-user
+# marketing limit, and restrictions on where templates are delivered.
+RULESET_VERSION = 5
 
 OUTBOUND_CAP = timedelta(hours=24)
 REPLY_WINDOW = timedelta(hours=24)  # WhatsApp's customer-service window
+MESSAGING_WINDOW = timedelta(hours=24)  # the moving window of WhatsApp's messaging limit
 STOP_AFTER_UNANSWERED = 5
 STOP_LOOKBACK = timedelta(days=14)
 CLOSED_STAGES = (LeadStage.OUTCOME_APPOINTMENT, LeadStage.OUTCOME_PURCHASE, LeadStage.CLOSED_LOST)
@@ -76,6 +81,31 @@ class ConsentRecord:
 
 
 @dataclass(frozen=True)
+class Restriction:
+    """A platform restriction on where templates are delivered (``channel_restriction``)."""
+
+    id: int
+    number_prefix: str
+    region: str | None
+    template_category: TemplateCategory
+    since: date
+    description: str
+
+    def covers(self, number: LeadNumber, category: TemplateCategory, day: date) -> bool:
+        """Whether a template of ``category`` sent to ``number`` on ``day`` is refused."""
+        return (
+            self.template_category is category
+            and self.since <= day
+            and number.e164.startswith(self.number_prefix)
+            and (self.region is None or self.region == number.region)
+        )
+
+
+# A follow-up outside the service window is a marketing template.
+FOLLOWUP_TEMPLATE = TemplateCategory.MARKETING
+
+
+@dataclass(frozen=True)
 class PolicyInputs:
     """Everything one decision depends on."""
 
@@ -110,6 +140,19 @@ class PolicyInputs:
     # before ruleset 4 holds neither: its decision required no consent.
     consent_required: bool = False
     marketing_consent: ConsentRecord | None = None
+    # The channel (ruleset 5; a trace recorded before holds none of it: unlimited, no
+    # failures, no restrictions). The workspace's messaging tier, and how many people it
+    # gave a template follow-up permit in the MESSAGING_WINDOW before ``at`` (the oldest
+    # of those permits: when a place frees).
+    messaging_tier: MessagingTier = MessagingTier.UNLIMITED
+    template_recipients_24h: int = 0
+    oldest_template_at: datetime | None = None
+    # Since when WhatsApp reports the lead undeliverable (131026), and until when its
+    # per-user marketing limit holds follow-ups (131049).
+    unreachable_since: datetime | None = None
+    marketing_limited_until: datetime | None = None
+    # The platform's restrictions on template delivery (all of them: few rows).
+    channel_restrictions: tuple[Restriction, ...] = ()
 
     @cached_property
     def zone_choice(self) -> ZoneChoice:
@@ -172,9 +215,10 @@ class PolicyInputs:
 
     def open_now(self) -> bool:
         """Whether every deferred (time) rule passes at ``at``."""
-        last = self.last_permit
-        capped = last is not None and last > self.at - OUTBOUND_CAP
-        return not capped and self.window.open_at(self.at, self.zones)
+        last, at = self.last_permit, self.at
+        capped = last is not None and last > at - OUTBOUND_CAP
+        held = self.marketing_limited_until is not None and at < self.marketing_limited_until
+        return not (capped or held or self.limited_at(at)) and self.window.open_at(at, self.zones)
 
     @cached_property
     def last_permit(self) -> datetime | None:
@@ -189,6 +233,38 @@ class PolicyInputs:
 
     def inbound_within(self, window: timedelta) -> bool:
         return self.last_inbound_at is not None and self.last_inbound_at > self.at - window
+
+    def free_form_at(self, instant: datetime) -> bool:
+        """Whether a follow-up at ``instant`` is inside the lead's service window (free
+        form), not a template."""
+        wrote = self.last_inbound_at
+        return wrote is not None and wrote <= instant < wrote + REPLY_WINDOW
+
+    @cached_property
+    def limit_frees_at(self) -> datetime | None:
+        """When the workspace's messaging limit, reached now, frees a place: the oldest
+        counted permit leaves the moving window. None when it is not reached."""
+        limit = self.messaging_tier.limit
+        if limit is None or self.template_recipients_24h < limit:
+            return None
+        return (self.oldest_template_at or self.at) + MESSAGING_WINDOW
+
+    def limited_at(self, instant: datetime) -> bool:
+        """Whether the messaging limit refuses a follow-up at ``instant`` (a template)."""
+        frees = self.limit_frees_at
+        return frees is not None and instant < frees and not self.free_form_at(instant)
+
+    @cached_property
+    def restriction(self) -> Restriction | None:
+        """The first platform restriction that refuses the lead's follow-up template."""
+        number = self.lead_number
+        if number is None:
+            return None
+        day = self.at.astimezone(UTC).date()
+        return next(
+            (r for r in self.channel_restrictions if r.covers(number, FOLLOWUP_TEMPLATE, day)),
+            None,
+        )
 
 
 class Check(NamedTuple):
@@ -258,6 +334,23 @@ def _marketing_not_stopped(inputs: PolicyInputs) -> Check:
     )
 
 
+def _reachable(inputs: PolicyInputs) -> Check:
+    since = inputs.unreachable_since
+    if since is None or since > inputs.at:
+        return Check(True, "no undeliverable report")
+    if inputs.last_inbound_at is not None and inputs.last_inbound_at > since:
+        return Check(
+            True,
+            f"WhatsApp reported the lead undeliverable at {_instant(since)}; it wrote since, "
+            f"at {_instant(inputs.last_inbound_at)}",
+        )
+    return Check(
+        False,
+        f"WhatsApp reported the lead undeliverable (131026) at {_instant(since)}: not on "
+        "WhatsApp, or it blocked the business; held until the lead writes",
+    )
+
+
 def _consented(inputs: PolicyInputs) -> Check:
     record = inputs.marketing_consent
     if not inputs.consent_required:
@@ -309,6 +402,27 @@ def _under_cap(inputs: PolicyInputs) -> Check:
     )
 
 
+def _channel_allows(inputs: PolicyInputs) -> Check:
+    restriction = inputs.restriction
+    if restriction is None:
+        return Check(True, "no channel restriction applies to the lead's number")
+    rule = (
+        f"restriction #{restriction.id}: {restriction.template_category} templates to "
+        f"{restriction.number_prefix}{f' ({restriction.region})' if restriction.region else ''} "
+        f"not delivered since {restriction.since}"
+    )
+    # The format is the one the follow-up would go out in: when the time rules allow it.
+    when = inputs.next_opening or inputs.at
+    if inputs.free_form_at(when):
+        return Check(True, f"free form within the service window; {rule}")
+    closes = "" if inputs.free_form_at(inputs.at) else " now"
+    return Check(
+        False,
+        f"a follow-up would be a template{closes} and {rule}: {restriction.description}; "
+        "held until the lead writes (free form within 24 h)",
+    )
+
+
 def _zone_resolved(inputs: PolicyInputs) -> Check:
     choice = inputs.zone_choice
     if not choice.zones:
@@ -343,6 +457,32 @@ def _each_local(inputs: PolicyInputs, pattern: str) -> str:
         local = inputs.local_times[0]
         return f"{local:{pattern}} in {local.tzinfo}"
     return f"in all {len(inputs.local_times)} zones"
+
+
+def _under_user_marketing_limit(inputs: PolicyInputs) -> Check:
+    until = inputs.marketing_limited_until
+    if until is None or until <= inputs.at:
+        return Check(True, f"per-user marketing limit: {'none' if until is None else 'over'}")
+    return Check(
+        False,
+        f"WhatsApp refused a marketing message under the lead's per-user marketing limit "
+        f"(131049); next after {_instant(until)}",
+    )
+
+
+def _under_messaging_limit(inputs: PolicyInputs) -> Check:
+    tier, count = inputs.messaging_tier, inputs.template_recipients_24h
+    limit = tier.limit
+    if limit is None:
+        return Check(True, f"messaging tier {tier}: no limit")
+    counted = f"{count} of {limit} people given a template follow-up in the last 24 h"
+    if inputs.free_form_at(inputs.at):
+        return Check(True, f"free form within the service window, not counted; {counted}")
+    if inputs.limited_at(inputs.at):
+        return Check(
+            False, f"{counted} (tier {tier}); a place frees at {_instant(inputs.limit_frees_at)}"
+        )
+    return Check(True, counted)
 
 
 def _not_blocked_date(inputs: PolicyInputs) -> Check:
@@ -429,12 +569,16 @@ RULES: tuple[Rule, ...] = (
     Rule(R.LEAD_CLOSED, FOLLOWUP, Denial.PERMANENT, _not_closed),
     Rule(R.MARKETING_STOPPED, FOLLOWUP, Denial.UNTIL, _marketing_not_stopped),
     Rule(R.CONSENT_MISSING, FOLLOWUP, Denial.UNTIL, _consented, cites_lead=True),
+    Rule(R.LEAD_UNREACHABLE, FOLLOWUP, Denial.UNTIL, _reachable),
     Rule(R.NO_ACTIVE_STRATEGY, FOLLOWUP, Denial.UNTIL, _strategy_active, workspace_wide=True),
     Rule(R.BUDGET_RED, FOLLOWUP, Denial.UNTIL, _budget_not_red, workspace_wide=True),
     Rule(R.STOP_UNANSWERED, FOLLOWUP, Denial.UNTIL, _not_unanswered),
+    Rule(R.CHANNEL_RESTRICTED, FOLLOWUP, Denial.UNTIL, _channel_allows),
     Rule(R.ZONE_UNRESOLVED, FOLLOWUP, Denial.UNTIL, _zone_resolved, time=True),
     Rule(R.NO_SEND_WINDOW, FOLLOWUP, Denial.UNTIL, _opens_again, time=True),
     Rule(R.OUTBOUND_CAP_24H, FOLLOWUP, Denial.DEFERRED, _under_cap, time=True),
+    Rule(R.USER_MARKETING_LIMIT, FOLLOWUP, Denial.DEFERRED, _under_user_marketing_limit, time=True),
+    Rule(R.MESSAGING_LIMIT, FOLLOWUP, Denial.DEFERRED, _under_messaging_limit, time=True),
     Rule(R.BLOCKED_DATE, FOLLOWUP, Denial.DEFERRED, _not_blocked_date, time=True),
     Rule(R.PUBLIC_HOLIDAY, FOLLOWUP, Denial.DEFERRED, _not_public_holiday, time=True),
     Rule(R.SUNDAY_HOLD, FOLLOWUP, Denial.DEFERRED, _send_day, time=True),
@@ -592,7 +736,18 @@ def state_key(inputs: PolicyInputs) -> tuple:
         inputs.jurisdiction,
         version and (*version, strategy.followup_preset),  # type: ignore[union-attr]
         _consent_state(inputs.marketing_consent),
+        _channel_state(inputs),
     )
+
+
+def _channel_state(inputs: PolicyInputs) -> tuple | None:
+    """What a verdict reads of when the lead wrote for the channel's rules: while the
+    messaging limit is reached or a restriction covers the number, whether the
+    follow-up is free form when the time rules allow it."""
+    restriction = inputs.restriction
+    if restriction is None and inputs.limit_frees_at is None:
+        return None
+    return restriction, inputs.last_inbound_at
 
 
 TIME_FIELDS = (
@@ -607,6 +762,10 @@ TIME_FIELDS = (
     "recent_permits",
     "holiday_calendars",
     "lead_country_holidays",
+    "marketing_limited_until",
+    "messaging_tier",
+    "template_recipients_24h",
+    "oldest_template_at",
 )
 
 
@@ -619,6 +778,10 @@ def time_key(inputs: PolicyInputs) -> tuple:
         *_time_fields(inputs),
         _number_state(inputs.lead_number),
         inputs.jurisdiction,
+        # The messaging limit counts templates only: when the lead wrote decides the
+        # format at ``at`` and, while the limit is reached, at the next opening.
+        inputs.free_form_at(inputs.at),
+        inputs.last_inbound_at if inputs.limit_frees_at is not None else None,
     )
 
 
@@ -659,7 +822,9 @@ def earliest_allowed(
 ) -> datetime | None:
     """The first instant >= ``not_before`` (default: the evaluation time) at which
     every deferred rule passes: the cap after the last permit (default: the inputs')
-    has expired, then the window is open."""
+    has expired, the lead's per-user marketing limit too, then the window is open; and
+    the workspace's messaging limit has a place, unless the follow-up is free form
+    then."""
     start = inputs.at if not_before is None else not_before
     last = (
         inputs.last_permit
@@ -668,7 +833,12 @@ def earliest_allowed(
     )
     if last is not None:
         start = max(start, last + OUTBOUND_CAP)
-    return inputs.window.earliest_opening(start, inputs.zones)
+    if inputs.marketing_limited_until is not None:
+        start = max(start, inputs.marketing_limited_until)
+    opening = inputs.window.earliest_opening(start, inputs.zones)
+    if opening is None or not inputs.limited_at(opening):
+        return opening
+    return inputs.window.earliest_opening(max(start, inputs.limit_frees_at), inputs.zones)  # type: ignore[arg-type]
 
 
 def deferred_rules_pass(inputs: PolicyInputs, instant: datetime) -> bool:
