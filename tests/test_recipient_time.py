@@ -12,13 +12,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.enums import FLOOR_SEND_DAYS, ConsentAction, LeadStage, ReasonCode, SendKind, Weekday
+from app.enums import (
+    FLOOR_SEND_DAYS,
+    ConsentAction,
+    LeadStage,
+    MessagingTier,
+    ReasonCode,
+    SendKind,
+    Weekday,
+)
 from app.phone_numbers import lead_number
 from app.policy.recipient import ZoneSource
 from app.policy.rules import ConsentRecord, Denial, PolicyInputs, decide, deferred_rules_pass
 from app.policy.schedule import preview
 from app.policy.trace import inputs_from_trace, rule_trace
 from tests import recipient_oracle as oracle
+from tests.test_channel_rules import US_MARKETING_PAUSE
 from tests.test_policy_rules import ready
 
 WORKSPACE_ZONES = ["Asia/Kuala_Lumpur", "America/New_York", "Europe/London"]
@@ -396,6 +405,10 @@ def batches(draw):
     numbers = ["+12125550123", "+13055550123", "+79123456789", "+61412345678", "+10000000000"]
     at = WEDNESDAY + timedelta(minutes=draw(st.integers(0, 7 * 24 * 60)))
     consent_required = draw(st.booleans())
+    # The channel: the workspace at its messaging limit or not, the US restriction.
+    tier = draw(st.sampled_from([MessagingTier.UNLIMITED, MessagingTier.TIER_250]))
+    at_limit = draw(st.booleans())
+    restrictions = draw(st.sampled_from([(), (US_MARKETING_PAUSE,)]))
     batch = []
     for lead_id in range(draw(st.integers(1, 12))):
         consent = draw(st.sampled_from([None, ConsentAction.GRANT, ConsentAction.REVOKE]))
@@ -418,7 +431,9 @@ def batches(draw):
                     st.sampled_from([(), (at - 20 * HOUR,), (at - 50 * HOUR, at - 100 * HOUR)])
                 ),
                 last_inbound_at=draw(
-                    st.sampled_from([None, at - 2 * HOUR, at - 3 * HOUR, at - 70 * HOUR])
+                    st.sampled_from(
+                        [None, at - 2 * HOUR, at - 3 * HOUR, at - 23 * HOUR, at - 70 * HOUR]
+                    )
                 ),
                 kind=draw(st.sampled_from([SendKind.FOLLOWUP, SendKind.FOLLOWUP, SendKind.REPLY])),
                 lead_stage=draw(st.sampled_from([LeadStage.CONTACTED, LeadStage.CLOSED_LOST])),
@@ -426,6 +441,12 @@ def batches(draw):
                 lead_country_holidays=True,
                 consent_required=consent_required,
                 marketing_consent=record,
+                messaging_tier=tier,
+                template_recipients_24h=250 if at_limit else 17,
+                oldest_template_at=at - 20 * HOUR,
+                channel_restrictions=restrictions,
+                unreachable_since=draw(st.sampled_from([None, None, at - 5 * HOUR])),
+                marketing_limited_until=draw(st.sampled_from([None, None, at + 7 * HOUR])),
             )
         )
     return batch
@@ -441,8 +462,9 @@ def test_a_batch_decides_each_lead_as_alone(batch):
     from app.policy.rules import decide_all
     from app.policy.trace import rule_trace_texts
 
+    # Alone on copies: a batch fills the inputs' cached instants (``next_opening``).
+    alone = [decide(replace(inputs)) for inputs in batch]
     together = decide_all(batch)
-    alone = [decide(inputs) for inputs in batch]
     assert [d.inputs for d in together] == batch
     for shared, own in zip(together, alone, strict=True):
         assert (shared.outcomes, shared.next_allowed_at, shared.summary) == (
