@@ -313,6 +313,20 @@ LEAD_OUT_TYPES: dict[str, Any] = {
             "follow-ups are held (MARKETING_STOPPED) until it resumes"
         ),
     ),
+    "unreachable_since": (
+        datetime | None,
+        Field(
+            description="since when WhatsApp reports the lead undeliverable (error 131026): "
+            "follow-ups are held (LEAD_UNREACHABLE) until the lead writes"
+        ),
+    ),
+    "marketing_limited_until": (
+        datetime | None,
+        Field(
+            description="WhatsApp's per-user marketing limit refused a message to the lead "
+            "(error 131049): no follow-up before this instant (USER_MARKETING_LIMIT)"
+        ),
+    ),
 }
 LEAD_OUT_HIDDEN = frozenset({"workspace_id"})
 
