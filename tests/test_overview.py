@@ -325,7 +325,7 @@ async def at_the_limit(connection, workspace_id: int, now: datetime) -> None:
         "INSERT INTO policy_decision (workspace_id, lead_id, allow_send, reason_code, kind, "
         "message_format, created_at) "
         "SELECT workspace_id, id, true, 'POLICY_PASSED', 'followup', 'template', "
-        "  CASE WHEN n <= 250 THEN $2::timestamptz - interval '1 hour' ELSE $2::timestamptz - interval '3 days' END "
+        "  $2::timestamptz - CASE WHEN n <= 250 THEN interval '1 hour' ELSE interval '3 days' END "
         "FROM (SELECT workspace_id, id, row_number() OVER (ORDER BY id) AS n FROM lead "
         "      WHERE workspace_id = $1 AND external_id LIKE '+1555100%') AS people",
         workspace_id,
