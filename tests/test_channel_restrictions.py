@@ -144,3 +144,17 @@ async def test_a_restriction_is_stated_once(connection, root):
     assert response.status_code == 422, response.text
     assert "this prefix, region and category already has a restriction" in messages(response)
     assert await restrictions(connection) == before
+
+
+async def test_an_operator_sets_the_workspaces_messaging_tier_in_the_admin(connection, admin):
+    acme = await outreach_workspace(connection)
+    version = await connection.fetchval("SELECT policy_version FROM workspace WHERE id = $1", acme)
+    edited = await admin.edit("workspace", acme, messaging_tier="TIER_2K")
+    assert edited.status_code == 200, edited.text
+    refused = await admin.edit("workspace", acme, messaging_tier="TIER_1M")
+    assert refused.status_code == 422, refused.text
+    row = await connection.fetchrow(
+        "SELECT messaging_tier, policy_version FROM workspace WHERE id = $1", acme
+    )
+    # Decisions name the policy they were made under: the tier is part of it.
+    assert (row["messaging_tier"], row["policy_version"]) == ("TIER_2K", version + 1)
