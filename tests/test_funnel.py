@@ -4,6 +4,7 @@ the request's caller, through either lane of the API; no other stage moves, a re
 moves nothing, and a failed delivery afterwards leaves CONTACTED but shows on the
 lead's page."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from app.main import app
 from app.settings import settings
 from app.tokens import create_token
 from tests import factories
+from tests.locks import waiting_for
 from tests.test_api_lanes import without_fast_lane
 from tests.test_lead_page import text_of
 from tests.test_whatsapp import PHONE_NUMBER_ID, SECRET, TOKEN, deliver, payload
@@ -173,6 +175,32 @@ async def test_a_later_stage_written_meanwhile_is_kept(connection, acme):
     await connection.execute("UPDATE lead SET stage = 'ENGAGED' WHERE id = $1", sent["lead"])
     await append_message(acme, sent["thread"], ChatRole.MODEL, "Hi", permit_id=sent["permit"])
     assert await stage_of(connection, sent["lead"]) == LeadStage.ENGAGED
+
+
+async def test_a_lead_that_writes_back_while_the_follow_up_is_recorded_stays_engaged(
+    connection, acme, fresh_database
+):
+    """The race: the inbound message's transaction holds the lead (NEW -> ENGAGED) while
+    the follow-up is recorded; once it commits, the move finds the lead no longer NEW."""
+    sent = await lead_in(connection, acme, LeadStage.NEW)
+    writer = await asyncpg.connect(fresh_database)
+    transaction = writer.transaction()
+    await transaction.start()
+    try:
+        await writer.execute("UPDATE lead SET stage = 'ENGAGED' WHERE id = $1", sent["lead"])
+        recording = asyncio.create_task(
+            append_message(acme, sent["thread"], ChatRole.MODEL, "Hi", permit_id=sent["permit"])
+        )
+        await waiting_for(writer, 1)
+        await transaction.commit()
+        message = await recording
+    finally:
+        await writer.close()
+    assert message["permit_id"] == sent["permit"]
+    assert await stage_of(connection, sent["lead"]) == LeadStage.ENGAGED
+    assert [edit["changes"] for edit in await lead_edits(connection, sent["lead"])] == [
+        {"stage": {"old": "NEW", "new": "ENGAGED"}}
+    ]
 
 
 async def test_a_failed_delivery_keeps_contacted_and_shows_on_the_lead(
