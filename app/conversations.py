@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from app.db.executor import fetch, fetchval_on
-from app.enums import ChatRole
+from app.enums import ChatRole, LeadStage, SendKind
 from app.errors import Conflict, NotFound, RuleBroken
 from app.pagination import NEWEST
 
@@ -55,11 +55,24 @@ async def active_thread(connection: Any, workspace_id: int, lead_id: int) -> int
     )
 
 
+# Adds the message and, when it is sent under a follow-up permit, moves its lead from
+# NEW to CONTACTED in the same statement (so with the request's change-log actor; a
+# trigger's change would not be recorded). No other stage moves: a later one never goes
+# back, TAKE_OVER and SUPPRESSED stay. A failed delivery later does not undo it.
 APPEND_MESSAGE = f"""
-INSERT INTO chat_message (thread_id, role, content, tool_calls, permit_id, platform_message_id)
-SELECT id, {{}}, {{}}, {{}}::jsonb, {{}}, {{}} FROM conversation_thread
-WHERE id = {{}} AND workspace_id = {{}}
-RETURNING {MESSAGE_COLUMNS}
+WITH message AS (
+    INSERT INTO chat_message (thread_id, role, content, tool_calls, permit_id,
+                              platform_message_id)
+    SELECT id, {{}}, {{}}, {{}}::jsonb, {{}}, {{}} FROM conversation_thread
+    WHERE id = {{}} AND workspace_id = {{}}
+    RETURNING {MESSAGE_COLUMNS}
+), contacted AS (
+    UPDATE lead SET stage = '{LeadStage.CONTACTED}'
+    FROM message JOIN policy_decision AS permit ON permit.id = message.permit_id
+    WHERE lead.id = permit.lead_id AND permit.kind = '{SendKind.FOLLOWUP}'
+      AND permit.allow_send AND lead.stage = '{LeadStage.NEW}'
+)
+SELECT * FROM message
 """
 
 
@@ -75,7 +88,8 @@ async def append_message(
     """Add a message to a thread of the workspace (one statement).
 
     A `model` message names its send permit; the database refuses it without a
-    valid one (see the migration "send policy rules"). ``platform_message_id`` is
+    valid one (see the migration "send policy rules"). Sent under a follow-up permit,
+    it moves a NEW lead to CONTACTED (``APPEND_MESSAGE``). ``platform_message_id`` is
     the id WhatsApp gave the sent message: its delivery reports land on it."""
     role = ChatRole(role)
     if role is ChatRole.MODEL and permit_id is None:

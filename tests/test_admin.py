@@ -89,6 +89,7 @@ async def test_tables_are_grouped_in_menus(admin):
             "outreach_attestation",
             "policy_decision",
         ],
+        "Channel rules": ["channel_restriction"],
         "Consent": ["consent_event", "consent_wording"],
         "Leads & conversations": ["chat_message", "conversation_thread", "lead", "webhook_inbox"],
         "Operators": ["api_token", "login_throttle", "piccolo_user"],

@@ -186,6 +186,13 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
             await expect(page.locator("#funnel")).to_contain_text("NEW")
             await expect(page.locator("main")).to_contain_text("1 lead")
             await expect(page.locator("#strategy")).to_contain_text("v1 (GENTLE)")
+            # The channel: the tier and its limit, the failures, the held leads.
+            await expect(page.locator("#channel")).to_contain_text(
+                "TIER_250: 250 people in any 24 h"
+            )
+            await expect(page.locator("#channel")).to_contain_text(
+                "Failed deliveries by error code"
+            )
             overview: Path = ARTIFACTS / "admin-overview.png"
             await page.screenshot(path=str(overview), full_page=True)
             await browser.close()

@@ -261,6 +261,31 @@ async def test_statement_settings_reach_the_triggers_of_a_write_that_changes_no_
         )
 
 
+async def test_statement_settings_travel_with_a_data_modifying_with_of_its_own(connection):
+    """A statement whose ``WITH`` list writes (kept at the top level) carries the
+    settings too: every write of the list sees them, its triggers included."""
+    workspace_id = await connection.fetchval(
+        "INSERT INTO workspace (name) VALUES ('Acme') RETURNING id"
+    )
+    statement = (
+        "WITH renamed AS (UPDATE workspace SET name = {} WHERE id = {} RETURNING id), "
+        "lead AS MATERIALIZED (INSERT INTO lead (workspace_id, external_id) "
+        "SELECT id, '+15550001' FROM renamed RETURNING id) "
+        "SELECT current_setting('masterplan.actor', true) AS actor, (SELECT count(*) FROM "
+        "lead) AS leads FROM renamed"
+    )
+    with settings_for_statements({"masterplan.actor": "ana"}):
+        rows = await fetch(statement, "Acme (renamed)", workspace_id)
+    assert rows == [{"actor": "ana", "leads": 1}]
+    logged = await connection.fetch(
+        "SELECT table_name, operation, actor FROM change_log ORDER BY id"
+    )
+    assert [tuple(row) for row in logged][-2:] == [
+        ("workspace", "EDIT", "ana"),
+        ("lead", "CREATE", "ana"),
+    ]
+
+
 def test_placeholders_are_read_as_piccolo_reads_them():
     """``{}`` is a placeholder, ``{{``/``}}`` a literal brace; an unescaped brace pair
     with something inside is refused rather than sent as a placeholder."""

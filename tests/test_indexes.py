@@ -4,11 +4,13 @@ at a volume where the planner would rather scan without them."""
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from app import conversations, leads
+from app.admin import overview
 from app.db.executor import positional
 from app.pagination import NEWEST
 from app.policy import attestations, decisions, engine
@@ -76,6 +78,19 @@ async def fill(url: str) -> None:
         "SELECT workspace_id, id, false, 'QUIET_HOURS', now() - (id % 720) * interval '1 hour' "
         "FROM lead ORDER BY id LIMIT $1",
         DECISIONS,
+    )
+    # The channel: a template follow-up permit per decision in ten (no more decisions),
+    # a failed delivery per message in a thousand, an unreachable lead per two hundred.
+    await connection.execute(
+        "UPDATE policy_decision SET allow_send = true, reason_code = 'POLICY_PASSED', "
+        "kind = 'followup', message_format = 'template' WHERE id % 10 = 0"
+    )
+    await connection.execute(
+        "UPDATE chat_message SET delivery_status = 'failed', delivery_status_at = created_at, "
+        "delivery_error_code = (ARRAY[131026, 131049, 130429])[1 + id % 3] WHERE id % 1000 = 0"
+    )
+    await connection.execute(
+        "UPDATE lead SET unreachable_since = now() - interval '1 day' WHERE id % 200 = 0"
     )
     await connection.execute(
         'INSERT INTO outreach_attestation (workspace_id, operator_id, "timestamp") '
@@ -208,6 +223,19 @@ async def test_a_message_history_page_reads_the_thread_index(many_leads):
         50,
     )
     assert_reads(plan, "chat_message_thread_created")
+
+
+async def test_the_overviews_channel_figures_read_their_indexes(many_leads):
+    now = datetime.now(UTC)
+    week_ago = now - timedelta(days=7)
+    sends = await explain(many_leads, overview.TEMPLATE_SENDS_PER_DAY, "UTC", 7, week_ago)
+    recipients = await explain(many_leads, overview.TEMPLATE_RECIPIENTS_24H, 7, now, now)
+    for plan in (sends, recipients):
+        assert_reads(plan, "policy_decision_template_permits")
+    failures = await explain(many_leads, overview.FAILURES_BY_CODE, week_ago, 7)
+    assert_reads(failures, "chat_message_failed_deliveries")
+    unreachable = await explain(many_leads, overview.UNREACHABLE, 7)
+    assert_reads(unreachable, "lead_unreachable")
 
 
 @pytest.mark.parametrize("lead_id", [None, 7])

@@ -130,6 +130,7 @@ async def test_numbers_and_charts_agree_with_the_tables(admin, connection):
     assert chart(html, "follow-ups") == {
         "overdue": sum(1 for _, _, due, leased in follow_up if due < 0 and not leased),
         "held for want of consent": 0,  # the workspace does not require consent
+        "held by the messaging limit": 0,  # far below the tier's 250 people
         "due in the next 24 h": sum(1 for _, _, due, _ in follow_up if 0 < due <= 24),
         "leased right now": sum(1 for *_, leased in follow_up if leased),
     }
@@ -283,7 +284,12 @@ async def test_sends_per_day_are_the_workspaces_local_days_across_daylight_savin
             connection, thread_id, role="model", permit_id=permit_id, created_at=sent_at
         )
     await connection.execute("RESET session_replication_role")
-    workspace = {"id": workspace_id, "name": "Acme", "timezone": "America/New_York"}
+    workspace = {
+        "id": workspace_id,
+        "name": "Acme",
+        "timezone": "America/New_York",
+        "messaging_tier": "TIER_250",
+    }
 
     overview = await workspace_overview(workspace, now)
 
@@ -292,3 +298,124 @@ async def test_sends_per_day_are_the_workspaces_local_days_across_daylight_savin
         assert {day.isoformat(): n for day, n in per_day.items()} == dict(expected)
     assert len(overview.days) == 30
     assert overview.days[-1] == now.astimezone(ZoneInfo("America/New_York")).date()
+
+
+# --- the channel ---------------------------------------------------------------------------
+
+# (error code, title, days ago it failed): the last is older than the page's 7 days.
+FAILURES = [
+    (131026, "Message undeliverable", 0),
+    (131026, "Message undeliverable", 2),
+    (131049, "This message was not delivered to maintain healthy ecosystem engagement.", 1),
+    (130429, "Rate limit hit", 3),
+    (131047, "Re-engagement message", 9),
+]
+
+
+async def at_the_limit(connection, workspace_id: int, now: datetime) -> None:
+    """250 people given a template follow-up within the last 24 h (TIER_250's limit),
+    and some permits of earlier days."""
+    await connection.execute(
+        "INSERT INTO lead (workspace_id, external_id, stage) "
+        "SELECT $1, '+1555100' || lpad(n::text, 4, '0'), 'CONTACTED' "
+        "FROM generate_series(1, 260) n",
+        workspace_id,
+    )
+    await connection.execute(
+        "INSERT INTO policy_decision (workspace_id, lead_id, allow_send, reason_code, kind, "
+        "message_format, created_at) "
+        "SELECT workspace_id, id, true, 'POLICY_PASSED', 'followup', 'template', "
+        "  $2::timestamptz - CASE WHEN n <= 250 THEN interval '1 hour' ELSE interval '3 days' END "
+        "FROM (SELECT workspace_id, id, row_number() OVER (ORDER BY id) AS n FROM lead "
+        "      WHERE workspace_id = $1 AND external_id LIKE '+1555100%') AS people",
+        workspace_id,
+        now,
+    )
+
+
+async def failed_messages(connection, workspace_id: int, now: datetime) -> None:
+    lead_id = await factories.lead(connection, workspace_id, "+15552000000")
+    thread_id = await factories.thread(connection, workspace_id, lead_id)
+    await connection.execute("SET session_replication_role = replica")  # history
+    for n, (code, title, days_ago) in enumerate(FAILURES):
+        failed_at = now - timedelta(days=days_ago)
+        permit_id = await factories.policy_decision(
+            connection,
+            workspace_id,
+            lead_id,
+            kind="reply",
+            reason_code="POLICY_PASSED",
+            message_format="free_form",
+        )
+        await factories.chat_message(
+            connection,
+            thread_id,
+            role="model",
+            permit_id=permit_id,
+            platform_message_id=f"wamid.{n}",
+            created_at=failed_at - timedelta(minutes=1),
+            delivery_status="failed",
+            delivery_status_at=failed_at,
+            delivery_error_code=code,
+            delivery_error_title=title,
+        )
+    await connection.execute("RESET session_replication_role")
+
+
+async def test_the_channel_shows_sends_against_the_tier_failures_and_held_leads(admin, connection):
+    now = datetime.now(UTC)
+    workspace_id = await factories.workspace(connection, "Acme", timezone=ZONE)
+    await at_the_limit(connection, workspace_id, now)
+    await failed_messages(connection, workspace_id, now)
+    due = now - timedelta(hours=1)
+    # Due leads: two a follow-up would reach with a template, one that wrote 2 h ago
+    # (free form: the limit does not count it).
+    for n, wrote in enumerate([None, now - timedelta(days=2), now - timedelta(hours=2)]):
+        await factories.lead(
+            connection,
+            workspace_id,
+            f"+1555300000{n}",
+            next_followup_at=due,
+            last_inbound_at=wrote,
+        )
+    # Unreachable: reported and silent since (counted); reported, then wrote (not).
+    reported = now - timedelta(days=2)
+    await factories.lead(connection, workspace_id, "+15554000000", unreachable_since=reported)
+    await factories.lead(
+        connection,
+        workspace_id,
+        "+15554000001",
+        unreachable_since=reported,
+        last_inbound_at=reported + timedelta(hours=1),
+    )
+
+    html = (await admin.http.get(OVERVIEW_PATH, params={"workspace": workspace_id})).text
+
+    zone = ZoneInfo(ZONE)
+    expected_days = Counter(
+        {(now - timedelta(hours=1)).astimezone(zone).date().isoformat(): 250}
+    ) + Counter({(now - timedelta(days=3)).astimezone(zone).date().isoformat(): 10})
+    sends = chart(html, "template-sends")
+    assert len(sends) == 7 and max(sends) == now.astimezone(zone).date().isoformat()
+    assert {day: n for day, n in sends.items() if n} == dict(expected_days)
+    assert chart(html, "failures") == {
+        "131026 Message undeliverable": 2,
+        "131049 This message was not delivered to maintain healthy ecosystem engagement.": 1,
+        "130429 Rate limit hit": 1,
+    }
+    for name in ("template-sends", "failures"):
+        assert table(html, name) == chart(html, name)
+    figures = dict(re.findall(r'<dd data-figure="([^"]+)">(.*?)</dd>', html, re.S))
+    assert figures["tier"].startswith("TIER_250: 250 people in any 24 h")
+    assert figures["recipients"] == "250 people of 250: the limit is reached"
+    assert figures["unreachable"].startswith("1 ")
+    assert figures["held-by-limit"] == "2"
+    follow_ups = chart(html, "follow-ups")
+    assert (follow_ups["overdue"], follow_ups["held by the messaging limit"]) == (1, 2)
+
+    # A higher tier: nothing is held, every due lead is overdue.
+    await connection.execute("UPDATE workspace SET messaging_tier = 'TIER_2K'")
+    html = (await admin.http.get(OVERVIEW_PATH, params={"workspace": workspace_id})).text
+    follow_ups = chart(html, "follow-ups")
+    assert (follow_ups["overdue"], follow_ups["held by the messaging limit"]) == (3, 0)
+    assert "250 people of 2,000<" in html

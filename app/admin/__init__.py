@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from app.admin.consent_ledger import CONSENT_FORMS, CONSENT_TABLES
-from app.admin.crud import use_admin_crud
+from app.admin.crud import refusal_in_words, use_admin_crud
 from app.admin.csv_import import CSV_IMPORT_PATH, csv_import_app
 from app.admin.forms import FORMS
 from app.admin.lead_page import lead_page_view
@@ -57,7 +57,7 @@ def value_refused_by_database(request: Request, error: Exception) -> JSONRespons
     # SQLSTATE classes 22 (data exception) and 23 (integrity violation): bad input.
     # The admin UI shows {"db_error": ...} as "Database error: ...", like piccolo-api's own.
     assert isinstance(error, asyncpg.PostgresError)
-    return JSONResponse({"db_error": str(error)}, status_code=422)
+    return JSONResponse({"db_error": refusal_in_words(str(error))}, status_code=422)
 
 
 def fastapi_apps(app: Any) -> list[FastAPI]:

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.change_log import SAFE_METHODS, Actor, name_actor
 from app.db.replicas import lag_tolerant, reads_may_lag
-from app.enums import ChangeActorKind
+from app.enums import ChangeActorKind, TemplateCategory
 from app.tables import Lead, PolicyDecision
 
 # Text columns with a GIN index on masterplan_search_trigrams(column)
@@ -37,6 +37,46 @@ COUNT_KIND_HEADER = "X-Count-Kind"  # exact, at-least or estimate
 HISTORY_COLUMNS = {"lead": "lead_id", "workspace": "workspace_id"}
 
 ADMIN_ACTIONS = {"POST": "admin create", "PUT": "admin edit", "PATCH": "admin edit"}
+
+# The database's rules, in words, for the constraints an operator's row may break.
+RULES_IN_WORDS = {
+    "channel_restriction_prefix_e164": (
+        "number_prefix must be an E.164 prefix: + and 1 to 15 digits, the first not 0 "
+        '(e.g. "+1", "+44")'
+    ),
+    "channel_restriction_region_code": (
+        'region must be empty or a country\'s two capital letters (ISO 3166, e.g. "US")'
+    ),
+    "channel_restriction_category_valid": (
+        f"template_category must be one of {', '.join(TemplateCategory)}"
+    ),
+    "channel_restriction_description_not_blank": "description must say what is not delivered",
+    "channel_restriction_once": "this prefix, region and category already has a restriction",
+    "channel_restriction_once_any_region": (
+        "this prefix and category already has a restriction for every region"
+    ),
+}
+REFUSING_CONSTRAINT = re.compile(r'constraint "(\w+)"')
+
+
+def refusal_in_words(message: str) -> str:
+    """The database's refusal of an operator's row, in words where its constraint has
+    some (the constraint's name kept, for whoever reads the schema)."""
+    found = REFUSING_CONSTRAINT.search(message)
+    constraint = found.group(1) if found else ""
+    words = RULES_IN_WORDS.get(constraint)
+    return f"{words} ({constraint})" if words else message
+
+
+def worded(response: Response) -> Response:
+    """piccolo-api's ``db_error`` answer, in words (its own handler answers the
+    database's refusals before the admin's exception handlers see them)."""
+    if response.status_code != 422:
+        return response
+    body = json.loads(response.body)
+    if not isinstance(body, dict) or "db_error" not in body:
+        return response
+    return JSONResponse({"db_error": refusal_in_words(str(body["db_error"]))}, status_code=422)
 
 
 def is_searched(column: Column) -> bool:
@@ -156,11 +196,11 @@ class AdminCRUD(PiccoloCRUD):
             with reads_may_lag():
                 return await super().root(request)
         await name_operator(request)
-        return await super().root(request)
+        return worded(await super().root(request))
 
     async def detail(self, request: Request) -> Response:
         await name_operator(request)
-        return await super().detail(request)
+        return worded(await super().detail(request))
 
 
 def lead_label(row: dict[str, Any]) -> str:

@@ -69,7 +69,8 @@ TIMELINE_BRANCHES = [
     branch(
         MESSAGE,
         "jsonb_build_object('role', m.role, 'content', left(m.content, 300), "
-        "'delivery_status', m.delivery_status, 'delivery_error_title', m.delivery_error_title, "
+        "'delivery_status', m.delivery_status, 'delivery_error_code', m.delivery_error_code, "
+        "'delivery_error_title', m.delivery_error_title, "
         "'delivery_status_at', m.delivery_status_at) AS detail",
         "chat_message AS m JOIN conversation_thread AS t ON t.id = m.thread_id",
         "t.lead_id = {} AND t.workspace_id = {}",
@@ -459,12 +460,23 @@ def message_text(detail: dict[str, Any], tz: ZoneInfo) -> str:
     who = MESSAGE_ROLES.get(detail["role"], detail["role"])
     status = ""
     if detail["delivery_status"]:
-        error = f": {detail['delivery_error_title']}" if detail["delivery_error_title"] else ""
+        error = delivery_error(detail)
         status = (
             f' <span class="delivery {escape(detail["delivery_status"])}">'
             f"{escape(detail['delivery_status'])}{escape(error)}</span>"
         )
     return f"{who}: “{escape(detail['content'])}”{status}"
+
+
+def delivery_error(detail: dict[str, Any]) -> str:
+    """The platform's error of a failed delivery, code and title: ``": 131026 Message
+    undeliverable"``; empty when it gave none."""
+    said = " ".join(
+        str(part)
+        for part in (detail.get("delivery_error_code"), detail["delivery_error_title"])
+        if part
+    )
+    return f": {said}" if said else ""
 
 
 def decision_text(detail: dict[str, Any], tz: ZoneInfo) -> str:

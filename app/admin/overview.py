@@ -16,14 +16,25 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.db.executor import fetch
 from app.db.replicas import lag_tolerant
-from app.enums import FOLLOW_UP_STAGES, ChatRole, LeadStage, StrategyStatus
+from app.enums import (
+    FOLLOW_UP_STAGES,
+    ChatRole,
+    DeliveryStatus,
+    LeadStage,
+    MessageFormat,
+    MessagingTier,
+    PlatformError,
+    SendKind,
+    StrategyStatus,
+)
 from app.policy.consent import marketing_consent_missing
 
 OVERVIEW_PATH = "/admin/overview/"
 SEND_DAYS = 30
 DECISION_DAYS = 7
+CHANNEL_DAYS = 7
 
-WORKSPACES = "SELECT id, name, timezone FROM workspace ORDER BY name, id"
+WORKSPACES = "SELECT id, name, timezone, messaging_tier FROM workspace ORDER BY name, id"
 STAGES = "SELECT stage, count(*) AS leads FROM lead WHERE workspace_id = {} GROUP BY stage"
 TAGS = (
     "SELECT tag, count(*) AS leads FROM lead, jsonb_array_elements_text(lead.tags) AS tag "
@@ -35,15 +46,18 @@ FOLLOW_UPS = f"""
 WITH scope AS (SELECT id, consent_required FROM workspace WHERE id = {{}})
 SELECT count(*) FILTER (WHERE overdue AND NOT held) AS overdue,
        count(*) FILTER (WHERE overdue AND held) AS held_for_consent,
+       count(*) FILTER (WHERE overdue AND NOT held AND NOT answering) AS overdue_templates,
        count(*) FILTER (WHERE next_followup_at > now()
                           AND next_followup_at <= now() + interval '24 hours') AS due_next_24h,
        count(*) FILTER (WHERE leased) AS leased,
        (SELECT consent_required FROM scope) AS consent_required
-  FROM (SELECT next_followup_at, leased, overdue,
+  FROM (SELECT next_followup_at, leased, overdue, answering,
                overdue AND (SELECT consent_required FROM scope)
                  AND {marketing_consent_missing("scheduled.id", "now()")} AS held
           FROM (SELECT id, next_followup_at,
                        coalesce(followup_lease_until > now(), false) AS leased,
+                       coalesce(last_inbound_at > now() - interval '24 hours', false)
+                         AS answering,
                        next_followup_at <= now()
                          AND coalesce(followup_lease_until <= now(), true) AS overdue
                   FROM lead
@@ -69,6 +83,44 @@ MESSAGES_PER_DAY = (
     f"WHERE thread.workspace_id = {{}} AND message.role = '{ChatRole.MODEL.value}' "
     "AND message.created_at >= {} GROUP BY day"
 )
+# The permits the messaging limit counts (rule MESSAGING_LIMIT): the predicate of the
+# partial index policy_decision_template_permits, so that the index serves them.
+TEMPLATE_PERMITS = (
+    f"allow_send AND kind = '{SendKind.FOLLOWUP}' AND message_format = '{MessageFormat.TEMPLATE}'"
+)
+TEMPLATE_SENDS_PER_DAY = (
+    "SELECT (created_at AT TIME ZONE {})::date AS day, count(*) AS sends FROM policy_decision "
+    f"WHERE workspace_id = {{}} AND {TEMPLATE_PERMITS} AND created_at >= {{}} GROUP BY day"
+)
+TEMPLATE_RECIPIENTS_24H = (
+    "SELECT count(DISTINCT lead_id) AS people FROM policy_decision "
+    f"WHERE workspace_id = {{}} AND {TEMPLATE_PERMITS} "
+    "AND created_at > {}::timestamptz - interval '24 hours' AND created_at <= {}"
+)
+# Failed deliveries of the workspace's messages by the platform's error code, read
+# through the partial index chat_message_failed_deliveries.
+FAILURES_BY_CODE = (
+    "SELECT message.delivery_error_code AS code, min(message.delivery_error_title) AS title, "
+    "count(*) AS failures FROM chat_message AS message "
+    "JOIN conversation_thread AS thread ON thread.id = message.thread_id "
+    f"WHERE message.delivery_status = '{DeliveryStatus.FAILED}' "
+    "AND message.delivery_status_at >= {} AND thread.workspace_id = {} "
+    "GROUP BY code ORDER BY failures DESC, code NULLS LAST"
+)
+# Leads WhatsApp reported undeliverable (131026) that have not written since: rule
+# LEAD_UNREACHABLE holds their follow-ups (partial index lead_unreachable).
+UNREACHABLE = (
+    "SELECT count(*) AS leads FROM lead WHERE workspace_id = {} AND unreachable_since IS NOT NULL "
+    "AND (last_inbound_at IS NULL OR last_inbound_at <= unreachable_since)"
+)
+# What the engine does with each error a failed status carries (docs/channel.md).
+ERROR_EFFECTS = {
+    PlatformError.UNDELIVERABLE: "held until the lead writes",
+    PlatformError.USER_MARKETING_LIMIT: "no follow-up for 24 h",
+    PlatformError.REENGAGEMENT: "counted: free form sent too late",
+    PlatformError.THROUGHPUT: "counted, not held against the lead",
+    PlatformError.PAIR_RATE: "counted, not held against the lead",
+}
 ACTIVE_STRATEGY = (
     "SELECT version_number, followup_preset, activated_at FROM strategy_version "
     f"WHERE workspace_id = {{}} AND status = '{StrategyStatus.ACTIVE.value}'"
@@ -97,10 +149,51 @@ class Overview:
     attestation: dict[str, Any] | None = None
     # Webhook items for the workspace's numbers that were kept, not acted on.
     inbox_waiting: int = 0
+    channel: "Channel | None" = None
 
     @property
     def leads(self) -> int:
         return sum(count for _, count in self.stages)
+
+
+@dataclass
+class Channel:
+    """The workspace's use of WhatsApp against its limits, as of the overview's time."""
+
+    tier: MessagingTier
+    days: list[date]  # the last CHANNEL_DAYS local days
+    template_sends_per_day: dict[date, int]
+    template_recipients_24h: int
+    failures: list[dict[str, Any]]  # code, title, failures: the last CHANNEL_DAYS days
+    unreachable: int
+    held_by_limit: int  # due leads a template would reach while the limit is reached
+
+    @property
+    def at_limit(self) -> bool:
+        limit = self.tier.limit
+        return limit is not None and self.template_recipients_24h >= limit
+
+
+async def channel_figures(
+    workspace: dict[str, Any], days: list[date], follow_ups: dict[str, Any], now: datetime
+) -> Channel:
+    """The channel section's numbers; ``follow_ups`` is the FOLLOW_UPS row."""
+    workspace_id = workspace["id"]
+    channel_days = days[-CHANNEL_DAYS:]
+    since = datetime.combine(channel_days[0], time(0), tzinfo=ZoneInfo(workspace["timezone"]))
+    recipients = await fetch(TEMPLATE_RECIPIENTS_24H, workspace_id, now, now)
+    channel = Channel(
+        tier=MessagingTier(workspace["messaging_tier"]),
+        days=channel_days,
+        template_sends_per_day=await per_day(TEMPLATE_SENDS_PER_DAY, workspace, since),
+        template_recipients_24h=recipients[0]["people"],
+        failures=await fetch(FAILURES_BY_CODE, now - timedelta(days=CHANNEL_DAYS), workspace_id),
+        unreachable=(await fetch(UNREACHABLE, workspace_id))[0]["leads"],
+        held_by_limit=0,
+    )
+    if channel.at_limit:
+        channel.held_by_limit = follow_ups["overdue_templates"]
+    return channel
 
 
 async def workspace_overview(workspace: dict[str, Any], now: datetime) -> Overview:
@@ -113,11 +206,15 @@ async def workspace_overview(workspace: dict[str, Any], now: datetime) -> Overvi
     stage_counts = {row["stage"]: row["leads"] for row in await fetch(STAGES, workspace_id)}
     strategies = await fetch(ACTIVE_STRATEGY, workspace_id)
     attestations = await fetch(LATEST_ATTESTATION, workspace_id)
+    follow_ups = (await fetch(FOLLOW_UPS, workspace_id))[0]
+    channel = await channel_figures(workspace, days, follow_ups, now)
+    # A due lead the messaging limit holds is not overdue: dispatch would not send it.
+    follow_ups["overdue"] -= channel.held_by_limit
     return Overview(
         workspace=workspace,
         stages=[(stage.value, stage_counts.get(stage.value, 0)) for stage in LeadStage],
         tags=[(row["tag"], row["leads"]) for row in await fetch(TAGS, workspace_id)],
-        follow_ups=(await fetch(FOLLOW_UPS, workspace_id))[0],
+        follow_ups=follow_ups,
         decisions=await fetch(DECISIONS, workspace_id, now - timedelta(days=DECISION_DAYS)),
         days=days,
         permits_per_day=await per_day(PERMITS_PER_DAY, workspace, since),
@@ -125,6 +222,7 @@ async def workspace_overview(workspace: dict[str, Any], now: datetime) -> Overvi
         strategy=strategies[0] if strategies else None,
         attestation=attestations[0] if attestations else None,
         inbox_waiting=(await fetch(WAITING_IN_INBOX, workspace_id))[0]["items"],
+        channel=channel,
     )
 
 
@@ -191,6 +289,7 @@ def overview_html(overview: Overview) -> str:
     follow_ups = [
         ("overdue", overview.follow_ups["overdue"]),
         ("held for want of consent", overview.follow_ups["held_for_consent"]),
+        ("held by the messaging limit", overview.channel.held_by_limit if overview.channel else 0),
         ("due in the next 24 h", overview.follow_ups["due_next_24h"]),
         ("leased right now", overview.follow_ups["leased"]),
     ]
@@ -217,8 +316,45 @@ def overview_html(overview: Overview) -> str:
                 f"({escape(overview.workspace['timezone'])})",
                 column_chart("sends", sends) + figures_table("permits", permits, "allowed permits"),
             ),
+            channel_html(overview.channel) if overview.channel else "",
             strategy_html(overview),
         ]
+    )
+
+
+def channel_html(channel: Channel) -> str:
+    """Template follow-ups per day against the tier, failures by code, and the leads
+    the channel's rules hold."""
+    limit = channel.tier.limit
+    sends = [(day.isoformat(), channel.template_sends_per_day.get(day, 0)) for day in channel.days]
+    failures = [
+        (f"{row['code'] or 'no code'} {row['title'] or ''}".strip(), row["failures"])
+        for row in channel.failures
+    ]
+    limit_text = "no limit" if limit is None else f"{limit:,} people in any 24 h"
+    now_text = (
+        f"{channel.template_recipients_24h:,} people"
+        + ("" if limit is None else f" of {limit:,}")
+        + (": the limit is reached" if channel.at_limit else "")
+    )
+    effects = "; ".join(f"{code.value}: {effect}" for code, effect in ERROR_EFFECTS.items())
+    return section(
+        "channel",
+        f"WhatsApp, last {CHANNEL_DAYS} days",
+        "<dl>"
+        f'<dt>Messaging tier</dt><dd data-figure="tier">{escape(channel.tier)}: '
+        f"{limit_text} (set on the workspace)</dd>"
+        f'<dt>Given a template follow-up in the last 24 h</dt><dd data-figure="recipients">'
+        f"{now_text}</dd>"
+        f'<dt>Leads unreachable</dt><dd data-figure="unreachable">{channel.unreachable:,} '
+        "(WhatsApp reported them undeliverable and they have not written since)</dd>"
+        f'<dt>Due leads held by the messaging limit</dt><dd data-figure="held-by-limit">'
+        f"{channel.held_by_limit:,}</dd></dl>"
+        f"<h3>Template follow-ups per day (limit: {limit_text})</h3>"
+        + bar_chart("template-sends", sends)
+        + "<h3>Failed deliveries by error code</h3>"
+        + bar_chart("failures", failures)
+        + f'<p class="note">{escape(effects)}</p>',
     )
 
 
@@ -356,6 +492,7 @@ STYLE = (
 .total { font-size: 1.6em; margin: 16px 0 0; }
 svg.chart rect { fill: #3b6fd8; } svg.chart text { font-size: 12px; fill: #1d2433; }
 .empty { color: #5b6478; font-style: italic; } .error { color: #b00020; }
+.note { color: #5b6478; font-size: 0.9em; } h3 { font-size: 0.95em; }
 table { border-collapse: collapse; margin-top: 8px; } td, th { padding: 2px 10px;
         text-align: left; } td { text-align: right; }
 dt { font-weight: 600; } dd { margin: 0 0 8px 0; }

@@ -1,15 +1,17 @@
 """Table configurations of the domain tables: columns, filters, hooks, read-only history."""
 
 from piccolo.apps.user.tables import BaseUser
-from piccolo_admin.endpoints import TableConfig
+from piccolo_admin.endpoints import TableConfig, superuser_validators
 from piccolo_api.crud.endpoints import OrderBy
 from piccolo_api.crud.hooks import Hook, HookType
+from piccolo_api.crud.validators import Validators
 
 from app.admin.hooks import (
     LEAD_RULES,
     STRATEGY_RULES,
     WORKSPACE_RULES,
     counted_by_login,
+    edits_use_patch,
     lead_external_id_patch,
     lead_stage_patch,
     new_lead_external_id,
@@ -24,10 +26,11 @@ from app.admin.hooks import (
     workspace_policy_patch,
     workspace_words_patch,
 )
-from app.admin.menu import AUDIT_GROUP, LEADS_GROUP, STRATEGY_GROUP
+from app.admin.menu import AUDIT_GROUP, CHANNEL_GROUP, LEADS_GROUP, STRATEGY_GROUP
 from app.tables import (
     ApiToken,
     ChangeLog,
+    ChannelRestriction,
     ChatMessage,
     ConversationThread,
     Lead,
@@ -84,6 +87,28 @@ TABLES = [
         order_by=[OrderBy(WhatsAppNumber.workspace_id)],
         menu_group=STRATEGY_GROUP,
         validators=validators(),
+    ),
+    TableConfig(
+        ChannelRestriction,
+        visible_columns=[
+            ChannelRestriction.number_prefix,
+            ChannelRestriction.region,
+            ChannelRestriction.template_category,
+            ChannelRestriction.since,
+            ChannelRestriction.description,
+            ChannelRestriction.source,
+        ],
+        visible_filters=[
+            ChannelRestriction.number_prefix,
+            ChannelRestriction.region,
+            ChannelRestriction.template_category,
+        ],
+        link_column=ChannelRestriction.number_prefix,
+        order_by=[OrderBy(ChannelRestriction.number_prefix), OrderBy(ChannelRestriction.id)],
+        menu_group=CHANNEL_GROUP,
+        # The platform's rules bind every workspace: operators read them, a superuser
+        # adds one (the CHECKs refuse a malformed row) when the platform announces it.
+        validators=Validators(every=[superuser_validators], put_single=[edits_use_patch]),
     ),
     TableConfig(
         StrategyVersion,

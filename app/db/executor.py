@@ -19,6 +19,7 @@ statement outside a transaction, and the first one of each ``transaction()``.
 
 import contextlib
 import functools
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
 from string import Formatter
@@ -95,15 +96,39 @@ def _with_settings(sql: str, arguments: int, settings: int) -> str:
     ``settings`` name/value pairs given as the arguments after ``sql``'s own. The
     settings are an InitPlan of a one-time filter: set before any row is read, so
     before the row triggers that read them fire at the end of the statement. The
-    statement must return rows (a write needs ``RETURNING``) and may not hold a
-    data-modifying ``WITH`` of its own: PostgreSQL refuses both here, loudly."""
+    statement must return rows (a write needs ``RETURNING``). One with a
+    data-modifying ``WITH`` of its own (which PostgreSQL keeps at the top level) keeps
+    its ``WITH`` list, and its main query becomes the list's last member."""
     calls = ", ".join(
         f"set_config(${arguments + n}, ${arguments + n + 1}, true)" for n in range(1, settings, 2)
     )
+    statement = sql.strip().rstrip(";")
+    listed, main = _with_list(statement)
     return (
-        f"WITH masterplan_statement AS (\n{sql.strip().rstrip(';')}\n)\n"
+        f"WITH {listed}masterplan_statement AS (\n{main}\n)\n"
         f"SELECT * FROM masterplan_statement WHERE (SELECT concat({calls})) IS NOT NULL"
     )
+
+
+def _with_list(statement: str) -> tuple[str, str]:
+    """A statement ``WITH a AS (...), b AS (...) main`` as (``"a AS (...), b AS (...), "``,
+    ``main``); one without ``WITH`` as ("", itself). Reads parentheses outside quotes."""
+    if not re.match(r"(?i)WITH\s", statement):
+        return "", statement
+    depth, quote = 0, ""
+    for at, char in enumerate(statement):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            rest = statement[at + 1 :].lstrip()
+            if depth == 0 and not rest.startswith(","):
+                return f"{statement[4 : at + 1].strip()},\n", rest
+    raise ValueError(f"a WITH list without a main query: {statement[:80]}")
 
 
 def _statement(connection: Any, sql: str, arguments: tuple[Any, ...]) -> tuple[str, tuple]:
