@@ -4,6 +4,7 @@ at a volume where the planner would rather scan without them."""
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -12,6 +13,7 @@ from app import conversations, leads
 from app.db.executor import positional
 from app.pagination import NEWEST
 from app.policy import attestations, decisions, engine
+from app.whatsapp import failures
 
 LEADS = 50_000
 WORKSPACES = 50
@@ -221,6 +223,12 @@ async def test_an_attestation_page_reads_the_workspace_timestamp_index(many_lead
     stamp, attestation_id = NEWEST
     plan = await explain(many_leads, attestations.ATTESTATION_PAGE, 7, stamp, attestation_id, 50)
     assert_reads(plan, "outreach_attestation_workspace_timestamp")
+
+
+async def test_a_workspaces_failure_counts_read_the_failed_messages_index(many_leads):
+    now = datetime.now(UTC)
+    plan = await explain(many_leads, failures.FAILURE_COUNTS, now - timedelta(days=7), now, 7)
+    assert_reads(plan, "chat_message_failed")
 
 
 @pytest.mark.parametrize(
