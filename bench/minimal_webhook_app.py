@@ -1,6 +1,7 @@
 """The yardstick for the webhook benchmark: a minimal Starlette + asyncpg app that
 checks the signature and runs the same SQL as app/whatsapp/inbound.py, nothing else
-(its ``{}`` statements with asyncpg's ``$n`` placeholders, converted once).
+(its ``{}`` statements with asyncpg's ``$n`` placeholders, converted once; a status
+report by inbound.record_status itself).
 
     DATABASE_URL=... WHATSAPP_APP_SECRET=... uvicorn --app-dir bench minimal_webhook_app:app
 """
@@ -33,15 +34,17 @@ async def webhook(request: Request) -> JSONResponse:
     if not signed_by(body, request.headers.get("x-hub-signature-256"), SECRET):
         return JSONResponse({"error": "signature"}, status_code=401)
     changes = read_payload(body).changes
-    stored = 0
+    stored = statuses = 0
     assert pool is not None
     async with pool.acquire() as connection, connection.transaction():
         routes = [await connection.fetchrow(ROUTE, c.phone_number_id) for c in changes]
         routed = [
-            (c, inbound.Route(r["workspace_id"], frozenset()))
+            (c, inbound.Route(r["workspace_id"], frozenset(), frozenset()))
             for c, r in zip(changes, routes, strict=True)
         ]
-        await connection.execute(f"{inbound.lock_people(routed)}SAVEPOINT {inbound.SAVEPOINT}")
+        marked = await inbound.marked_leads(connection, routed)
+        locks = inbound.lock_people(routed, marked)
+        await connection.execute(f"{locks}SAVEPOINT {inbound.SAVEPOINT}")
         for change, route in zip(changes, routes, strict=True):
             workspace_id = route["workspace_id"]
             for message in change.messages:
@@ -61,7 +64,9 @@ async def webhook(request: Request) -> JSONResponse:
                 if message_id is not None:
                     await connection.execute(LEAD_EFFECTS, False, lead_id)
                     stored += 1
-    return JSONResponse({"stored": stored})
+            for status in change.statuses:
+                statuses += await inbound.record_status(connection, status)
+    return JSONResponse({"stored": stored, "statuses": statuses})
 
 
 @contextlib.asynccontextmanager

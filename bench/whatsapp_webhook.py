@@ -6,7 +6,12 @@ free ports against one migrated database; each gets its own workspace and number
 Then, for each server in turn:
 
 - latency: single-message payloads posted one after another (p50, p95);
-- throughput: payloads of 50 messages posted by 4 clients at once (messages/s).
+- throughput: payloads of 50 messages posted by 4 clients at once (messages/s);
+- status updates: then a message we sent is recorded in each of those threads, and
+  payloads of 50 status reports on them are posted by 4 clients at once (statuses/s):
+  of every 10, 4 delivered, 3 read and 3 failed with an error, the codes in turn
+  131026, 131049, 131047, 130429, 131056 (undeliverable and the marketing limit mark
+  the lead: app/whatsapp/failures.py).
 
 Every message comes from a new sender (a new lead and thread), like a campaign's
 first replies. The response comes after the transaction commits. Senders are
@@ -15,6 +20,7 @@ business-scoped user id alone (``username``: a username user whose number is
 withheld) or by both (``both``: the lead is found by either key and linked).
 
     .venv/bin/python bench/whatsapp_webhook.py [--singles N] [--batches N] [--senders S]
+        [--database NAME]
 """
 
 import argparse
@@ -30,13 +36,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
-DATABASE = "masterplan_bench_webhook"
 SECRET = "bench-app-secret"
 BATCH = 50
 CLIENTS = 4
 
 
 SENDERS = "phone"  # set from --senders
+DATABASE = ""  # set from --database
+# Of every 10 status reports: 4 delivered, 3 read, 3 failed with these codes in turn.
+STATES = ("delivered",) * 4 + ("read",) * 3 + ("failed",) * 3
+FAILURES = {
+    131026: "Message undeliverable",
+    131049: "This message was not delivered to maintain healthy ecosystem engagement.",
+    131047: "Re-engagement message",
+    130429: "Rate limit hit",
+    131056: "(Business Account, Consumer Account) pair rate limit hit",
+}
 
 
 def message(sender: int, wamid: str) -> dict:
@@ -58,13 +73,30 @@ def contact(m: dict) -> dict:
     return {"profile": {"name": "Lead"}, **{k: v for k, v in keys.items() if v}}
 
 
-def payload(phone_number_id: str, messages: list[dict]) -> bytes:
+def status(n: int, wamid: str) -> dict:
+    """The ``n``th status report of the mix, on the message ``wamid``."""
+    state = STATES[n % len(STATES)]
+    report = {"id": wamid, "status": state, "timestamp": str(int(time.time()))}
+    if state == "failed":
+        code = list(FAILURES)[n // len(STATES) % len(FAILURES)]
+        title = FAILURES[code]
+        details = {"details": "The message could not be delivered."}
+        report["errors"] = [{"code": code, "title": title, "message": title, "error_data": details}]
+    return report
+
+
+def payload(
+    phone_number_id: str, messages: list[dict] = (), statuses: list[dict] | None = None
+) -> bytes:
     value = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
         "contacts": [contact(m) for m in messages],
-        "messages": messages,
+        "messages": list(messages),
     }
+    if statuses:
+        value = {"messaging_product": value["messaging_product"], "metadata": value["metadata"]}
+        value["statuses"] = statuses
     document = {
         "object": "whatsapp_business_account",
         "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
@@ -100,6 +132,42 @@ async def prepare() -> str:
     return url
 
 
+async def sent_messages(url: str, side: str, count: int) -> list[str]:
+    """A message we sent, under a send permit, in each of ``count`` of the side's
+    threads (its first ones); their platform ids."""
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    workspace_id = await connection.fetchval("SELECT id FROM workspace WHERE name = $1", side)
+    threads = await connection.fetch(
+        "SELECT id, lead_id FROM conversation_thread WHERE workspace_id = $1 ORDER BY id LIMIT $2",
+        workspace_id,
+        count,
+    )
+    permits = await connection.fetch(
+        "INSERT INTO policy_decision (workspace_id, lead_id, allow_send, reason_code, kind, "
+        "message_format) SELECT $1, lead, true, 'POLICY_PASSED', 'followup', 'template' "
+        "FROM unnest($2::bigint[]) AS lead RETURNING id, lead_id",
+        workspace_id,
+        [t["lead_id"] for t in threads],
+    )
+    permit_of = {p["lead_id"]: p["id"] for p in permits}
+    wamids = [f"out-{side}-{n}" for n in range(len(threads))]
+    await connection.execute(
+        "INSERT INTO chat_message (thread_id, role, content, permit_id, platform_message_id) "
+        "SELECT thread, 'model', 'Is the offer still of interest?', permit, wamid "
+        "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS sent (thread, permit, wamid)",
+        [t["id"] for t in threads],
+        [permit_of[t["lead_id"]] for t in threads],
+        wamids,
+    )
+    # Sent a while before their reports arrive: the bulk insert's tables are vacuumed
+    # and analysed first, as autovacuum would have done by then.
+    await connection.execute("VACUUM (ANALYZE) chat_message, policy_decision, change_log, lead")
+    await connection.close()
+    return wamids
+
+
 async def post(client, base_url: str, body: bytes) -> float:
     from app.whatsapp.signature import signature_of
 
@@ -115,7 +183,22 @@ async def post(client, base_url: str, body: bytes) -> float:
     return elapsed
 
 
-async def measure(side: str, base_url: str, singles: int, batches: int, offset: int) -> dict:
+async def throughput(client, base_url: str, bodies: list[bytes]) -> float:
+    """Seconds to post ``bodies`` from CLIENTS clients at once."""
+    queue = list(reversed(bodies))
+
+    async def worker() -> None:
+        while queue:
+            await post(client, base_url, queue.pop())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    return time.perf_counter() - started
+
+
+async def measure(
+    side: str, base_url: str, url: str, singles: int, batches: int, offset: int
+) -> dict:
     import httpx
 
     number = f"number-{side}"
@@ -127,28 +210,30 @@ async def measure(side: str, base_url: str, singles: int, batches: int, offset: 
             sender = offset + 100 + n
             body = payload(number, [message(sender, f"s-{side}-{n}")])
             latencies.append(await post(client, base_url, body) * 1000)
-        queue = list(range(batches))
-
-        async def worker() -> None:
-            while queue:
-                b = queue.pop()
-                first = offset + 1_000_000 + b * BATCH
-                messages = [message(first + i, f"b-{side}-{b}-{i}") for i in range(BATCH)]
-                await post(client, base_url, payload(number, messages))
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
-        seconds = time.perf_counter() - started
+        bodies = []
+        for b in range(batches):
+            first = offset + 1_000_000 + b * BATCH
+            messages = [message(first + i, f"b-{side}-{b}-{i}") for i in range(BATCH)]
+            bodies.append(payload(number, messages))
+        seconds = await throughput(client, base_url, bodies)
+        wamids = await sent_messages(url, side, batches * BATCH)
+        reports = [status(n, wamid) for n, wamid in enumerate(wamids)]
+        batched = [reports[n : n + BATCH] for n in range(0, len(reports), BATCH)]
+        status_seconds = await throughput(
+            client, base_url, [payload(number, statuses=b) for b in batched]
+        )
     ordered = sorted(latencies)
     result = {
         "side": side,
         "p50_ms": statistics.median(ordered),
         "p95_ms": ordered[int(len(ordered) * 0.95)],
         "messages_per_second": batches * BATCH / seconds,
+        "statuses_per_second": len(reports) / status_seconds,
     }
     print(
         f"  {side:<8} single p50 {result['p50_ms']:.1f} ms p95 {result['p95_ms']:.1f} ms; "
-        f"batches of {BATCH}: {result['messages_per_second']:,.0f} messages/s",
+        f"batches of {BATCH}: {result['messages_per_second']:,.0f} messages/s, "
+        f"{result['statuses_per_second']:,.0f} statuses/s",
         flush=True,
     )
     return result
@@ -159,9 +244,14 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=1000)
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--senders", choices=("phone", "username", "both"), default="phone")
+    parser.add_argument(
+        "--database",
+        default="masterplan_bench_webhook",
+        help="the database to create (dropped first)",
+    )
     options = parser.parse_args()
-    global SENDERS
-    SENDERS = options.senders
+    global SENDERS, DATABASE
+    SENDERS, DATABASE = options.senders, options.database
 
     from app.db.server import run_sync
     from tests.server import served_app
@@ -180,22 +270,26 @@ def main() -> None:
         ):
             results.append(
                 asyncio.run(
-                    measure(side, base_url, options.singles, options.batches, offset * 10**8)
+                    measure(side, base_url, url, options.singles, options.batches, offset * 10**8)
                 )
             )
-    print("| server | single p50 | single p95 | messages/s (batches of 50, 4 clients) |")
-    print("| --- | --- | --- | --- |")
+    print(
+        "| server | single p50 | single p95 | messages/s (batches of 50, 4 clients) "
+        "| statuses/s (batches of 50, 3 in 10 failed) |"
+    )
+    print("| --- | --- | --- | --- | --- |")
     for r in results:
         print(
             f"| {r['side']} | {r['p50_ms']:.1f} ms | {r['p95_ms']:.1f} ms | "
-            f"{r['messages_per_second']:,.0f} |"
+            f"{r['messages_per_second']:,.0f} | {r['statuses_per_second']:,.0f} |"
         )
     ours, yardstick = results
     print(
-        f"project {ours['messages_per_second']:,.0f} messages/s, single p95 "
-        f"{ours['p95_ms']:.1f} ms; minimal app {yardstick['messages_per_second']:,.0f} "
-        f"messages/s, p95 {yardstick['p95_ms']:.1f} ms; senders by {SENDERS}; "
-        f"{time.monotonic() - started:.0f} s in all"
+        f"project {ours['messages_per_second']:,.0f} messages/s, "
+        f"{ours['statuses_per_second']:,.0f} statuses/s, single p95 {ours['p95_ms']:.1f} ms; "
+        f"minimal app {yardstick['messages_per_second']:,.0f} messages/s, "
+        f"{yardstick['statuses_per_second']:,.0f} statuses/s, p95 {yardstick['p95_ms']:.1f} ms; "
+        f"senders by {SENDERS}; {time.monotonic() - started:.0f} s in all"
     )
 
 

@@ -14,6 +14,7 @@ from app.admin import overview
 from app.db.executor import positional
 from app.pagination import NEWEST
 from app.policy import attestations, decisions, engine
+from app.whatsapp import failures
 
 LEADS = 50_000
 WORKSPACES = 50
@@ -232,8 +233,6 @@ async def test_the_overviews_channel_figures_read_their_indexes(many_leads):
     recipients = await explain(many_leads, overview.TEMPLATE_RECIPIENTS_24H, 7, now, now)
     for plan in (sends, recipients):
         assert_reads(plan, "policy_decision_template_permits")
-    failures = await explain(many_leads, overview.FAILURES_BY_CODE, week_ago, 7)
-    assert_reads(failures, "chat_message_failed_deliveries")
     unreachable = await explain(many_leads, overview.UNREACHABLE, 7)
     assert_reads(unreachable, "lead_unreachable")
 
@@ -249,6 +248,12 @@ async def test_an_attestation_page_reads_the_workspace_timestamp_index(many_lead
     stamp, attestation_id = NEWEST
     plan = await explain(many_leads, attestations.ATTESTATION_PAGE, 7, stamp, attestation_id, 50)
     assert_reads(plan, "outreach_attestation_workspace_timestamp")
+
+
+async def test_a_workspaces_failure_counts_read_the_failed_messages_index(many_leads):
+    now = datetime.now(UTC)
+    plan = await explain(many_leads, failures.FAILURE_COUNTS, now - timedelta(days=7), now, 7)
+    assert_reads(plan, "chat_message_failed_deliveries")
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from app.db.replicas import lag_tolerant
 from app.enums import (
     FOLLOW_UP_STAGES,
     ChatRole,
-    DeliveryStatus,
     LeadStage,
     MessageFormat,
     MessagingTier,
@@ -28,6 +27,7 @@ from app.enums import (
     StrategyStatus,
 )
 from app.policy.consent import marketing_consent_missing
+from app.whatsapp.failures import FAILURE_COUNTS, UNREACHABLE_LEAD
 
 OVERVIEW_PATH = "/admin/overview/"
 SEND_DAYS = 30
@@ -97,22 +97,9 @@ TEMPLATE_RECIPIENTS_24H = (
     f"WHERE workspace_id = {{}} AND {TEMPLATE_PERMITS} "
     "AND created_at > {}::timestamptz - interval '24 hours' AND created_at <= {}"
 )
-# Failed deliveries of the workspace's messages by the platform's error code, read
-# through the partial index chat_message_failed_deliveries.
-FAILURES_BY_CODE = (
-    "SELECT message.delivery_error_code AS code, min(message.delivery_error_title) AS title, "
-    "count(*) AS failures FROM chat_message AS message "
-    "JOIN conversation_thread AS thread ON thread.id = message.thread_id "
-    f"WHERE message.delivery_status = '{DeliveryStatus.FAILED}' "
-    "AND message.delivery_status_at >= {} AND thread.workspace_id = {} "
-    "GROUP BY code ORDER BY failures DESC, code NULLS LAST"
-)
 # Leads WhatsApp reported undeliverable (131026) that have not written since: rule
 # LEAD_UNREACHABLE holds their follow-ups (partial index lead_unreachable).
-UNREACHABLE = (
-    "SELECT count(*) AS leads FROM lead WHERE workspace_id = {} AND unreachable_since IS NOT NULL "
-    "AND (last_inbound_at IS NULL OR last_inbound_at <= unreachable_since)"
-)
+UNREACHABLE = f"SELECT count(*) AS leads FROM lead WHERE workspace_id = {{}} AND {UNREACHABLE_LEAD}"
 # What the engine does with each error a failed status carries (docs/channel.md).
 ERROR_EFFECTS = {
     PlatformError.UNDELIVERABLE: "held until the lead writes",
@@ -187,7 +174,7 @@ async def channel_figures(
         days=channel_days,
         template_sends_per_day=await per_day(TEMPLATE_SENDS_PER_DAY, workspace, since),
         template_recipients_24h=recipients[0]["people"],
-        failures=await fetch(FAILURES_BY_CODE, now - timedelta(days=CHANNEL_DAYS), workspace_id),
+        failures=await fetch(FAILURE_COUNTS, now - timedelta(days=CHANNEL_DAYS), now, workspace_id),
         unreachable=(await fetch(UNREACHABLE, workspace_id))[0]["leads"],
         held_by_limit=0,
     )

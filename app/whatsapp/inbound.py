@@ -9,14 +9,16 @@ consent revocation of every purpose; one that is an opt-in word of the workspace
 records a marketing consent grant against its current WhatsApp wording (none
 without a wording: the log says so). The message is the consent's evidence. A
 ``system`` message that the person changed numbers moves the lead to the new
-number. Status reports update our messages, failures with the platform's error;
-the platform's marketing stop/resume is recorded (the database holds or frees
-the lead's follow-ups from it).
+number. Status reports update our messages, failures with the platform's error,
+and a failure's error marks the lead (unreachable, or under its marketing limit:
+app/whatsapp/failures.py); the platform's marketing stop/resume is recorded (the
+database holds or frees the lead's follow-ups from it).
 
 Every person a body names is locked first (transaction-level advisory locks on
 each phone number and user id, in one order), so concurrent deliveries naming
-one person, by either key or both, resolve to one lead and one thread; in the
-same round trip, a savepoint.
+one person, by either key or both, resolve to one lead and one thread; with
+them, the leads of the messages whose failure may mark them; in the same round
+trip, a savepoint.
 
 The lead statements are app/lead_writes.py's, the thread's app/conversations.py's.
 
@@ -28,6 +30,7 @@ back alone: the body is applied again item by item, each in a savepoint.
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +44,7 @@ from app.enums import (
     ConsentAction,
     ConsentMethod,
     ConsentPurpose,
+    DeliveryStatus,
     LeadStage,
     LeadTag,
     MarketingPreference,
@@ -48,6 +52,7 @@ from app.enums import (
 )
 from app.policy import consent
 from app.validation import reply_word
+from app.whatsapp import failures
 from app.whatsapp.payload import (
     ChangeReading,
     InboundMessage,
@@ -93,7 +98,7 @@ DELIVERY = (
     "UPDATE chat_message SET delivery_status = {}, delivery_status_at = {}, "
     "delivery_error_code = {}, delivery_error_title = {} "
     f"WHERE platform_message_id = {{}} AND role = '{ChatRole.MODEL}' "
-    "AND (delivery_status_at IS NULL OR delivery_status_at <= {})"
+    "AND (delivery_status_at IS NULL OR delivery_status_at <= {}) RETURNING thread_id"
 )
 INBOX = (
     "INSERT INTO webhook_inbox (field, phone_number_id, workspace_id, reason, body, digest) "
@@ -153,9 +158,11 @@ async def deliver(reading: Reading, again: str | None = None) -> "Delivery":
     async with transaction() as connection:
         delivery = Delivery(connection, isolated=False, again=again)
         routed = await delivery.routed(reading)
-        # One round trip: lock every person the body names, then mark where to return
-        # to if the database refuses an item (a lock taken after it would be let go).
-        await execute_on(connection, f"{lock_people(routed)}SAVEPOINT {SAVEPOINT}")
+        # One round trip: lock every person the body names (and the leads its failed
+        # statuses mark), then mark where to return to if the database refuses an item
+        # (a lock taken after it would be let go).
+        marked = await marked_leads(connection, routed)
+        await execute_on(connection, f"{lock_people(routed, marked)}SAVEPOINT {SAVEPOINT}")
         try:
             await delivery.apply(reading, routed)
         except REFUSED as error:
@@ -167,9 +174,35 @@ async def deliver(reading: Reading, again: str | None = None) -> "Delivery":
         return delivery
 
 
-def lock_people(routed: list[tuple[ChangeReading, Route | None]]) -> str:
-    """The statement that locks every person (each key) a body names, in one order."""
+async def marked_leads(
+    connection: asyncpg.Connection, routed: list[tuple[ChangeReading, Route | None]]
+) -> list[tuple[int, Person]]:
+    """The leads (workspace, keys) the body's failed statuses may mark: locked with
+    the people it names, so a delivery never waits for a lead's row while holding
+    another that the first one's holder waits for."""
+    ids = [
+        status.platform_message_id
+        for change, route in routed
+        if route is not None
+        for status in change.statuses
+        if status.status is DeliveryStatus.FAILED and status.error_code in failures.MARKING_ERRORS
+    ]
+    if not ids:
+        return []
+    rows = await fetch_on(connection, failures.MARKED_LEADS, ids)
+    return [
+        (row["workspace_id"], Person(row["external_id"], row["platform_user_id"])) for row in rows
+    ]
+
+
+def lock_people(
+    routed: list[tuple[ChangeReading, Route | None]], leads: Sequence[tuple[int, Person]] = ()
+) -> str:
+    """The statement that locks every person (each key) a body names, and each of
+    ``leads``, in one order."""
     keys = set()
+    for workspace_id, person in leads:
+        keys.update(person_keys(workspace_id, person))
     for change, route in routed:
         if route is None:
             continue
@@ -403,17 +436,7 @@ class Delivery:
         return 1
 
     async def record_status(self, status: StatusUpdate) -> int:
-        result = await execute_on(
-            self.connection,
-            DELIVERY,
-            status.status.value,
-            status.at,
-            status.error_code,
-            status.error_title,
-            status.platform_message_id,
-            status.at,
-        )
-        return int(result.split()[-1])
+        return await record_status(self.connection, status)
 
     async def record_preference(self, update: PreferenceUpdate, route: Route) -> int:
         lead_id = await lead_of(self.connection, route.workspace_id, update.person)
@@ -429,6 +452,27 @@ class Delivery:
             json.dumps(update.raw),
         )
         return int(recorded is not None)
+
+
+async def record_status(connection: asyncpg.Connection, status: StatusUpdate) -> int:
+    """The message's new status (none when it has a later one: 0); a failure's error
+    then marks the lead (app/whatsapp/failures.py)."""
+    updated = await fetch_on(
+        connection,
+        DELIVERY,
+        status.status.value,
+        status.at,
+        status.error_code,
+        status.error_title,
+        status.platform_message_id,
+        status.at,
+    )
+    failed = status.status is DeliveryStatus.FAILED
+    effect = failures.lead_effect(status.error_code, status.at) if failed else None
+    if effect is not None and updated:
+        statement, at = effect
+        await execute_on(connection, statement, at, updated[0]["thread_id"])
+    return len(updated)
 
 
 def person_keys(workspace_id: int, person: Person) -> list[str]:

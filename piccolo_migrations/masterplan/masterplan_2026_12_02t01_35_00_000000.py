@@ -3,8 +3,9 @@
 Forwards, and backwards in reverse:
 
 - ``chat_message_failed_deliveries``: failed deliveries by when they failed (a partial
-  index: failures are few among the messages), so that the overview counts a
-  workspace's failures of the last days by error code without reading every message;
+  index: failures are few among the messages), so that a workspace's failures of a
+  period are counted by error code without reading every message
+  (app/whatsapp/failures.py ``failure_counts``, for the overview);
 - ``lead_unreachable``: the leads WhatsApp reported undeliverable, by workspace (a
   partial index: few leads are), for the overview's count of unreachable leads.
 """
@@ -15,7 +16,7 @@ from piccolo_migrations.sql_steps import Step, sql_steps_manager
 
 ID = "2026-12-02T01:35:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "Overview: indexes of failed deliveries and unreachable leads"
+DESCRIPTION = "Channel: indexes of failed deliveries and unreachable leads"
 
 STEPS: list[Step] = [
     (
