@@ -23,7 +23,7 @@ and each transaction takes the workspace's messaging-limit lock, on both sides.
 
     .venv/bin/python bench/policy_engine.py [--reuse] [--database NAME] [--iterations N]
                                             [--batch N] [--dispatchers N] [--rounds N]
-                                            [--tier TIER]
+                                            [--tier TIER] [--dispatch-from N]
 """
 
 import argparse
@@ -163,14 +163,38 @@ async def reset_due(pool, workspaces: range) -> int:
     return int(status.split()[-1])
 
 
-async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int) -> list[dict]:
+def raw_decisions(rows: list, sample) -> list[list]:
+    """The raw side's decision and effect arrays for loaded rows, shaped as the project's
+    mostly are: a template permit, or, for a lead permitted in the last 24 h, a
+    deferral to 24 h after that permit (so that neither side's count of people grows
+    by more than its leads in a day)."""
+    at = rows[0]["at"]
+    day = timedelta(hours=24)
+    last = [max(row["recent_permits"], default=None) for row in rows]
+    capped = [p is not None and p > at - day for p in last]
+    n, ids = len(rows), [row["lead_id"] for row in rows]
+    due = [p + day if c else at + 2 * day for p, c in zip(last, capped, strict=True)]
+    lease_until = at + timedelta(seconds=300)
+    allowed = [not c for c in capped]
+    return [
+        ids, ["followup"] * n, allowed,
+        ["OUTBOUND_CAP_24H" if c else "POLICY_PASSED" for c in capped],
+        [None if c else "template" for c in capped],
+        [d if c else None for d, c in zip(due, capped, strict=True)],
+        [sample["trace"]] * n, [sample["summary"]] * n, [at] * n,
+        ids, allowed, [at] * n, due, [False] * n,
+        [None if c else lease_until for c in capped], [False] * n,
+    ]  # fmt: skip
+
+
+async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int, first: int) -> list[dict]:
     """Each side empties the due follow-ups of its workspaces, ``dispatchers`` callers
     at once taking workspaces from a shared queue (rows are claimed SKIP LOCKED)."""
     from app.db.executor import positional
     from app.policy import engine
 
-    ours = range(WORKSPACES - DISPATCH_WORKSPACES + 1, WORKSPACES - DISPATCH_WORKSPACES // 2 + 1)
-    theirs = range(ours.stop, WORKSPACES + 1)
+    ours = range(first, first + DISPATCH_WORKSPACES // 2)
+    theirs = range(ours.stop, first + DISPATCH_WORKSPACES)
     await pool.execute(NUMBERS, list(range(ours.start, theirs.stop)))
     numbers = await phone_number_cost(pool, ours)
     due = {"project": await reset_due(pool, ours), "raw": await reset_due(pool, theirs)}
@@ -199,17 +223,8 @@ async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int) -> lis
             if not claimed:
                 return 0
             rows = await connection.fetch(load, None, workspace, claimed)
-            n, at = len(rows), rows[0]["at"]
-            ids = [row["lead_id"] for row in rows]
-            due_next, lease_until = at + timedelta(hours=48), at + timedelta(seconds=300)
-            await connection.fetch(
-                record, workspace, ids, ["followup"] * n, [True] * n,
-                ["POLICY_PASSED"] * n, ["template"] * n, [None] * n,
-                [sample["trace"]] * n, [sample["summary"]] * n, [at] * n,
-                ids, [True] * n, [at] * n, [due_next] * n, [False] * n,
-                [lease_until] * n, [False] * n, workspace,
-            )  # fmt: skip
-            return n
+            await connection.fetch(record, workspace, *raw_decisions(rows, sample), workspace)
+            return len(rows)
 
     async def drain(one_batch, workspaces: range) -> int:
         queue = list(workspaces)
@@ -256,7 +271,13 @@ async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int) -> lis
 
 
 async def benchmark(
-    url: str, iterations: int, batch: int, dispatchers: int, rounds: int, tier: str
+    url: str,
+    iterations: int,
+    batch: int,
+    dispatchers: int,
+    rounds: int,
+    tier: str,
+    first: int,
 ) -> tuple[dict, list[dict]]:
     import asyncpg
     from piccolo.engine import engine_finder
@@ -273,7 +294,7 @@ async def benchmark(
             f"raw p50 {permit['raw_p50']:.0f} us, ratio {permit['ratio']:.2f}",
             flush=True,
         )
-        dispatch = await dispatch_paths(pool, batch, dispatchers, rounds)
+        dispatch = await dispatch_paths(pool, batch, dispatchers, rounds, first)
     finally:
         await pool.close()
         await engine.close_connection_pool()
@@ -290,6 +311,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="leads per dispatch call")
     parser.add_argument("--dispatchers", type=int, default=2, help="dispatch callers at once")
     parser.add_argument("--rounds", type=int, default=3, help="dispatch rounds (cold and warm)")
+    parser.add_argument(
+        "--dispatch-from",
+        type=int,
+        default=WORKSPACES - DISPATCH_WORKSPACES + 1,
+        help="the first of the dispatch workspaces (a run's permits count for 24 h)",
+    )
     parser.add_argument(
         "--tier",
         default="TIER_100K",
@@ -312,6 +339,7 @@ def main() -> None:
             options.dispatchers,
             options.rounds,
             options.tier,
+            options.dispatch_from,
         )
     )
     print("| path | project p50 | project p95 | raw asyncpg p50 | raw asyncpg p95 | p50 ratio |")
