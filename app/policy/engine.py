@@ -510,8 +510,10 @@ def within_messaging_limit(
     limit = inputs.messaging_tier.limit
     if limit is None:
         return decisions, None
-    position = {lead_id: index for index, lead_id in enumerate(due_order)}
     places = limit - inputs.template_recipients_24h
+    if places >= len(decisions):  # room for all: nothing is held, in any order
+        return decisions, None
+    position = {lead_id: index for index, lead_id in enumerate(due_order)}
     kept, held = [], 0
     for decision in sorted(decisions, key=lambda d: position[d.inputs.lead_id]):
         template = decision.message_format is MessageFormat.TEMPLATE
