@@ -1,9 +1,10 @@
 """Workspace behaviour that spans rows: the default workspace, finding and locking a workspace."""
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from app.db.executor import fetch
-from app.enums import BudgetTier
+from app.enums import BudgetTier, MessagingTier
 from app.errors import InvalidValue, NotFound
 from app.tables import Workspace
 from app.validation import timezone_name
@@ -57,6 +58,7 @@ WORKSPACE_FIELDS = (
     Workspace.name,
     Workspace.timezone,
     Workspace.budget_tier,
+    Workspace.messaging_tier,
     Workspace.created_at,
 )
 
@@ -68,20 +70,34 @@ async def get_workspace(workspace_id: int) -> dict:
     return row
 
 
+# The tiers a workspace may be given, by field: the value must be one of the enum's.
+TIER_FIELDS: dict[str, type[StrEnum]] = {
+    "budget_tier": BudgetTier,
+    "messaging_tier": MessagingTier,
+}
+
+
+def tier(field: str, value: object) -> str:
+    """``value`` as one of the field's tiers; InvalidValue naming them otherwise."""
+    tiers = TIER_FIELDS[field]
+    if value not in tuple(t.value for t in tiers):
+        raise InvalidValue(field, f"must be one of {[t.value for t in tiers]}, not {value!r}")
+    return tiers(value).value
+
+
 async def update_workspace(workspace_id: int, fields: dict) -> dict:
-    """Change name, timezone or budget tier."""
+    """Change name, timezone, budget tier or messaging tier (WhatsApp's messaging limit
+    of the workspace's business portfolio, docs/policy.md)."""
     checked = dict(fields)
-    unknown = set(checked) - {"name", "timezone", "budget_tier"}
+    unknown = set(checked) - {"name", "timezone", *TIER_FIELDS}
     if unknown:
         raise InvalidValue(sorted(unknown)[0], "cannot be changed")
     if "name" in checked and (checked["name"] is None or not checked["name"].strip()):
         raise InvalidValue("name", "must not be blank")
     if "timezone" in checked:
         timezone_name("timezone", checked["timezone"])
-    if "budget_tier" in checked:
-        if checked["budget_tier"] is None:
-            raise InvalidValue("budget_tier", f"must be one of {[t.value for t in BudgetTier]}")
-        checked["budget_tier"] = BudgetTier(checked["budget_tier"]).value
+    for field in TIER_FIELDS.keys() & checked.keys():
+        checked[field] = tier(field, checked[field])
     if not checked:
         return await get_workspace(workspace_id)
     rows = (

@@ -5,6 +5,9 @@ Uses the database of bench/api_hot_paths.py (filled on first use: 1,000 workspac
 one ``--database`` names). Every workspace requires consent, and nine leads in ten
 hold a recorded marketing grant (one wording per workspace): the tenth is held by
 CONSENT_MISSING, so both sides' claims skip it and the permits read the ledger.
+Every workspace has the messaging tier TIER_100K (``--tier``): a limit its 1,000 leads
+never reach, so each decision counts the people given a template permit in 24 h
+and each transaction takes the workspace's messaging-limit lock, on both sides.
 
 - Permit: ``engine.request_permit`` (lock the lead, load the inputs in one
   statement, decide, record, reschedule: one transaction) against the same SQL
@@ -20,6 +23,7 @@ CONSENT_MISSING, so both sides' claims skip it and the permits read the ledger.
 
     .venv/bin/python bench/policy_engine.py [--reuse] [--database NAME] [--iterations N]
                                             [--batch N] [--dispatchers N] [--rounds N]
+                                            [--tier TIER] [--dispatch-from N]
 """
 
 import argparse
@@ -63,7 +67,7 @@ async def permit_paths(pool, iterations: int) -> dict:
         workspace = random.randint(WORKSPACES // 2 + 1, WORKSPACES)
         lead = random_lead(workspace)
         async with pool.acquire() as connection, connection.transaction():
-            await connection.fetch(lock, lead, workspace)
+            await connection.fetch(lock, "followup", lead, workspace)
             [row] = await connection.fetch(load, None, workspace, [lead])
             at = row["at"]
             await connection.fetch(
@@ -141,6 +145,14 @@ async def consent_ready(pool) -> None:
         print(f"  consent: {step[:40]}... {time.monotonic() - started:.1f} s", flush=True)
 
 
+async def tier_ready(pool, tier: str) -> None:
+    """Every workspace at the messaging tier ``tier``, unless it already is."""
+    changed = await pool.execute(
+        "UPDATE workspace SET messaging_tier = $1 WHERE messaging_tier <> $1", tier
+    )
+    print(f"  messaging tier {tier}: {changed.split()[-1]} workspaces changed", flush=True)
+
+
 async def reset_due(pool, workspaces: range) -> int:
     """Make every lead of these workspaces due now, without a lease."""
     status = await pool.execute(
@@ -151,19 +163,49 @@ async def reset_due(pool, workspaces: range) -> int:
     return int(status.split()[-1])
 
 
-async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int) -> list[dict]:
+def raw_decisions(rows: list, sample) -> list[list]:
+    """The raw side's decision and effect arrays for loaded rows, shaped as the project's
+    mostly are: a template permit, or, for a lead permitted in the last 24 h, a
+    deferral to 24 h after that permit (so that neither side's count of people grows
+    by more than its leads in a day)."""
+    at = rows[0]["at"]
+    day = timedelta(hours=24)
+    last = [max(row["recent_permits"], default=None) for row in rows]
+    capped = [p is not None and p > at - day for p in last]
+    n, ids = len(rows), [row["lead_id"] for row in rows]
+    due = [p + day if c else at + 2 * day for p, c in zip(last, capped, strict=True)]
+    lease_until = at + timedelta(seconds=300)
+    allowed = [not c for c in capped]
+    return [
+        ids, ["followup"] * n, allowed,
+        ["OUTBOUND_CAP_24H" if c else "POLICY_PASSED" for c in capped],
+        [None if c else "template" for c in capped],
+        [d if c else None for d, c in zip(due, capped, strict=True)],
+        [sample["trace"]] * n, [sample["summary"]] * n, [at] * n,
+        ids, allowed, [at] * n, due, [False] * n,
+        [None if c else lease_until for c in capped], [False] * n,
+    ]  # fmt: skip
+
+
+async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int, first: int) -> list[dict]:
     """Each side empties the due follow-ups of its workspaces, ``dispatchers`` callers
     at once taking workspaces from a shared queue (rows are claimed SKIP LOCKED)."""
     from app.db.executor import positional
     from app.policy import engine
 
-    ours = range(WORKSPACES - DISPATCH_WORKSPACES + 1, WORKSPACES - DISPATCH_WORKSPACES // 2 + 1)
-    theirs = range(ours.stop, WORKSPACES + 1)
+    ours = range(first, first + DISPATCH_WORKSPACES // 2)
+    theirs = range(ours.stop, first + DISPATCH_WORKSPACES)
     await pool.execute(NUMBERS, list(range(ours.start, theirs.stop)))
     numbers = await phone_number_cost(pool, ours)
     due = {"project": await reset_due(pool, ours), "raw": await reset_due(pool, theirs)}
-    due_sql, load, record = map(
-        positional, (engine.DUE_LEADS, engine.LOAD_INPUTS, engine.RECORD_DECISIONS)
+    limit_lock, due_sql, load, record = map(
+        positional,
+        (
+            engine.LOCK_LIMITED_WORKSPACE,
+            engine.DUE_LEADS,
+            engine.LOAD_INPUTS,
+            engine.RECORD_DECISIONS,
+        ),
     )
     sample = await pool.fetchrow(
         "SELECT rule_trace::text AS trace, summary FROM policy_decision "
@@ -176,21 +218,13 @@ async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int) -> lis
 
     async def raw_batch(workspace: int) -> int:
         async with pool.acquire() as connection, connection.transaction():
+            await connection.fetch(limit_lock, workspace)
             claimed = [r["id"] for r in await connection.fetch(due_sql, None, workspace, batch)]
             if not claimed:
                 return 0
             rows = await connection.fetch(load, None, workspace, claimed)
-            n, at = len(rows), rows[0]["at"]
-            ids = [row["lead_id"] for row in rows]
-            due_next, lease_until = at + timedelta(hours=48), at + timedelta(seconds=300)
-            await connection.fetch(
-                record, workspace, ids, ["followup"] * n, [True] * n,
-                ["POLICY_PASSED"] * n, ["template"] * n, [None] * n,
-                [sample["trace"]] * n, [sample["summary"]] * n, [at] * n,
-                ids, [True] * n, [at] * n, [due_next] * n, [False] * n,
-                [lease_until] * n, [False] * n, workspace,
-            )  # fmt: skip
-            return n
+            await connection.fetch(record, workspace, *raw_decisions(rows, sample), workspace)
+            return len(rows)
 
     async def drain(one_batch, workspaces: range) -> int:
         queue = list(workspaces)
@@ -237,7 +271,13 @@ async def dispatch_paths(pool, batch: int, dispatchers: int, rounds: int) -> lis
 
 
 async def benchmark(
-    url: str, iterations: int, batch: int, dispatchers: int, rounds: int
+    url: str,
+    iterations: int,
+    batch: int,
+    dispatchers: int,
+    rounds: int,
+    tier: str,
+    first: int,
 ) -> tuple[dict, list[dict]]:
     import asyncpg
     from piccolo.engine import engine_finder
@@ -247,13 +287,14 @@ async def benchmark(
     pool = await asyncpg.create_pool(url, min_size=POOL_SIZE, max_size=POOL_SIZE)
     try:
         await consent_ready(pool)
+        await tier_ready(pool, tier)
         permit = await permit_paths(pool, iterations)
         print(
             f"  {permit['path']}: project p50 {permit['project_p50']:.0f} us, "
             f"raw p50 {permit['raw_p50']:.0f} us, ratio {permit['ratio']:.2f}",
             flush=True,
         )
-        dispatch = await dispatch_paths(pool, batch, dispatchers, rounds)
+        dispatch = await dispatch_paths(pool, batch, dispatchers, rounds, first)
     finally:
         await pool.close()
         await engine.close_connection_pool()
@@ -270,6 +311,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="leads per dispatch call")
     parser.add_argument("--dispatchers", type=int, default=2, help="dispatch callers at once")
     parser.add_argument("--rounds", type=int, default=3, help="dispatch rounds (cold and warm)")
+    parser.add_argument(
+        "--dispatch-from",
+        type=int,
+        default=WORKSPACES - DISPATCH_WORKSPACES + 1,
+        help="the first of the dispatch workspaces (a run's permits count for 24 h)",
+    )
+    parser.add_argument(
+        "--tier",
+        default="TIER_100K",
+        help="every workspace's messaging tier (UNLIMITED: unchecked)",
+    )
     options = parser.parse_args()
 
     from app.db.server import run_sync
@@ -280,7 +332,15 @@ def main() -> None:
     os.environ["DATABASE_URL"] = url
     settings.cache_clear()  # the project's engine (piccolo_conf) reads it afresh
     permit, dispatch = asyncio.run(
-        benchmark(url, options.iterations, options.batch, options.dispatchers, options.rounds)
+        benchmark(
+            url,
+            options.iterations,
+            options.batch,
+            options.dispatchers,
+            options.rounds,
+            options.tier,
+            options.dispatch_from,
+        )
     )
     print("| path | project p50 | project p95 | raw asyncpg p50 | raw asyncpg p95 | p50 ratio |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -299,7 +359,7 @@ def main() -> None:
         f"permit p50 ratio {permit['ratio']:.2f}x over {options.iterations} calls; dispatch "
         f"median {ratios['cold']:.2f}x raw cold, {ratios['warm']:.2f}x warm over "
         f"{options.rounds} rounds, batches of {options.batch}, {options.dispatchers} callers "
-        f"at once; {time.monotonic() - started:.0f} s in all"
+        f"at once, messaging tier {options.tier}; {time.monotonic() - started:.0f} s in all"
     )
 
 

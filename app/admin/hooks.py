@@ -27,6 +27,7 @@ from app.validation import (
     timezone_name,
     words_in_both,
 )
+from app.workspaces import tier
 
 
 def refused(error: DomainError, field: str) -> HTTPException:
@@ -76,6 +77,7 @@ FieldRule = Callable[[str, Any], Any]
 
 WORKSPACE_RULES: dict[str, FieldRule] = {
     "timezone": timezone_name,
+    "messaging_tier": tier,
     **workspace_policy.FIELD_RULES,
     "opt_out_words": reply_words,
     "opt_in_words": reply_words,

@@ -51,11 +51,13 @@ TABLES = [
             Workspace.name,
             Workspace.timezone,
             Workspace.budget_tier,
+            Workspace.messaging_tier,
             Workspace.created_at,
         ],
         visible_filters=[
             Workspace.name,
             Workspace.budget_tier,
+            Workspace.messaging_tier,
             Workspace.timezone,
             Workspace.consent_required,
         ],

@@ -40,6 +40,7 @@ from app.enums import (
     LeadStage,
     LeadTag,
     MessageFormat,
+    MessagingTier,
     ReasonCode,
     SendKind,
     StrategyStatus,
@@ -206,6 +207,9 @@ class WorkspaceOut(BaseModel):
     name: str
     timezone: str
     budget_tier: BudgetTier
+    messaging_tier: MessagingTier = Field(
+        description="WhatsApp's messaging limit of the business portfolio (docs/policy.md)"
+    )
     created_at: datetime
 
 
@@ -213,6 +217,7 @@ class WorkspacePatch(Strict):
     name: NotNull(Text255) = None
     timezone: NotNull(TimezoneName) = None
     budget_tier: NotNull(BudgetTier) = None
+    messaging_tier: NotNull(MessagingTier) = None
 
 
 def _wall_times_within(opens: str, closes: str) -> str:
@@ -581,6 +586,9 @@ class DispatchRequest(Strict):
 class DispatchPause(BaseModel):
     reason_code: ReasonCode
     detail: str
+    until: datetime | None = Field(
+        default=None, description="when the pause ends, when known: a messaging-limit place frees"
+    )
 
 
 class DispatchOut(BaseModel):
@@ -588,7 +596,9 @@ class DispatchOut(BaseModel):
     deferred: int
     stopped: int
     paused: DispatchPause | None = Field(
-        description="set when a workspace-wide rule holds every follow-up; nothing was recorded"
+        description="set when a workspace-wide rule holds every follow-up (nothing was "
+        "recorded), or the messaging limit holds the rest of the batch's templates (they "
+        "stay due, not decided)"
     )
 
 

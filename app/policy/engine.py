@@ -2,12 +2,15 @@
 (app/policy/rules.py), record the decision and its effect on the lead.
 
 Permits are issued in one transaction that first locks the lead row, so two
-workers asking at once are serialised: the second sees the first's permit.
+workers asking at once are serialised: the second sees the first's permit. Under a
+messaging limit (a tier other than UNLIMITED) a follow-up's transaction first takes
+the workspace's messaging-limit lock, so the count of people it loads sees every
+earlier permit of the workspace: 50 leads asking for the last place get one permit.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -107,7 +110,25 @@ WHERE l.id = ANY({{}}::int[])
 ORDER BY l.id
 """
 
-LOCK_LEAD = "SELECT id FROM lead WHERE id = {} AND workspace_id = {} FOR UPDATE"
+# The messaging limit's lock: pg_advisory_xact_lock(MESSAGING_LIMIT_LOCK, workspace id),
+# held to the end of the transaction that loads a follow-up's inputs under a limit and
+# records its decision. Two int keys: apart from the one-bigint locks of app/whatsapp.
+MESSAGING_LIMIT_LOCK = 24_001
+LIMITED = f"w.messaging_tier <> '{MessagingTier.UNLIMITED}'"
+LIMIT_LOCK = f"pg_advisory_xact_lock({MESSAGING_LIMIT_LOCK}, w.id)"
+
+# The lead's row, and for a follow-up under a limit the workspace's lock first (the
+# select list is computed before the row is locked): in that order everywhere.
+LOCK_LEAD = f"""
+SELECT l.id, CASE WHEN {{}}::text = '{SendKind.FOLLOWUP}' AND {LIMITED}
+                  THEN {LIMIT_LOCK}::text END AS limit_lock
+FROM lead l JOIN workspace w ON w.id = l.workspace_id
+WHERE l.id = {{}} AND l.workspace_id = {{}}
+FOR UPDATE OF l
+"""
+
+# Dispatch takes the workspace's lock before it claims its due leads.
+LOCK_LIMITED_WORKSPACE = f"SELECT {LIMIT_LOCK} FROM workspace w WHERE w.id = {{}} AND {LIMITED}"
 
 # The recorded decision without its trace: the caller has that already.
 RECORDED_COLUMNS = ", ".join(
@@ -337,9 +358,10 @@ async def permit_on(
     """``request_permit`` inside the caller's transaction on ``connection``."""
     # The first statement of the transaction carries the statement settings (who asks:
     # app/change_log.py), the later ones need not (app/db/executor.py).
-    if not await fetch_on(connection, LOCK_LEAD, lead_id, workspace_id):
+    kind = SendKind(kind)
+    if not await fetch_on(connection, LOCK_LEAD, kind.value, lead_id, workspace_id):
         raise NotFound(f"lead {lead_id} does not exist")
-    [inputs] = await load_inputs(connection, workspace_id, [lead_id], SendKind(kind), at)
+    [inputs] = await load_inputs(connection, workspace_id, [lead_id], kind, at)
     decision = decide(inputs)
     effect = effect_of(decision)
     trace = rule_trace(decision)
@@ -433,8 +455,9 @@ class DispatchResult:
     permits: list[dict[str, Any]]
     deferred: int
     stopped: int
-    # Set when a workspace-wide rule holds every follow-up: {reason_code, detail}.
-    paused: dict[str, str] | None = None
+    # Set when a workspace-wide rule holds every follow-up, or the messaging limit the
+    # rest of the batch's templates: {reason_code, detail, until (when known)}.
+    paused: dict[str, Any] | None = None
 
 
 async def dispatch(
@@ -444,8 +467,11 @@ async def dispatch(
     follow-up scheduled, a deferral to when it is allowed, or a stop.
 
     When a workspace-wide rule refuses every follow-up (no attestation, no ACTIVE
-    strategy, budget RED) nothing is recorded and the schedule waits."""
+    strategy, budget RED) nothing is recorded and the schedule waits. When the
+    messaging limit has no place left, the batch's remaining template follow-ups are
+    not decided: they stay due, and the result names the pause once."""
     async with transaction() as connection:
+        await fetch_on(connection, LOCK_LIMITED_WORKSPACE, workspace_id)
         due = await fetch_on(connection, DUE_LEADS, at, workspace_id, limit)
         if not due:
             return DispatchResult([], 0, 0)
@@ -454,6 +480,9 @@ async def dispatch(
         decisions = decide_all(loaded)
         paused = _workspace_hold(decisions[0])
         if paused is not None:
+            return DispatchResult([], 0, 0, paused)
+        decisions, paused = within_messaging_limit(decisions, claimed)
+        if not decisions:
             return DispatchResult([], 0, 0, paused)
         lease = timedelta(seconds=lease_seconds)
         effects = effects_of(decisions, lease)
@@ -466,7 +495,49 @@ async def dispatch(
         if d.allow_send
     ]
     deferred = sum(d.denial is Denial.DEFERRED for d in decisions)
-    return DispatchResult(permits, deferred, len(decisions) - len(permits) - deferred)
+    return DispatchResult(permits, deferred, len(decisions) - len(permits) - deferred, paused)
+
+
+def within_messaging_limit(
+    decisions: list[Decision], due_order: list[int]
+) -> tuple[list[Decision], dict[str, Any] | None]:
+    """The batch's decisions to record, in the order the leads fell due, and the pause
+    when the workspace's messaging limit holds the rest: template permits take the
+    places left (the count loaded plus the batch's own template permits); the template
+    follow-ups after them, and those the limit already refused, are not decided and
+    stay due. Free-form follow-ups are not counted and go."""
+    inputs = decisions[0].inputs
+    limit = inputs.messaging_tier.limit
+    if limit is None:
+        return decisions, None
+    places = limit - inputs.template_recipients_24h
+    if places >= len(decisions):  # room for all: nothing is held, in any order
+        return decisions, None
+    position = {lead_id: index for index, lead_id in enumerate(due_order)}
+    kept, held = [], 0
+    for decision in sorted(decisions, key=lambda d: position[d.inputs.lead_id]):
+        template = decision.message_format is MessageFormat.TEMPLATE
+        if decision.reason_code is ReasonCode.MESSAGING_LIMIT or (template and places <= 0):
+            held += 1
+            continue
+        places -= int(template)
+        kept.append(decision)
+    return kept, (_limit_pause(inputs, limit, held) if held else None)
+
+
+def _limit_pause(inputs: PolicyInputs, limit: int, held: int) -> dict[str, Any]:
+    """The pause of a batch whose template follow-ups the messaging limit holds: when a
+    place frees, as the rule computes it with the limit reached."""
+    frees = replace(inputs, template_recipients_24h=limit).limit_frees_at
+    return {
+        "reason_code": ReasonCode.MESSAGING_LIMIT.value,
+        "detail": (
+            f"messaging tier {inputs.messaging_tier}: {limit} people given a template "
+            f"follow-up in 24 h; {held} due follow-ups wait, not decided, until a place "
+            f"frees at {frees.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        ),
+        "until": frees,
+    }
 
 
 def _workspace_hold(decision: Decision) -> dict[str, str] | None:
