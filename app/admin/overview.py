@@ -20,13 +20,13 @@ from app.enums import (
     FOLLOW_UP_STAGES,
     ChatRole,
     LeadStage,
-    MessageFormat,
     MessagingTier,
     PlatformError,
-    SendKind,
     StrategyStatus,
 )
 from app.policy.consent import marketing_consent_missing
+from app.policy.engine import TEMPLATE_PERMITS
+from app.policy.rules import MESSAGING_WINDOW
 from app.whatsapp.failures import FAILURE_COUNTS, UNREACHABLE_LEAD
 
 OVERVIEW_PATH = "/admin/overview/"
@@ -83,11 +83,6 @@ MESSAGES_PER_DAY = (
     f"WHERE thread.workspace_id = {{}} AND message.role = '{ChatRole.MODEL.value}' "
     "AND message.created_at >= {} GROUP BY day"
 )
-# The permits the messaging limit counts (rule MESSAGING_LIMIT): the predicate of the
-# partial index policy_decision_template_permits, so that the index serves them.
-TEMPLATE_PERMITS = (
-    f"allow_send AND kind = '{SendKind.FOLLOWUP}' AND message_format = '{MessageFormat.TEMPLATE}'"
-)
 TEMPLATE_SENDS_PER_DAY = (
     "SELECT (created_at AT TIME ZONE {})::date AS day, count(*) AS sends FROM policy_decision "
     f"WHERE workspace_id = {{}} AND {TEMPLATE_PERMITS} AND created_at >= {{}} GROUP BY day"
@@ -95,7 +90,8 @@ TEMPLATE_SENDS_PER_DAY = (
 TEMPLATE_RECIPIENTS_24H = (
     "SELECT count(DISTINCT lead_id) AS people FROM policy_decision "
     f"WHERE workspace_id = {{}} AND {TEMPLATE_PERMITS} "
-    "AND created_at > {}::timestamptz - interval '24 hours' AND created_at <= {}"
+    f"AND created_at > {{}}::timestamptz - interval '{MESSAGING_WINDOW.total_seconds():.0f} "
+    "seconds' AND created_at <= {}"
 )
 # Leads WhatsApp reported undeliverable (131026) that have not written since: rule
 # LEAD_UNREACHABLE holds their follow-ups (partial index lead_unreachable).

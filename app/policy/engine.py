@@ -46,6 +46,13 @@ from app.policy.schedule import interval_hours, next_followup_after, preview
 from app.policy.trace import compact, decision_json, rule_trace, rule_trace_texts
 from app.validation import stored_json
 
+# The permits WhatsApp's messaging limit counts (rule MESSAGING_LIMIT): follow-up
+# permits in a template; the predicate of the partial index
+# policy_decision_template_permits, so that the index serves every count of them.
+TEMPLATE_PERMITS = (
+    f"allow_send AND kind = '{SendKind.FOLLOWUP}' AND message_format = '{MessageFormat.TEMPLATE}'"
+)
+
 # One statement: the workspace's policy, attestation and ACTIVE strategy, and for
 # each lead its state, its last inbound message, its recent follow-up permits and
 # its latest marketing consent event (one lookup on consent_event_lead_latest),
@@ -81,8 +88,7 @@ policy AS MATERIALIZED (
                min(p.created_at) AS oldest_template_at
         FROM policy_decision p
         WHERE w.messaging_tier <> '{MessagingTier.UNLIMITED}'
-          AND p.workspace_id = w.id AND p.allow_send AND p.kind = '{SendKind.FOLLOWUP}'
-          AND p.message_format = '{MessageFormat.TEMPLATE}'
+          AND p.workspace_id = w.id AND {TEMPLATE_PERMITS}
           AND p.created_at > clock.at - interval '{MESSAGING_WINDOW.total_seconds():.0f} seconds'
           AND p.created_at <= clock.at
     ) templates

@@ -411,9 +411,9 @@ def _channel_allows(inputs: PolicyInputs) -> Check:
         f"{restriction.number_prefix}{f' ({restriction.region})' if restriction.region else ''} "
         f"not delivered since {restriction.since}"
     )
-    # The format is the one the follow-up would go out in: when the time rules allow it.
-    when = inputs.next_opening or inputs.at
-    if inputs.free_form_at(when):
+    # The format is the one the follow-up would go out in: when the time rules allow it
+    # (a lead outside its service window now is outside it later too).
+    if inputs.free_form_at(inputs.at) and inputs.free_form_at(inputs.next_opening or inputs.at):
         return Check(True, f"free form within the service window; {rule}")
     closes = "" if inputs.free_form_at(inputs.at) else " now"
     return Check(
