@@ -418,7 +418,9 @@ async def test_a_workspace_not_requiring_consent_dispatches_without_events(conne
 PERMITS = 20
 WAITING_FOR_THE_LEAD = (
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-    "AND wait_event_type = 'Lock' AND query LIKE '%FROM lead WHERE id = %FOR UPDATE%'"
+    # engine.LOCK_LEAD: behind the lead's row, or the workspace's messaging-limit lock
+    # that comes before it (held by a permit that waits for the row).
+    "AND wait_event_type = 'Lock' AND query LIKE '%FROM lead l JOIN workspace w%FOR UPDATE OF l%'"
 )
 
 

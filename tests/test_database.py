@@ -286,6 +286,20 @@ async def test_statement_settings_travel_with_a_data_modifying_with_of_its_own(c
     ]
 
 
+async def test_statement_settings_travel_with_a_with_that_names_its_columns(connection):
+    """A ``WITH`` member with a column list (``input (a, b) AS (...)``, as the lead
+    import writes) is kept whole: its column list is not taken for its body."""
+    statement = (
+        "WITH input (n, word) AS (SELECT * FROM unnest({}::int[], {}::text[])), "
+        "doubled (n) AS MATERIALIZED (SELECT n * 2 FROM input) "
+        "SELECT current_setting('masterplan.actor', true) AS actor, "
+        "(SELECT sum(n) FROM doubled) AS total, (SELECT string_agg(word, '') FROM input) AS w"
+    )
+    with settings_for_statements({"masterplan.actor": "ana"}):
+        rows = await fetch(statement, [1, 2], ["a", "b"])
+    assert rows == [{"actor": "ana", "total": 6, "w": "ab"}]
+
+
 def test_placeholders_are_read_as_piccolo_reads_them():
     """``{}`` is a placeholder, ``{{``/``}}`` a literal brace; an unescaped brace pair
     with something inside is refused rather than sent as a placeholder."""

@@ -115,20 +115,27 @@ def _with_list(statement: str) -> tuple[str, str]:
     ``main``); one without ``WITH`` as ("", itself). Reads parentheses outside quotes."""
     if not re.match(r"(?i)WITH\s", statement):
         return "", statement
-    depth, quote = 0, ""
+    opened: list[int] = []
+    quote = ""
     for at, char in enumerate(statement):
         if quote:
             quote = "" if char == quote else quote
         elif char in "'\"":
             quote = char
         elif char == "(":
-            depth += 1
+            opened.append(at)
         elif char == ")":
-            depth -= 1
+            start = opened.pop()
             rest = statement[at + 1 :].lstrip()
-            if depth == 0 and not rest.startswith(","):
+            # A member's body ends the list unless another member follows; a column
+            # list (``input (a, b) AS (...)``) is not a body.
+            body = CTE_BODY.search(statement[:start])
+            if not opened and body and not rest.startswith(","):
                 return f"{statement[4 : at + 1].strip()},\n", rest
     raise ValueError(f"a WITH list without a main query: {statement[:80]}")
+
+
+CTE_BODY = re.compile(r"(?i)\bAS(\s+NOT)?(\s+MATERIALIZED)?\s*$")
 
 
 def _statement(connection: Any, sql: str, arguments: tuple[Any, ...]) -> tuple[str, tuple]:
