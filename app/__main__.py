@@ -3,7 +3,9 @@
     python3 -m app run     create .venv, install, migrate, seed, serve
     python3 -m app test    create .venv, install with test extras, run pytest
 
-Extra arguments after ``test`` go to pytest. ``run`` takes ``--host``,
+Extra arguments after ``test`` go to pytest; unless they choose otherwise (``-n``,
+``-p no:xdist``), the suite runs in parallel on every core (pytest-xdist, one worker
+per core, each on databases of its own). ``run`` takes ``--host``,
 ``--port`` (defaults: $HOST or 127.0.0.1, $PORT or 8000) and ``--workers``
 (server processes, default 1).
 """
@@ -89,12 +91,29 @@ def run(host: str, port: int, workers: int) -> None:
     os.execv(python, [python, *serve])
 
 
+# One worker per core; tests that share a costly fixture of their module stay on one
+# worker (``xdist_group``); the others go to whichever worker is free.
+PARALLEL = ["--numprocesses", "auto", "--dist", "loadgroup"]
+
+
 def test(pytest_args: list[str]) -> None:
-    """Install with the test extras, then run the whole test suite."""
+    """Install with the test extras, then run the whole test suite, in parallel unless
+    the arguments choose the workers themselves."""
     install(extra="test")
     python = str(BIN / "python")
     os.chdir(ROOT)
-    os.execv(python, [python, "-m", "pytest", *pytest_args])
+    os.execv(python, [python, "-m", "pytest", *parallel_unless_chosen(pytest_args)])
+
+
+def parallel_unless_chosen(pytest_args: list[str]) -> list[str]:
+    """``PARALLEL`` before the arguments, unless they name a worker count or turn
+    pytest-xdist off."""
+    chosen = any(
+        argument in ("-n", "--numprocesses", "no:xdist")
+        or argument.startswith(("-n", "--numprocesses="))
+        for argument in pytest_args
+    )
+    return pytest_args if chosen else [*PARALLEL, *pytest_args]
 
 
 def main() -> None:

@@ -4,6 +4,12 @@ same PostgreSQL, same 1,000,000 leads, in one run. Load from wrk (Debian package
 8 connections, each request picking a random row of the app's own workspace.
 
     .venv/bin/python bench/api_http.py [--reuse] [--seconds 5] [--rounds 3]
+        [--stack standard|pure] [--compare-stack pure|standard]
+
+``--stack`` is the uvicorn stack every server runs on (``standard``: uvloop and
+httptools, as app/serve.py serves; ``pure``: asyncio and h11, uvicorn's pure-Python
+server). ``--compare-stack`` serves both apps again on the other stack, in the same
+rounds, for a before/after of the server itself.
 
 Rounds alternate the apps path by path, in turn forwards and backwards (ABBA), so a
 drift of the machine's speed falls on every app alike. The table gives each app's
@@ -38,8 +44,14 @@ from bench.api_hot_paths import LEADS_PER_WORKSPACE, prepare  # noqa: E402
 
 CONNECTIONS = 8
 SAMPLE = 500  # rows per path written into the wrk script
-# One workspace per app, so writes never meet (``before``: the --before checkout's API).
-WORKSPACE = {"api": 7, "minimal": 507, "before": 257}
+# One workspace per app, so writes never meet (``before``: the --before checkout's API;
+# ``api+`` and ``minimal+``: both apps on the --compare-stack).
+WORKSPACE = {"api": 7, "minimal": 507, "before": 257, "api+": 132, "minimal+": 632}
+# uvicorn's event loop and HTTP parser: ``standard`` (uvicorn[standard]) or pure Python.
+STACKS = {
+    "standard": ["--loop", "uvloop", "--http", "httptools"],
+    "pure": ["--loop", "asyncio", "--http", "h11"],
+}
 
 
 def free_port() -> int:
@@ -57,12 +69,12 @@ def pinned(core: int) -> list[str]:
 
 
 def serve(
-    name: str, url: str, root: Path = ROOT, *, pin: bool = True
+    name: str, url: str, root: Path = ROOT, *, pin: bool = True, stack: str = "standard"
 ) -> tuple[subprocess.Popen, str]:
     """Serve this API (``api``, from the checkout at ``root``) or the minimal app, one
-    uvicorn worker; pinned to the last core unless ``pin`` is false."""
+    uvicorn worker on ``stack``; pinned to the last core unless ``pin`` is false."""
     port = free_port()
-    app = "minimal_api_app:app" if name == "minimal" else "app.main:app"
+    app = "minimal_api_app:app" if name.startswith("minimal") else "app.main:app"
     command = [
         *(pinned(-1) if pin else []),
         str(ROOT / ".venv/bin/uvicorn"),
@@ -76,6 +88,7 @@ def serve(
         "--no-access-log",
         "--log-level",
         "warning",
+        *STACKS[stack],
     ]
     environment = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(root)}
     process = subprocess.Popen(command, env=environment, cwd=root)
@@ -284,15 +297,25 @@ def main() -> None:
         help="another checkout of this project (git worktree add DIR REV): its API is "
         "served too, in the same rounds and the same workspace, for a before/after",
     )
+    parser.add_argument("--stack", choices=STACKS, default="standard")
+    parser.add_argument(
+        "--compare-stack",
+        choices=STACKS,
+        help="serve both apps on this stack too (api+, minimal+), in the same rounds",
+    )
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is required: apt-get install -y wrk")
     url = asyncio.run(prepare(arguments.reuse))
     samples = asyncio.run(setup(url))
-    servers = {name: serve(name, url) for name in ("api", "minimal")}
+    servers = {name: serve(name, url, stack=arguments.stack) for name in ("api", "minimal")}
     if arguments.before:
-        servers["before"] = serve("api", url, arguments.before.resolve())
-    rows = []
+        servers["before"] = serve("api", url, arguments.before.resolve(), stack=arguments.stack)
+    if arguments.compare_stack:
+        for name in ("api+", "minimal+"):
+            servers[name] = serve(name, url, stack=arguments.compare_stack)
+    rows: list[tuple] = []
+    stack_rows: list[tuple] = []
     try:
         for name, method, path, key, body in PATHS:
             if arguments.only and arguments.only not in name:
@@ -313,6 +336,8 @@ def main() -> None:
             cpu = {app: statistics.median(m[4] for m in runs) for app, runs in measured.items()}
             ratio = paired_ratio(measured, "api")
             rows.append((name, rates, p50, errors, ratio, cpu, paired_ratio(measured, "before")))
+            if arguments.compare_stack:
+                stack_rows.append((name, rates, cpu, stack_ratios(measured)))
             before = (
                 f"  before {rates['before']:7.0f} req/s ({paired_ratio(measured, 'before'):.2f})"
                 f" CPU {cpu['before']:.0f} us"
@@ -331,6 +356,9 @@ def main() -> None:
             process.wait(timeout=30)
     print()
     print_table(rows, before=arguments.before is not None)
+    if arguments.compare_stack:
+        print()
+        print_stack_table(stack_rows, arguments.stack, arguments.compare_stack)
     failed = [name for name, _, _, errors, *_ in rows if any(errors.values())]
     if failed:
         raise SystemExit(f"non-2xx answers or socket errors on: {', '.join(failed)}")
@@ -340,12 +368,40 @@ def main() -> None:
     )
 
 
-def paired_ratio(measured: dict[str, list[tuple]], app: str) -> float:
-    """The median over rounds of ``app``'s rate / the minimal app's in the same round."""
+def paired_ratio(measured: dict[str, list[tuple]], app: str, against: str = "minimal") -> float:
+    """The median over rounds of ``app``'s rate / ``against``'s in the same round."""
     if app not in measured:
         return float("nan")
-    pairs = zip(measured[app], measured["minimal"], strict=True)
-    return statistics.median(mine[0] / minimal[0] for mine, minimal in pairs)
+    pairs = zip(measured[app], measured[against], strict=True)
+    return statistics.median(mine[0] / other[0] for mine, other in pairs)
+
+
+def stack_ratios(measured: dict[str, list[tuple]]) -> dict[str, float]:
+    """The compared stack against the run's: each app's rate on it / on the run's
+    stack, and this API against the minimal app on each."""
+    return {
+        "api": paired_ratio(measured, "api+", "api"),
+        "minimal": paired_ratio(measured, "minimal+", "minimal"),
+        "floor": paired_ratio(measured, "api"),
+        "floor+": paired_ratio(measured, "api+", "minimal+"),
+    }
+
+
+def print_stack_table(rows: list[tuple], stack: str, other: str) -> None:
+    """Both apps on both uvicorn stacks: rates, the change of each app, the ratios."""
+    print(
+        f"| hot path | this API {stack} / {other} | {other} vs {stack} "
+        f"| minimal {stack} / {other} | {other} vs {stack} "
+        f"| ratio to minimal {stack} / {other} | server CPU API {stack} / {other} |"
+    )
+    print("|---" * 7 + "|")
+    for name, rates, cpu, ratios in rows:
+        print(
+            f"| {name} | {rates['api']:,.0f} / {rates['api+']:,.0f} req/s | "
+            f"{ratios['api'] - 1:+.0%} | {rates['minimal']:,.0f} / {rates['minimal+']:,.0f} "
+            f"req/s | {ratios['minimal'] - 1:+.0%} | {ratios['floor']:.2f}x / "
+            f"{ratios['floor+']:.2f}x | {cpu['api']:.0f} / {cpu['api+']:.0f} us |"
+        )
 
 
 def print_table(rows: list[tuple], before: bool) -> None:

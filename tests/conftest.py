@@ -13,7 +13,13 @@ if TYPE_CHECKING:
     from tests.admin_client import AdminClient
 
 from app.settings import settings
-from tests.database_setup import TEST_DATABASE, DatabaseServer
+from tests.database_setup import (
+    SHARED_TEMPLATE_VARIABLE,
+    TEMPLATE_DATABASE,
+    TEST_DATABASE,
+    DatabaseServer,
+    use_own_embedded_server,
+)
 
 # Fixtures of the policy engine's tests: a workspace ready for outreach (``acme``, which
 # a module may redefine) and the replay check (``replayed_decisions``); in CI, a skip
@@ -24,28 +30,63 @@ _server: DatabaseServer | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Build the migrated template before any test module imports the tables."""
+    """Build the migrated template before any test module imports the tables. Under
+    pytest-xdist the controller, which runs no test, builds it once before its workers
+    start, and they clone from it."""
     global _server
-    _server = DatabaseServer()
-    _server.build_template()
+    use_own_embedded_server()
+    settings.cache_clear()
+    if hasattr(config, "workerinput"):
+        _server = DatabaseServer()
+    else:
+        DatabaseServer().build_template()
+        if _xdist_controller(config):
+            os.environ[SHARED_TEMPLATE_VARIABLE] = TEMPLATE_DATABASE
+            return
+        _server = DatabaseServer()
     # piccolo_conf.py reads DATABASE_URL when the tables are first imported.
     os.environ["DATABASE_URL"] = _server.create_from_template(TEST_DATABASE)
     settings.cache_clear()
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    """Whether this process hands the tests to pytest-xdist workers (``-n N``)."""
+    return bool(getattr(config.option, "numprocesses", None))
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _server is not None:
-        _server.drop(TEST_DATABASE)
+        _server.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With ``DATABASE_POOL_URL`` set (CI's PgBouncer stage), every test's in-process
-    requests run on the served application's pool, through the pooler."""
+    """Tests marked ``long_running`` first, so that parallel workers never end the run
+    on one of them alone. With ``DATABASE_POOL_URL`` set (CI's PgBouncer stage), every
+    test's in-process requests run on the served application's pool, through the
+    pooler."""
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
     if os.environ.get("DATABASE_POOL_URL", "").strip():
         for item in items:
             asynchronous = inspect.iscoroutinefunction(getattr(item, "function", None))
             if asynchronous and "connection_pool" not in item.fixturenames:
                 item.fixturenames.append("connection_pool")
+
+
+# PBKDF2 rounds for passwords hashed in the test process (operators the tests create,
+# logins they make in-process): 600,000 rounds cost 0.7 s of CPU each, the cost the
+# suite paid for every admin test. Served processes keep piccolo's own count, so the
+# login tests through a real server hash as production does.
+IN_PROCESS_PASSWORD_ROUNDS = 1_000
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_in_process_password_hashing() -> Iterator[None]:
+    from piccolo.apps.user.tables import BaseUser
+
+    production_rounds = BaseUser._pbkdf2_iteration_count
+    BaseUser._pbkdf2_iteration_count = IN_PROCESS_PASSWORD_ROUNDS
+    yield
+    BaseUser._pbkdf2_iteration_count = production_rounds
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +119,7 @@ def database_server() -> DatabaseServer:
 @pytest.fixture(autouse=True)
 def fresh_database(database_server: DatabaseServer) -> str:
     """A clean, migrated copy of the template for each test; its URL."""
-    return database_server.create_from_template(TEST_DATABASE)
+    return database_server.fresh_test_database()
 
 
 @pytest.fixture

@@ -10,16 +10,31 @@ import os
 import subprocess
 import sys
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
 
-from app.db.server import run_sync, server_url, with_database
+from app.db.server import configured_url, run_sync, server_url, with_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Without DATABASE_URL the tests run on an embedded PostgreSQL of their own, apart from
+# the one ``python3 -m app run`` keeps its data in (.pgdata/).
+TEST_DATA_DIR = PROJECT_ROOT / ".pgdata-tests"
+# PostgreSQL's non-durable settings (its manual, "Non-Durable Settings"): nothing the
+# tests check depends on surviving a power cut, and every clone and commit would
+# otherwise wait for the disk. Only ever set on the tests' own embedded server.
+NON_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-TEMPLATE_DATABASE = f"masterplan_test_template_{_worker}"
+# Under pytest-xdist the controller builds the one template and names it to its workers
+# through the environment they inherit (tests/conftest.py); they all clone from it.
+SHARED_TEMPLATE_VARIABLE = "MASTERPLAN_TEST_SHARED_TEMPLATE"
+TEMPLATE_DATABASE = (
+    os.environ.get(SHARED_TEMPLATE_VARIABLE) or f"masterplan_test_template_{_worker}"
+)
 TEST_DATABASE = f"masterplan_test_{_worker}"
+# The next test's database, cloned from the template while the current test runs.
+SPARE_DATABASE = f"masterplan_test_spare_{_worker}"
 
 
 def admin_execute(server: str, *statements: str) -> None:
@@ -62,6 +77,8 @@ class DatabaseServer:
 
     def __init__(self) -> None:
         self.url = server_url()
+        self._cloning = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spare-database")
+        self._spare: Future[str] | None = None
 
     def url_of(self, database: str) -> str:
         return with_database(self.url, database)
@@ -85,14 +102,51 @@ class DatabaseServer:
     def drop(self, name: str) -> None:
         admin_execute(self.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def fresh_test_database(self) -> str:
+        """A clean, migrated ``TEST_DATABASE``: the spare cloned during the previous test,
+        renamed into place (a rename is instant; a clone takes a fraction of a second,
+        which would otherwise fall on every test). The next spare starts cloning at once.
+        """
+        if self._spare is None:
+            self._spare = self._cloning.submit(self.create_from_template, SPARE_DATABASE)
+        self._spare.result()
+        admin_execute(
+            self.url,
+            f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)',
+            f'ALTER DATABASE "{SPARE_DATABASE}" RENAME TO "{TEST_DATABASE}"',
+        )
+        self._spare = self._cloning.submit(self.create_from_template, SPARE_DATABASE)
+        return self.url_of(TEST_DATABASE)
+
+    def close(self) -> None:
+        """Wait for the spare being cloned, then drop it and the test database."""
+        if self._spare is not None:
+            self._spare.exception()
+        self._cloning.shutdown()
+        self.drop(SPARE_DATABASE)
+        self.drop(TEST_DATABASE)
+
     def build_template(self) -> None:
         """An empty database with every migration applied, to clone from."""
+        if not configured_url():
+            admin_execute(
+                self.url,
+                *(f"ALTER SYSTEM SET {name} = {value}" for name, value in NON_DURABLE.items()),
+                "SELECT pg_reload_conf()",
+            )
         template_url = self.create_empty(TEMPLATE_DATABASE)
         piccolo(template_url, "migrations", "forwards", "all")
 
     @staticmethod
     def scratch_name() -> str:
         return f"masterplan_test_scratch_{uuid.uuid4().hex[:12]}"
+
+
+def use_own_embedded_server() -> None:
+    """Point this process and its children at the tests' own embedded server, unless
+    ``DATABASE_URL`` or ``MASTERPLAN_PGDATA`` names one."""
+    if not os.environ.get("DATABASE_URL", "").strip():
+        os.environ.setdefault("MASTERPLAN_PGDATA", str(TEST_DATA_DIR))
 
 
 def piccolo_at_once(

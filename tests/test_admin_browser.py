@@ -79,8 +79,13 @@ async def lead_id_of(database_url: str, external_id: str) -> int:
         await connection.close()
 
 
+@pytest.mark.long_running
 async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scratch_database):
     from playwright.async_api import async_playwright, expect
+
+    # Assertions wait as long as actions do: the suite runs in parallel, and a save
+    # may take seconds on a busy machine.
+    expect.set_options(timeout=20_000)
 
     workspace_id, version_id = await prepare(migrated_scratch_database)
     server_errors: list[str] = []
@@ -146,6 +151,7 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
             # An edit, then the lead's history reached from the lead itself.
             lead_id = await lead_id_of(migrated_scratch_database, "+351910000777")
             await page.goto(f"{admin}#/lead/{lead_id}/")
+            await expect(page.locator("input[name=external_id]")).to_have_value("+351910000777")
             await page.fill("input[name=name]", "Rita Sousa")
             await page.click("[data-uitest=save_button]")
             await expect(page.locator("#app").first).to_contain_text("Successfully saved")

@@ -19,6 +19,8 @@ from tests.server import served_app
 TOKEN = "mp_contract-test-token"
 EXAMPLES_PER_OPERATION = 8
 SEEDS = (20261126, 20261201)
+# Every phase runs for every seed; two runs per seed, so that parallel workers share them.
+PHASES = ("examples,coverage", "fuzzing,stateful")
 
 
 async def _workspace_with_rows(url: str) -> None:
@@ -39,8 +41,10 @@ async def _workspace_with_rows(url: str) -> None:
         await connection.close()
 
 
+@pytest.mark.long_running
+@pytest.mark.parametrize("phases", PHASES)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_the_live_api_keeps_its_openapi_contract(migrated_scratch_database, seed):
+def test_the_live_api_keeps_its_openapi_contract(migrated_scratch_database, seed, phases):
     asyncio.run(_workspace_with_rows(migrated_scratch_database))
     env = {
         "DATABASE_URL": migrated_scratch_database,
@@ -57,7 +61,7 @@ def test_the_live_api_keeps_its_openapi_contract(migrated_scratch_database, seed
                 "--checks",
                 "all",
                 "--phases",
-                "examples,coverage,fuzzing,stateful",
+                phases,
                 "--max-examples",
                 str(EXAMPLES_PER_OPERATION),
                 "--seed",

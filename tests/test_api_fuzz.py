@@ -151,6 +151,7 @@ def whatsapp_on(monkeypatch):
     body=bodies,
     query=queries,
 )
+@pytest.mark.long_running
 async def test_no_input_gets_a_500(connection, endpoint, path_id, body, query):
     workspace_id = await connection.fetchval(
         "SELECT min(id) FROM workspace"

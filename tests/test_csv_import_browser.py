@@ -122,10 +122,15 @@ async def import_and_read_summary(page, expect) -> dict[str, str]:
     }
 
 
+@pytest.mark.long_running
 async def test_an_operator_imports_10000_leads_with_consent_from_a_csv_file(
     migrated_scratch_database, tmp_path
 ):
     from playwright.async_api import async_playwright, expect
+
+    # Assertions wait as long as actions do: the suite runs in parallel, and a save
+    # may take seconds on a busy machine.
+    expect.set_options(timeout=20_000)
 
     started = time.perf_counter()
     workspace_id, _ = await prepare(migrated_scratch_database)

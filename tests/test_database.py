@@ -166,7 +166,10 @@ def hold_embedded(data_dir: Path) -> subprocess.Popen:
         text=True,
     )
     assert holder.stdout is not None
-    assert holder.stdout.readline().strip() == "ready", holder.stderr
+    if holder.stdout.readline().strip() != "ready":
+        holder.kill()
+        _, stderr = holder.communicate(timeout=30)
+        raise AssertionError(f"the holder never joined the embedded server:\n{stderr}")
     return holder
 
 

@@ -19,6 +19,8 @@ from tests.database_setup import piccolo
 from tests.server import served_app
 from tests.throwaway_cluster import ThrowawayCluster
 
+# One worker runs the whole module under pytest-xdist: the throwaway cluster is built once.
+pytestmark = pytest.mark.xdist_group("test_database_outage")
 TOKEN = "mp_outage-test-token"
 CLIENTS = 8
 

@@ -22,6 +22,8 @@ IDLE_WORKSPACES = 1_000
 THREADS = 5_000
 MESSAGES_PER_THREAD = 10
 DECISIONS = 50_000
+# One worker runs the whole module under pytest-xdist: the filled database is built once.
+pytestmark = pytest.mark.xdist_group("test_indexes")
 ATTESTATIONS = 5_000
 
 

@@ -107,10 +107,15 @@ async def consent_events(database_url: str) -> list[tuple]:
     return [tuple(row) for row in rows]
 
 
+@pytest.mark.long_running
 async def test_an_operator_records_consent_and_reads_the_lead_page(
     migrated_scratch_database, tmp_path: Path
 ):
     from playwright.async_api import async_playwright, expect
+
+    # Assertions wait as long as actions do: the suite runs in parallel, and a save
+    # may take seconds on a busy machine.
+    expect.set_options(timeout=20_000)
 
     workspace_id, version_id = await prepare(migrated_scratch_database)
     lead_id = await outreach_ready(migrated_scratch_database, workspace_id, version_id)

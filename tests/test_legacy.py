@@ -87,6 +87,7 @@ async def test_on_a_prototype_database_forwards_succeeds_and_changes_nothing(
     assert checksums["zairag_agents"][0] == 7
 
 
+@pytest.mark.long_running
 async def test_going_backwards_never_drops_prototype_tables_or_rows(prototype_database):
     checksums = await prototype_checksums(prototype_database)
     piccolo(prototype_database, "migrations", "forwards", "all")

@@ -8,6 +8,7 @@ import sys
 
 import asyncpg
 import httpx
+import pytest
 
 from app.db.server import database_name
 from app.main import app
@@ -82,6 +83,7 @@ def test_an_unknown_command_is_refused_with_usage():
     assert "invalid choice: 'serve'" in result.stderr
 
 
+@pytest.mark.long_running
 async def test_run_migrates_seeds_and_serves_an_empty_database(scratch_database):
     env = {"DATABASE_URL": scratch_database, "WHATSAPP_APP_SECRET": "", "WHATSAPP_VERIFY_TOKEN": ""}
     with served_app(env, command=["-m", "app", "run"]) as (base_url, process):

@@ -142,6 +142,7 @@ def minutes_before(start: datetime, end: datetime):
         minute += MINUTE
 
 
+@pytest.mark.long_running
 @settings(max_examples=300, deadline=None)
 @given(cases())
 def test_the_next_allowed_instant_is_the_first_the_oracles_allow(case):

@@ -72,6 +72,7 @@ async def test_a_too_short_password_exits_with_one_line(migrated_scratch_databas
     assert await admins(migrated_scratch_database) == []
 
 
+@pytest.mark.long_running
 async def test_concurrent_runs_create_one_admin(migrated_scratch_database):
     url = migrated_scratch_database
     async with held(url, FIRST_ADMIN_LOCK) as holder:

@@ -19,6 +19,8 @@ from tests.factories import insert, workspace_with_token
 from tests.replica_pair import replica_pair
 from tests.server import get, served_app
 
+# One worker runs the whole module under pytest-xdist: the replica pair is built once.
+pytestmark = pytest.mark.xdist_group("test_replicas")
 SECRET = "mp_" + "r" * 40
 MAX_LAG_SECONDS = 3
 OPERATOR, PASSWORD = "ops", "replica password"

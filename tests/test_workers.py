@@ -54,6 +54,7 @@ def gone(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
+@pytest.mark.long_running
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_workers_share_one_embedded_server_and_a_stop_signal_ends_them_all(embedded_data_dir, stop):
     env = {**embedded_env(embedded_data_dir), "DATABASE_URL": "", "DATABASE_POOL_URL": ""}
@@ -120,6 +121,7 @@ async def failures_counted(connection: asyncpg.Connection, address: str) -> int 
     )
 
 
+@pytest.mark.long_running
 async def test_two_server_processes_refuse_logins_after_twenty_failures_in_total(
     fresh_database, connection
 ):
@@ -142,6 +144,7 @@ async def test_two_server_processes_refuse_logins_after_twenty_failures_in_total
     assert await connection.fetchval("SELECT count(*) FROM sessions") == 0
 
 
+@pytest.mark.long_running
 async def test_a_successful_login_gives_its_attempt_back_and_a_window_ends(connection):
     await an_operator()
     transport = httpx.ASGITransport(app=_app(), client=("10.7.0.1", 50000))
