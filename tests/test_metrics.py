@@ -10,15 +10,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.db.outages import OutageLog
+from app.db.replicas import Replica
+from app.metrics import count_pool_acquire
+from app.policy import engine
 from app.tokens import token_hash
 from app.whatsapp.signature import signature_of
 from tests import factories
 from tests.admin_client import anonymous_client
-from tests.policy_setup import inbound, london_lead, outreach_workspace
+from tests.policy_setup import WEDNESDAY_NOON_LONDON, inbound, london_lead, outreach_workspace
 from tests.server import served_app
 from tests.test_database import wait_until
 from tests.test_whatsapp import PHONE_NUMBER_ID, SECRET, TOKEN, payload, text
@@ -248,3 +252,102 @@ async def test_the_metrics_are_not_in_the_apis_openapi_document(client):
     document = (await client.get("/api/v1/openapi.json")).json()
     assert document["paths"]
     assert not [path for path in document["paths"] if "metrics" in path]
+
+
+# --- each owner counts its events (in process: this process's own registry) --------------
+
+
+def total(name: str, **labels: str) -> float:
+    """The sum of this process's samples of ``name`` whose labels include ``labels``."""
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+async def test_dispatch_counts_its_batches_and_each_leads_outcome(connection, acme):
+    due = WEDNESDAY_NOON_LONDON - timedelta(minutes=1)
+    await london_lead(connection, acme, "+44ready", next_followup_at=due)
+    await london_lead(
+        connection, acme, "+1night", timezone="America/Los_Angeles", next_followup_at=due
+    )
+    await london_lead(connection, acme, "+44gone", tags=["DISCONNECT"], next_followup_at=due)
+    unattested = await factories.workspace(connection, "Unattested")
+    await london_lead(connection, unattested, "+44held", next_followup_at=due)
+    names = ("masterplan_dispatch_batches_total", "masterplan_dispatch_leads_total")
+    outcomes = {
+        (name, outcome): total(name, outcome=outcome)
+        for name in names
+        for outcome in ("decided", "empty", "paused", "permitted", "deferred", "stopped")
+    }
+    decisions = total("masterplan_policy_decisions_total", kind="followup")
+    refused_as_gone = total("masterplan_policy_decisions_total", reason_code="LEAD_DISCONNECTED")
+
+    for workspace_id in (acme, acme, unattested):  # decided, then nothing due, then held
+        await engine.dispatch(workspace_id, limit=10, lease_seconds=60, at=WEDNESDAY_NOON_LONDON)
+
+    counted = {key: total(key[0], outcome=key[1]) - before for key, before in outcomes.items()}
+    assert {key: count for key, count in counted.items() if count} == {
+        ("masterplan_dispatch_batches_total", "decided"): 1,
+        ("masterplan_dispatch_batches_total", "empty"): 1,
+        ("masterplan_dispatch_batches_total", "paused"): 1,
+        ("masterplan_dispatch_leads_total", "permitted"): 1,
+        ("masterplan_dispatch_leads_total", "deferred"): 1,
+        ("masterplan_dispatch_leads_total", "stopped"): 1,
+    }
+    assert total("masterplan_policy_decisions_total", kind="followup") - decisions == 3
+    gone = total("masterplan_policy_decisions_total", reason_code="LEAD_DISCONNECTED")
+    assert gone - refused_as_gone == 1
+
+
+def test_an_outage_is_one_state_and_each_answer_503_is_counted():
+    outages = OutageLog()
+    answers = total("masterplan_database_unavailable_answers_total")
+    outages.failed(ConnectionRefusedError("refused"))
+    outages.failed(ConnectionRefusedError("refused"))
+    assert total("masterplan_database_unavailable") == 1
+    assert total("masterplan_database_unavailable_answers_total") - answers == 2
+    outages.answered()
+    assert total("masterplan_database_unavailable") == 0
+    assert total("masterplan_database_unavailable_answers_total") - answers == 2
+
+
+def test_each_replica_check_sets_its_fitness_and_lag():
+    replica = Replica("replica_under_test", engine=None, max_lag_seconds=5)  # type: ignore[arg-type]
+    readings = []
+    for check in (
+        lambda: replica.judge(0.25),
+        lambda: replica.judge(None),
+        lambda: replica.failed(OSError()),
+    ):
+        check()
+        readings.append(
+            (
+                total("masterplan_replica_fit", replica="replica_under_test"),
+                total("masterplan_replica_lag_seconds", replica="replica_under_test"),
+            )
+        )
+    assert readings == [(1, 0.25), (0, -1), (0, -1)]
+
+
+def test_an_acquisition_from_a_pool_at_its_bound_with_none_idle_is_a_wait():
+    waits = total("masterplan_pool_waits_total")
+    count_pool_acquire(size=4, idle=0, max_size=10)  # a new connection opens: no wait
+    count_pool_acquire(size=10, idle=1, max_size=10)  # an idle one is handed out
+    assert total("masterplan_pool_waits_total") == waits
+    count_pool_acquire(size=10, idle=0, max_size=10)
+    assert total("masterplan_pool_waits_total") - waits == 1
+    assert total("masterplan_pool_connections", state="open") == 10
+    assert total("masterplan_pool_connections", state="idle") == 0
+
+
+async def test_the_served_pool_is_seen_when_a_request_acquires_a_connection(
+    connection_pool, client
+):
+    count_pool_acquire(size=0, idle=0, max_size=10)
+    assert (
+        await client.get("/api/v1/leads/1", headers={"Authorization": "Bearer x"})
+    ).status_code == 401
+    assert total("masterplan_pool_connections", state="open") >= 1
