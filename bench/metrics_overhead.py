@@ -93,7 +93,9 @@ def main() -> None:
     print("|---|---|---|---|")
     for mode in ("single", "multi"):
         with tempfile.TemporaryDirectory() as directory:
-            env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": directory if mode == "multi" else ""}
+            env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+            if mode == "multi":  # prometheus_client goes by the variable's presence
+                env["PROMETHEUS_MULTIPROC_DIR"] = directory
             command = [sys.executable, __file__, "--mode", mode]
             command += ["--requests", str(arguments.requests), "--rounds", str(arguments.rounds)]
             subprocess.run(command, env=env, check=True)
