@@ -351,3 +351,29 @@ async def test_the_served_pool_is_seen_when_a_request_acquires_a_connection(
         await client.get("/api/v1/leads/1", headers={"Authorization": "Bearer x"})
     ).status_code == 401
     assert total("masterplan_pool_connections", state="open") >= 1
+
+
+def test_one_served_process_counts_in_its_fresh_metrics_directory(fresh_database, tmp_path):
+    """``app.serve`` without workers: the directory named is emptied of an earlier
+    run's files at start, and the scrape reads this run's counts from it."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    (directory / "counter_1.db").write_bytes(b"an earlier run's counts")
+    env = {
+        "DATABASE_URL": fresh_database,
+        "METRICS_TOKEN": METRICS_TOKEN,
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+    }
+    with served_app(env, ["-m", "app.serve", "--no-access-log"]) as (base_url, _):
+        statuses = []
+        while not statuses or statuses[-1] != 200:
+            statuses.append(httpx.get(f"{base_url}/healthz", timeout=30).status_code)
+        samples = samples_of(scrape(base_url, Authorization=f"Bearer {METRICS_TOKEN}").text)
+    assert not (directory / "counter_1.db").exists()
+    assert requests_of(samples, "GET", "/healthz", 200) == 1
+    assert requests_of(samples, "GET", "/healthz", 503) == statuses.count(503)
+    assert {path.name.split("_")[0] for path in directory.glob("*.db")} == {
+        "counter",
+        "gauge",
+        "histogram",
+    }
