@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.metrics import ROUTE_TEMPLATE, UNMATCHED_ROUTE, count_request
-from app.request_ids import HEADER, request_id_of, serving
+from app.request_ids import HEADER, request_id_of, start_serving, stop_serving
 
 HEADER_NAME = HEADER.encode()
 # Methods counted by name; any other is counted as OTHER (a client chooses the method).
@@ -67,9 +67,10 @@ class ObservedRequests:
                 message = {**message, "headers": [*message.get("headers", []), echoed]}
             await send(message)
 
+        serving = start_serving(request_id)
         try:
-            with serving(request_id):
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
+            stop_serving(serving)
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
             count_request(method, route_template(scope), status, time.perf_counter() - started)
