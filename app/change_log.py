@@ -16,6 +16,9 @@ each, or one transaction of the domain's own: ``statements_named`` lets each of
 those statements name its actor itself, in the same round trip, so these hot paths
 pay no extra ``BEGIN``, ``set_config`` and ``COMMIT``.
 
+The settings also carry the request's id (``X-Request-ID``, app/request_ids.py),
+which the triggers write to ``change_log.request_id``.
+
 A write outside such a request (psql, commands) is recorded as its database user.
 """
 
@@ -29,6 +32,7 @@ from starlette.types import Scope
 
 from app.db.executor import execute_on, fetch, setting_arguments, settings_for_statements
 from app.enums import ChangeActorKind
+from app.request_ids import current_request_id
 from app.tokens import Caller
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -51,16 +55,19 @@ def token_actor(caller: Caller) -> Actor:
 
 
 def actor_settings(actor: Actor, action: str) -> dict[str, str]:
-    """The transaction-local settings the change log trigger reads."""
+    """The transaction-local settings the change log trigger reads: the actor, the
+    action, and the id of the request it serves (app/request_ids.py; empty outside one)."""
     return {
         "masterplan.actor_kind": actor.kind.value,
         "masterplan.actor": actor.name,
         "masterplan.actor_id": "" if actor.id is None else str(actor.id),
         "masterplan.action": action,
+        "masterplan.request_id": current_request_id() or "",
     }
 
 
-NAME_ACTOR = "SELECT " + ", ".join(["set_config({}, {}, true)"] * 4)
+ACTOR_SETTINGS = 5
+NAME_ACTOR = "SELECT " + ", ".join(["set_config({}, {}, true)"] * ACTOR_SETTINGS)
 
 
 def _name_arguments(actor: Actor, action: str) -> tuple[str, ...]:

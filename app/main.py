@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from piccolo.engine import engine_finder
@@ -23,9 +24,11 @@ from app.db.replicas import PrimaryWithReplicas
 from app.db.server import stop_embedded_server
 from app.edge.headers import ADMIN_SECURITY_HEADERS, API_SECURITY_HEADERS, SecurityHeaders
 from app.edge.json_body import JSONBodyGuard
+from app.edge.observed import ObservedRequests
 from app.edge.outage_guard import RETRY_AFTER_SECONDS, UNAVAILABLE, DatabaseOutageGuard
 from app.edge.recorded_writes import RecordedWrites
 from app.errors import error_body
+from app.metrics_endpoint import metrics
 from app.settings import settings
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
@@ -69,10 +72,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """Open the connection pools (the primary's, each replica's); on shutdown close
     them and stop the embedded server."""
     if settings().whatsapp is None:
-        print(
-            "masterplan: WhatsApp is off (set WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN "
-            "to receive leads' messages)",
-            flush=True,
+        logging.getLogger("masterplan.whatsapp").warning(
+            "WhatsApp is off (set WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN "
+            "to receive leads' messages)"
         )
     engine = database_engine()
     await engine.start_connection_pool(**server_pool_settings(engine.config["dsn"]))
@@ -100,6 +102,7 @@ site = Starlette(
     exception_handlers={404: not_found},
     routes=[
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Mount(
             "/admin/",
             SecurityHeaders(
@@ -128,16 +131,19 @@ site = Starlette(
 
 ADMIN_API_PREFIX = "/admin/api/"
 
-# What is served: valid hot-path API requests answered before the framework's layers
-# (app/api/fast_lane.py), each state-changing request one transaction that names its
-# actor in the change log (app/change_log.py), and a database outage anywhere
-# answered 503 (app/edge/outage_guard.py).
-app = DatabaseOutageGuard(
-    FastLane(
-        RecordedWrites(site, prefixes=(f"{API_PREFIX}/", ADMIN_API_PREFIX)),
-        API_PREFIX,
-        API_MAX_BODY_BYTES,
-        API_SECURITY_HEADERS,
-    ),
-    probe=database_answers,
+# What is served: every request with an id and counted (app/edge/observed.py), valid
+# hot-path API requests answered before the framework's layers (app/api/fast_lane.py),
+# each state-changing request one transaction that names its actor in the change log
+# (app/change_log.py), and a database outage anywhere answered 503
+# (app/edge/outage_guard.py).
+app = ObservedRequests(
+    DatabaseOutageGuard(
+        FastLane(
+            RecordedWrites(site, prefixes=(f"{API_PREFIX}/", ADMIN_API_PREFIX)),
+            API_PREFIX,
+            API_MAX_BODY_BYTES,
+            API_SECURITY_HEADERS,
+        ),
+        probe=database_answers,
+    )
 )

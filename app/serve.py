@@ -14,19 +14,34 @@ sharing one listening socket (uvicorn restarts a worker that dies). The embedded
 PostgreSQL, when no ``DATABASE_URL`` is set, is started here once and handed to
 the workers as their ``DATABASE_URL``; SIGTERM or Ctrl-C stops every worker
 (each finishing its requests in flight), then the embedded server, then exits 0.
+
+Metrics (app/metrics.py): every run gets a fresh ``PROMETHEUS_MULTIPROC_DIR`` (a
+new temporary directory, removed at the end; or the one the environment names,
+emptied at the start), so that ``GET /metrics`` on any worker adds up all of them
+and a run never counts a previous run's requests. A worker that dies is marked
+dead there: its gauges leave the sums, its counters stay. Log lines follow
+``LOG_FORMAT`` (app/logs.py).
 """
 
 import argparse
+import contextlib
 import os
+import shutil
 import signal
 import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from app.__main__ import worker_count
 from app.db.server import configured_url, database_url, stop_embedded_server
+from app.logs import logging_config
 from app.settings import settings
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client at import
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
@@ -53,15 +68,58 @@ def main() -> None:
         access_log=arguments.access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         forwarded_allow_ips=settings().server.forwarded_allow_ips,
+        log_config=logging_config(settings().observability.log_format),
     )
+    with fresh_metrics_directory():
+        try:
+            if arguments.workers > 1:
+                _share_the_database()
+                sockets = [listening_socket(config.host, config.port)]
+                MetricsKeepingWorkers(config, sockets=sockets).run()
+            else:
+                uvicorn.Server(config).run()
+        finally:
+            stop_embedded_server()
+
+
+@contextlib.contextmanager
+def fresh_metrics_directory() -> Iterator[Path]:
+    """A ``PROMETHEUS_MULTIPROC_DIR`` holding only this run's metrics, named to the
+    workers through the environment: the one configured, emptied now, else a new
+    temporary one, removed at the end."""
+    configured = os.environ.get(MULTIPROCESS_DIR, "").strip()
+    if configured:
+        directory = Path(configured)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            for stale in directory.glob("*.db"):
+                stale.unlink()
+        except OSError as error:
+            raise SystemExit(
+                f"masterplan: {MULTIPROCESS_DIR} {configured}: {error.strerror}"
+            ) from None
+        yield directory
+        return
+    directory = Path(tempfile.mkdtemp(prefix="masterplan-metrics-"))
+    os.environ[MULTIPROCESS_DIR] = str(directory)
     try:
-        if arguments.workers > 1:
-            _share_the_database()
-            Multiprocess(config, sockets=[listening_socket(config.host, config.port)]).run()
-        else:
-            uvicorn.Server(config).run()
+        yield directory
     finally:
-        stop_embedded_server()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class MetricsKeepingWorkers(Multiprocess):
+    """uvicorn's worker supervisor, which also marks each worker that ends dead in
+    the metrics directory (``prometheus_client.multiprocess.mark_process_dead``)."""
+
+    def keep_subprocess_alive(self) -> None:
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        from prometheus_client import multiprocess  # after the directory is named
+
+        for pid in before - {process.pid for process in self.processes}:
+            if pid is not None:
+                multiprocess.mark_process_dead(pid)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

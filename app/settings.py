@@ -188,6 +188,33 @@ class WhatsAppSettings:
         return cls(app_secret=secret, verify_token=token)
 
 
+LOG_FORMATS = ("text", "json")
+MIN_METRICS_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    """What an operator sees of the running service: ``LOG_FORMAT`` (``text``, or
+    ``json`` for one JSON object per log line) and ``METRICS_TOKEN``, the bearer
+    token that reads ``GET /metrics`` (at least 16 characters; unset: only a
+    signed-in admin session reads it)."""
+
+    log_format: str = "text"
+    metrics_token: str = ""
+
+    @classmethod
+    def from_environment(cls, environ: Environment = os.environ) -> "ObservabilitySettings":
+        log_format = _text(environ, "LOG_FORMAT").lower() or cls.log_format
+        if log_format not in LOG_FORMATS:
+            raise ConfigurationError(f"LOG_FORMAT must be text or json, not {log_format!r}")
+        token = _text(environ, "METRICS_TOKEN")
+        if token and len(token) < MIN_METRICS_TOKEN_LENGTH:
+            raise ConfigurationError(
+                f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters"
+            )
+        return cls(log_format=log_format, metrics_token=token)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the service, by the part it configures."""
@@ -197,6 +224,7 @@ class Settings:
     first_admin: FirstAdminSettings
     admin: AdminSettings
     whatsapp: WhatsAppSettings | None
+    observability: ObservabilitySettings = ObservabilitySettings()
 
     @classmethod
     def from_environment(cls, environ: Environment = os.environ) -> "Settings":
@@ -207,6 +235,7 @@ class Settings:
             first_admin=FirstAdminSettings.from_environment(environ),
             admin=AdminSettings.from_environment(environ),
             whatsapp=WhatsAppSettings.from_environment(environ),
+            observability=ObservabilitySettings.from_environment(environ),
         )
 
 

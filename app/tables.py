@@ -564,6 +564,9 @@ class ChangeLog(Table, tablename="change_log"):
     lead_id = Integer(null=True, default=None)
     # {"column": {"old": ..., "new": ...}}; NULL for rows that are their own record.
     changes = JSONB(null=True, default=None)
+    # The X-Request-ID of the request that made the change (app/request_ids.py);
+    # NULL for a change made outside a request.
+    request_id = Varchar(length=128, null=True, default=None)
 
     change_log_actor_kind_valid = one_of("actor_kind", ChangeActorKind)
     change_log_operation_valid = one_of("operation", ChangeOperation)

@@ -11,16 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
+from app.edge.observed import ObservedRequests
 from app.edge.outage_guard import DatabaseOutageGuard
 from app.main import app
 from app.tokens import create_token
 from tests import factories
 
 
-def without_fast_lane() -> DatabaseOutageGuard:
+def without_fast_lane() -> ObservedRequests:
     """The served application with its fast lane taken out."""
-    fast_lane = app.app
-    return DatabaseOutageGuard(fast_lane.app, probe=app.probe)
+    guard = app.app
+    return ObservedRequests(DatabaseOutageGuard(guard.app.app, probe=guard.probe))
 
 
 @pytest.fixture

@@ -186,9 +186,11 @@ def test_the_lane_answers_only_routes_fastapi_declares_with_their_own_paths():
     assert {endpoint.__name__ for endpoint in LANES} == {h.__name__ for h in LANES.values()}
     lanes = lane_routes(API_PREFIX)
     assert len(lanes) == len(LANES) == 8
-    for methods, pattern, handler in lanes:
-        (endpoint,) = [e for e, h in LANES.items() if h is handler]
+    for lane in lanes:
+        (endpoint,) = [e for e, h in LANES.items() if h is lane.handler]
         route = declared[endpoint]
-        assert methods == route.methods
-        assert pattern.pattern == f"^{API_PREFIX}{route.path_regex.pattern.removeprefix('^')}"
-        assert pattern.groupindex.keys() == route.param_convertors.keys()
+        assert lane.methods == route.methods
+        pattern = lane.pattern.pattern
+        assert pattern == f"^{API_PREFIX}{route.path_regex.pattern.removeprefix('^')}"
+        assert lane.pattern.groupindex.keys() == route.param_convertors.keys()
+        assert lane.template == f"{API_PREFIX}{route.path_format}"  # counted as FastAPI's

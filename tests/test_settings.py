@@ -24,6 +24,8 @@ DISTINCT_VALUES = {
     "MASTERPLAN_ALLOWED_HOSTS": "crm.example.com",
     "WHATSAPP_APP_SECRET": "app-secret",
     "WHATSAPP_VERIFY_TOKEN": "verify-token",
+    "LOG_FORMAT": "json",
+    "METRICS_TOKEN": "a-scraper-token-of-some-length",
 }
 
 BAD_VALUES = {
@@ -34,6 +36,8 @@ BAD_VALUES = {
     "PORT": ("http", "PORT must be a port number from 1 to 65535, not 'http'"),
     "MASTERPLAN_PRODUCTION": ("maybe", "MASTERPLAN_PRODUCTION must be one of 1/0"),
     "WHATSAPP_APP_SECRET": ("only-half", "WHATSAPP_VERIFY_TOKEN must be set as well"),
+    "LOG_FORMAT": ("yaml", "LOG_FORMAT must be text or json, not 'yaml'"),
+    "METRICS_TOKEN": ("short", "METRICS_TOKEN must be at least 16 characters"),
 }
 
 

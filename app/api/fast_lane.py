@@ -45,6 +45,7 @@ from app.edge.body import read_body
 from app.edge.headers import ResponseHeaders
 from app.enums import LeadStage
 from app.errors import DomainError
+from app.metrics import ROUTE_TEMPLATE
 from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor
 from app.tokens import Caller, caller_of_authorization
 
@@ -160,10 +161,19 @@ LANES: dict[Callable[..., Awaitable[Any]], Handler] = {
 }
 
 
-def lane_routes(prefix: str) -> list[tuple[set[str], re.Pattern[str], Handler]]:
-    """The declared method(s) and path pattern of each route in ``LANES``, under ``prefix``."""
+@dataclass(frozen=True)
+class LaneRoute:
+    methods: set[str]
+    pattern: re.Pattern[str]
+    handler: Handler
+    template: str  # the FastAPI route's path template, under the prefix (app/metrics.py)
+
+
+def lane_routes(prefix: str) -> list[LaneRoute]:
+    """The declared method(s), path pattern and template of each route in ``LANES``,
+    under ``prefix``."""
     declared = [
-        (route.methods, route.path_regex.pattern.removeprefix("^"), LANES[route.endpoint])
+        (route.methods, route.path_regex.pattern.removeprefix("^"), route.path_format, route)
         for router in routes.ROUTERS
         for route in router.routes
         if isinstance(route, APIRoute) and route.endpoint in LANES
@@ -171,8 +181,10 @@ def lane_routes(prefix: str) -> list[tuple[set[str], re.Pattern[str], Handler]]:
     if len(declared) != len(LANES):
         raise RuntimeError("every fast-lane handler answers one declared FastAPI route")
     return [
-        (methods, re.compile(f"^{re.escape(prefix)}{pattern}"), h)
-        for methods, pattern, h in declared
+        LaneRoute(
+            methods, re.compile(f"^{re.escape(prefix)}{pattern}"), LANES[r.endpoint], prefix + path
+        )
+        for methods, pattern, path, r in declared
     ]
 
 
@@ -192,10 +204,10 @@ class FastLane:
         self.headers = ResponseHeaders(headers)
         self.routes = lane_routes(prefix)
 
-    def _route(self, scope: Scope) -> tuple[Handler, dict[str, str]] | None:
-        for methods, pattern, handler in self.routes:
-            if scope["method"] in methods and (match := pattern.match(scope["path"])):
-                return handler, match.groupdict()
+    def _route(self, scope: Scope) -> tuple[LaneRoute, dict[str, str]] | None:
+        for route in self.routes:
+            if scope["method"] in route.methods and (match := route.pattern.match(scope["path"])):
+                return route, match.groupdict()
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -203,11 +215,15 @@ class FastLane:
         if route is None:
             await self.app(scope, receive, send)
             return
+        lane, path = route
         body, replayed = await read_body(scope, receive, self.max_body_bytes)
-        response = await self._answer(scope, *route, body.content) if body.complete else None
+        response = (
+            await self._answer(scope, lane.handler, path, body.content) if body.complete else None
+        )
         if response is None:
             await self.app(scope, replayed, send)  # FastAPI's guard answers a body too large
             return
+        scope[ROUTE_TEMPLATE] = lane.template
         await self.headers.add_to(response)(scope, receive, send)
 
     async def _answer(

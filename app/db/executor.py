@@ -26,6 +26,7 @@ from string import Formatter
 from typing import Any
 
 from app.db.replicas import PrimaryWithReplicas, reads_from_primary
+from app.metrics import count_pool_acquire
 
 
 def positional(sql: str) -> str:
@@ -210,7 +211,10 @@ async def _fetch_on_engine(engine: Any, sql: str, arguments: tuple[Any, ...]) ->
 async def _own_connection(engine: Any) -> AsyncIterator[Any]:
     """A connection from the pool, or a new one without a pool; always given back."""
     if engine.pool is not None:
-        async with engine.pool.acquire() as connection:
+        pool = engine.pool
+        if engine is _engine():  # the primary's pool, not a replica's
+            count_pool_acquire(pool.get_size(), pool.get_idle_size(), pool.get_max_size())
+        async with pool.acquire() as connection:
             yield connection
         return
     connection = await engine.get_new_connection()

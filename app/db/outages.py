@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from app.metrics import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_ANSWERS
+
 logger = logging.getLogger("masterplan.database")
 
 NOT_REACHED = "the database is unavailable; nothing was changed: retry later"
@@ -42,13 +44,17 @@ def outage_kind(error: BaseException) -> str | None:
 
 
 class OutageLog:
-    """Remembers whether the database is down, so an outage is logged once."""
+    """Remembers whether the database is down, so an outage is logged once; each
+    request answered 503 for it, and the state, are counted (app/metrics.py)."""
 
     def __init__(self) -> None:
         self.down_since: float | None = None
 
     def failed(self, error: BaseException) -> None:
+        """The database failed a request, which is answered 503."""
+        DATABASE_UNAVAILABLE_ANSWERS.inc()
         if self.down_since is None:
+            DATABASE_UNAVAILABLE.set(1)
             self.down_since = time.monotonic()
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             logger.warning("database unavailable (%s); answering 503", reason)
@@ -57,6 +63,7 @@ class OutageLog:
         if self.down_since is not None:
             seconds = time.monotonic() - self.down_since
             self.down_since = None
+            DATABASE_UNAVAILABLE.set(0)
             logger.warning("database available again after %.1f s", seconds)
 
     async def check_recovery(self, probe: Callable[[], Awaitable[object]]) -> None:

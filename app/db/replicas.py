@@ -24,6 +24,7 @@ import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 
+from app.metrics import REPLICA_FIT, REPLICA_LAG
 from app.settings import DEFAULT_MAX_LAG_SECONDS
 
 logger = logging.getLogger("masterplan.replicas")
@@ -121,6 +122,7 @@ class Replica:
     def judge(self, lag: Any) -> bool:
         """Whether a replica whose check measured ``lag`` seconds (None: not a
         streaming standby) serves reads from now on."""
+        REPLICA_LAG.labels(self.name).set(-1 if lag is None else float(lag))
         if lag is None:
             self._found(False, "none: not streaming from the primary")
         elif float(lag) <= self.max_lag_seconds:
@@ -134,6 +136,7 @@ class Replica:
         return self.fit
 
     def failed(self, error: BaseException) -> None:
+        REPLICA_LAG.labels(self.name).set(-1)
         self._found(False, f"unreachable ({type(error).__name__})")
 
     def _found(self, fit: bool, lag: Any) -> None:
@@ -142,6 +145,7 @@ class Replica:
         elif self.fit and not fit:
             logger.warning("replica %s skipped, the primary answers (lag %s)", self.name, lag)
         self.fit, self.checked_at = fit, time.monotonic()
+        REPLICA_FIT.labels(self.name).set(1 if fit else 0)
 
 
 class PrimaryWithReplicas(PostgresEngine):

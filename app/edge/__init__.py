@@ -1,6 +1,7 @@
 """The request edge: the ASGI wrappers every request passes before a route.
 
 From the outside in (assembled in app/main.py):
+    observed.py         every request's id (X-Request-ID), count and latency by route
     outage_guard.py     a database outage anywhere inside answered 503
     app/api/fast_lane.py  the API's valid hot-path requests answered early
     recorded_writes.py  each state-changing request one transaction, naming its actor

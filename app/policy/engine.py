@@ -28,6 +28,7 @@ from app.enums import (
 )
 from app.errors import Conflict, NotFound
 from app.leads import DUE_LEADS
+from app.metrics import DISPATCH_BATCHES, DISPATCH_LEADS, count_decisions
 from app.policy.consent import LATEST_MARKETING_CONSENT
 from app.policy.decisions import DECISION_COLUMNS
 from app.policy.input_codec import inputs_from_json, inputs_from_row
@@ -337,6 +338,7 @@ async def _record(
         *effect_arrays,
         workspace_id,
     )
+    count_decisions((d.inputs.kind.value, d.reason_code.value, d.allow_send) for d in decisions)
     by_lead = {row["lead_id"]: row for row in rows}
     return [by_lead[d.inputs.lead_id] for d in decisions]
 
@@ -480,16 +482,16 @@ async def dispatch(
         await fetch_on(connection, LOCK_LIMITED_WORKSPACE, workspace_id)
         due = await fetch_on(connection, DUE_LEADS, at, workspace_id, limit)
         if not due:
-            return DispatchResult([], 0, 0)
+            return counted(DispatchResult([], 0, 0))
         claimed = [row["id"] for row in due]
         loaded = await load_inputs(connection, workspace_id, claimed, SendKind.FOLLOWUP, at)
         decisions = decide_all(loaded)
         paused = _workspace_hold(decisions[0])
         if paused is not None:
-            return DispatchResult([], 0, 0, paused)
+            return counted(DispatchResult([], 0, 0, paused))
         decisions, paused = within_messaging_limit(decisions, claimed)
         if not decisions:
-            return DispatchResult([], 0, 0, paused)
+            return counted(DispatchResult([], 0, 0, paused))
         lease = timedelta(seconds=lease_seconds)
         effects = effects_of(decisions, lease)
         recorded = await _record(
@@ -501,7 +503,23 @@ async def dispatch(
         if d.allow_send
     ]
     deferred = sum(d.denial is Denial.DEFERRED for d in decisions)
-    return DispatchResult(permits, deferred, len(decisions) - len(permits) - deferred, paused)
+    stopped = len(decisions) - len(permits) - deferred
+    return counted(DispatchResult(permits, deferred, stopped, paused))
+
+
+def counted(result: DispatchResult) -> DispatchResult:
+    """``result``, counted in the dispatch metrics (app/metrics.py)."""
+    decided = len(result.permits) + result.deferred + result.stopped
+    outcome = "decided" if decided else "paused" if result.paused else "empty"
+    DISPATCH_BATCHES.labels(outcome).inc()
+    for lead_outcome, count in (
+        ("permitted", len(result.permits)),
+        ("deferred", result.deferred),
+        ("stopped", result.stopped),
+    ):
+        if count:
+            DISPATCH_LEADS.labels(lead_outcome).inc(count)
+    return result
 
 
 def within_messaging_limit(

@@ -14,6 +14,7 @@ from app.api.parameters import ERRORS as API_ERRORS
 from app.api.schemas import ErrorBody
 from app.change_log import Actor, name_actor
 from app.enums import ChangeActorKind
+from app.metrics import WEBHOOK_MESSAGES, WEBHOOK_SIGNATURE_FAILURES, WEBHOOK_STATUSES
 from app.settings import ConfigurationError, WhatsAppSettings, settings
 from app.tables import WhatsAppNumber
 from app.whatsapp import inbound
@@ -89,10 +90,21 @@ async def receive_webhook(request: Request, whatsapp: WhatsApp) -> WebhookReceip
     anything else). Answered after the transaction commits: acknowledged means stored."""
     body = await request.body()
     if not signed_by(body, request.headers.get("x-hub-signature-256"), whatsapp.app_secret):
+        WEBHOOK_SIGNATURE_FAILURES.inc()
         raise HTTPException(status_code=401, detail="X-Hub-Signature-256 is missing or wrong")
     await name_actor(WEBHOOK_ACTOR)
     receipt = await inbound.receive(read_payload(body))
+    count_receipt(receipt)
     return WebhookReceipt(**receipt.__dict__)
+
+
+def count_receipt(receipt: inbound.Receipt) -> None:
+    """A delivery's messages and statuses, in the webhook metrics (app/metrics.py)."""
+    for outcome, count in (("stored", receipt.stored), ("duplicate", receipt.duplicates)):
+        if count:
+            WEBHOOK_MESSAGES.labels(outcome).inc(count)
+    if receipt.statuses:
+        WEBHOOK_STATUSES.inc(receipt.statuses)
 
 
 class WhatsAppNumberOut(BaseModel):
