@@ -24,6 +24,7 @@ DISTINCT_VALUES = {
     "MASTERPLAN_ALLOWED_HOSTS": "crm.example.com",
     "WHATSAPP_APP_SECRET": "app-secret",
     "WHATSAPP_VERIFY_TOKEN": "verify-token",
+    "WHATSAPP_APP_SECRET_PREVIOUS": "app-secret-before-the-rotation",
 }
 
 BAD_VALUES = {
@@ -34,6 +35,7 @@ BAD_VALUES = {
     "PORT": ("http", "PORT must be a port number from 1 to 65535, not 'http'"),
     "MASTERPLAN_PRODUCTION": ("maybe", "MASTERPLAN_PRODUCTION must be one of 1/0"),
     "WHATSAPP_APP_SECRET": ("only-half", "WHATSAPP_VERIFY_TOKEN must be set as well"),
+    "WHATSAPP_APP_SECRET_PREVIOUS": ("old", "WHATSAPP_APP_SECRET must be set as well"),
 }
 
 
@@ -69,6 +71,7 @@ def test_the_values_read_are_typed():
     assert read.admin.production is True
     assert read.admin.allowed_hosts == ("crm.example.com",)
     assert read.whatsapp is not None and read.whatsapp.verify_token == "verify-token"
+    assert read.whatsapp.app_secrets == ("app-secret", "app-secret-before-the-rotation")
 
 
 @pytest.mark.parametrize("name", sorted(BAD_VALUES))

@@ -88,7 +88,7 @@ async def receive_webhook(request: Request, whatsapp: WhatsApp) -> WebhookReceip
     cannot be acted on is kept in the webhook inbox with the reason (Meta retries
     anything else). Answered after the transaction commits: acknowledged means stored."""
     body = await request.body()
-    if not signed_by(body, request.headers.get("x-hub-signature-256"), whatsapp.app_secret):
+    if not signed_by(body, request.headers.get("x-hub-signature-256"), whatsapp.app_secrets):
         raise HTTPException(status_code=401, detail="X-Hub-Signature-256 is missing or wrong")
     await name_actor(WEBHOOK_ACTOR)
     receipt = await inbound.receive(read_payload(body))
