@@ -174,6 +174,7 @@ def test_the_lane_answers_only_routes_fastapi_declares_with_their_own_paths():
     route's method and path pattern: a route moved or renamed moves the lane too."""
     from fastapi.routing import APIRoute
 
+    from app.api.auth import route_scope
     from app.api.fast_lane import LANES, lane_routes
     from app.api.routes import ROUTERS
 
@@ -186,9 +187,10 @@ def test_the_lane_answers_only_routes_fastapi_declares_with_their_own_paths():
     assert {endpoint.__name__ for endpoint in LANES} == {h.__name__ for h in LANES.values()}
     lanes = lane_routes(API_PREFIX)
     assert len(lanes) == len(LANES) == 8
-    for methods, pattern, handler in lanes:
+    for methods, pattern, handler, token_scope in lanes:
         (endpoint,) = [e for e, h in LANES.items() if h is handler]
         route = declared[endpoint]
         assert methods == route.methods
+        assert token_scope == route_scope(route) is not None
         assert pattern.pattern == f"^{API_PREFIX}{route.path_regex.pattern.removeprefix('^')}"
         assert pattern.groupindex.keys() == route.param_convertors.keys()

@@ -3,9 +3,10 @@
 FastAPI (app/api/routes/) declares every endpoint: its OpenAPI document, its
 validation and every refusal. For the hot paths measured in docs/benchmarks.md a
 request that is plainly valid is answered here instead, before FastAPI's
-middleware, routing and dependency machinery: the same token check and request
-models, then the same answer (app/api/answers.py) the FastAPI route gives. Anything
-this lane is not sure of (an unknown or missing token, a value its parsers do not
+middleware, routing and dependency machinery: the same token check (app/tokens.py,
+with the scope the FastAPI route declares) and request models, then the same
+answer (app/api/answers.py) the FastAPI route gives. Anything this lane is not sure
+of (an unknown, missing, expired or out-of-scope token, a value its parsers do not
 accept, a refusal by the domain or the database) is handed to FastAPI unchanged,
 so every error still comes from one place. Outages propagate to the outage guard.
 
@@ -32,6 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import answers, routes
+from app.api.auth import route_scope
 from app.api.parameters import ExternalId, Limit, RowId
 from app.api.schemas import (
     ClaimRequest,
@@ -43,10 +45,10 @@ from app.change_log import records_changes, statements_named, token_actor
 from app.db.outages import outage_kind
 from app.edge.body import read_body
 from app.edge.headers import ResponseHeaders
-from app.enums import LeadStage
+from app.enums import LeadStage, TokenScope
 from app.errors import DomainError
 from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor
-from app.tokens import Caller, caller_of_authorization
+from app.tokens import Caller, caller_of_authorization, refusal
 
 
 class Decline(Exception):
@@ -146,6 +148,7 @@ async def request_permit(call: LaneRequest) -> Response:
 
 
 Handler = Callable[[LaneRequest], Awaitable[Response]]
+LaneRoute = tuple[set[str], re.Pattern[str], Handler, TokenScope]
 # The routes this lane answers, each under the FastAPI route whose declaration
 # (method, path, path parameter names and types) it takes.
 LANES: dict[Callable[..., Awaitable[Any]], Handler] = {
@@ -160,20 +163,25 @@ LANES: dict[Callable[..., Awaitable[Any]], Handler] = {
 }
 
 
-def lane_routes(prefix: str) -> list[tuple[set[str], re.Pattern[str], Handler]]:
-    """The declared method(s) and path pattern of each route in ``LANES``, under ``prefix``."""
+def lane_routes(prefix: str) -> list[LaneRoute]:
+    """The declared method(s), path pattern and token scope of each route in ``LANES``,
+    under ``prefix``."""
     declared = [
-        (route.methods, route.path_regex.pattern.removeprefix("^"), LANES[route.endpoint])
+        (
+            route.methods,
+            re.compile(f"^{re.escape(prefix)}{route.path_regex.pattern.removeprefix('^')}"),
+            LANES[route.endpoint],
+            route_scope(route),
+        )
         for router in routes.ROUTERS
         for route in router.routes
         if isinstance(route, APIRoute) and route.endpoint in LANES
     ]
-    if len(declared) != len(LANES):
-        raise RuntimeError("every fast-lane handler answers one declared FastAPI route")
-    return [
-        (methods, re.compile(f"^{re.escape(prefix)}{pattern}"), h)
-        for methods, pattern, h in declared
-    ]
+    if len(declared) != len(LANES) or any(scope is None for *_, scope in declared):
+        raise RuntimeError(
+            "every fast-lane handler answers one declared FastAPI route with a scope"
+        )
+    return declared  # type: ignore[return-value]
 
 
 # What this lane leaves to FastAPI: its answer is the documented refusal.
@@ -192,10 +200,10 @@ class FastLane:
         self.headers = ResponseHeaders(headers)
         self.routes = lane_routes(prefix)
 
-    def _route(self, scope: Scope) -> tuple[Handler, dict[str, str]] | None:
-        for methods, pattern, handler in self.routes:
+    def _route(self, scope: Scope) -> tuple[Handler, TokenScope, dict[str, str]] | None:
+        for methods, pattern, handler, token_scope in self.routes:
             if scope["method"] in methods and (match := pattern.match(scope["path"])):
-                return handler, match.groupdict()
+                return handler, token_scope, match.groupdict()
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -211,7 +219,12 @@ class FastLane:
         await self.headers.add_to(response)(scope, receive, send)
 
     async def _answer(
-        self, scope: Scope, handler: Handler, path: dict[str, str], body: bytes
+        self,
+        scope: Scope,
+        handler: Handler,
+        token_scope: TokenScope,
+        path: dict[str, str],
+        body: bytes,
     ) -> Response | None:
         headers = Headers(scope=scope)
         content_type = headers.get("content-type", "application/json").split(";")[0].strip()
@@ -223,8 +236,8 @@ class FastLane:
             return None  # a repeated parameter: FastAPI reads those
         try:
             caller = await caller_of_authorization(headers.get("authorization"))
-            if caller is None:
-                return None
+            if caller is None or refusal(caller, token_scope, scope["method"]) is not None:
+                return None  # FastAPI's route refuses it, in words
             with self._named(scope, caller):
                 return await handler(LaneRequest(caller.workspace_id, path, query, body))
         except DECLINED as error:

@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from app.api.auth import Workspace
+from app.api.auth import WorkspaceToRead
 from app.api.parameters import ERRORS as API_ERRORS
 from app.api.schemas import ErrorBody
 from app.change_log import Actor, name_actor
@@ -105,7 +105,7 @@ numbers = APIRouter(tags=["whatsapp"], responses=API_ERRORS)
 
 
 @numbers.get("/integrations/whatsapp/numbers", response_model=list[WhatsAppNumberOut])
-async def list_numbers(workspace_id: Workspace) -> list:
+async def list_numbers(workspace_id: WorkspaceToRead) -> list:
     """The token's workspace's numbers (managed in the admin)."""
     return (
         await WhatsAppNumber.select(
