@@ -5,12 +5,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.errors import DomainError
+from app.errors import DomainError, InvalidValue
 from app.settings import ConfigurationError
 from app.tokens import create_token as issue_token
 from app.tokens import list_tokens as all_tokens
 from app.tokens import revoke_token as revoke
 
+# The option that gave each value app/tokens.py may refuse.
+OPTIONS = {"scopes": "--scope", "expires_at": "--expires-at"}
 LIFETIME_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 LIFETIME = re.compile(r"^(\d{1,6})([mhdw])$")
 
@@ -41,6 +43,8 @@ async def create_token(
     try:
         options = _options(hyphenated, expires_in=expires_in, expires_at=expires_at)
         issued = await issue_token(int(workspace_id), name, _scopes(scope), _expiry(**options))
+    except InvalidValue as error:
+        raise ConfigurationError(f"{OPTIONS[error.field]}: {error.message}") from None
     except (DomainError, ValueError) as error:
         raise ConfigurationError(str(error)) from None
     print(f"Created token {issued.id} for workspace {issued.workspace_id}; it is shown only once:")
