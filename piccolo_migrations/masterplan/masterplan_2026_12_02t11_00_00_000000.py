@@ -12,9 +12,7 @@ DESCRIPTION = "API tokens: expiry, scopes (constrained to the known ones), last 
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="masterplan", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="masterplan", description=DESCRIPTION)
 
     manager.add_column(
         table_class_name="ApiToken",
