@@ -1,4 +1,5 @@
-"""API tokens from the command line: create (printed once), list, revoke."""
+"""API tokens from the command line and the admin: create (printed once) with scopes and
+an expiry, list, revoke."""
 
 import asyncpg
 import pytest
@@ -84,33 +85,37 @@ async def test_revoking_an_unknown_token_is_refused_in_one_line(connection, fres
 # --- scopes and expiry at creation -------------------------------------------------------------
 
 
-async def _workspace(url: str) -> int:
+async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
+    """Rows read on a connection of its own (the commands run in other processes)."""
     connection = await asyncpg.connect(url)
     try:
-        return await connection.fetchval(
-            "INSERT INTO workspace (name) VALUES ('Acme') RETURNING id"
-        )
+        return await connection.fetch(sql)
     finally:
         await connection.close()
+
+
+async def _workspace(url: str) -> int:
+    rows = await _fetch(url, "INSERT INTO workspace (name) VALUES ('Acme') RETURNING id")
+    return rows[0]["id"]
+
+
+def _create(url: str, workspace_id: int, *options: str, check: bool = True):
+    """``create-token`` for the workspace, with ``options``."""
+    arguments = ("masterplan", "create-token", f"--workspace_id={workspace_id}", *options)
+    return piccolo(url, *arguments, check=check)
 
 
 async def _tokens(url: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(url)
-    try:
-        return await connection.fetch(
-            "SELECT scopes, expires_at - created_at AS lifetime, expires_at FROM api_token"
-        )
-    finally:
-        await connection.close()
+    return await _fetch(
+        url, "SELECT scopes, expires_at - created_at AS lifetime, expires_at FROM api_token"
+    )
 
 
 async def test_scopes_and_a_lifetime_are_chosen_at_creation(migrated_scratch_database):
     workspace_id = await _workspace(migrated_scratch_database)
-    created = piccolo(
+    created = _create(
         migrated_scratch_database,
-        "masterplan",
-        "create-token",
-        f"--workspace_id={workspace_id}",
+        workspace_id,
         "--name=engine",
         "--scope=send",
         "--scope=read",
@@ -127,11 +132,9 @@ async def test_scopes_and_a_lifetime_are_chosen_at_creation(migrated_scratch_dat
 
 async def test_an_expiry_instant_and_listed_scopes_are_accepted(migrated_scratch_database):
     workspace_id = await _workspace(migrated_scratch_database)
-    piccolo(
+    _create(
         migrated_scratch_database,
-        "masterplan",
-        "create-token",
-        f"--workspace_id={workspace_id}",
+        workspace_id,
         "--scope=admin,write",
         "--expires_at=2099-01-31T00:00Z",
     )
@@ -164,14 +167,7 @@ async def test_a_bad_scope_or_expiry_is_one_line_and_writes_nothing(
     migrated_scratch_database, options, message
 ):
     workspace_id = await _workspace(migrated_scratch_database)
-    result = piccolo(
-        migrated_scratch_database,
-        "masterplan",
-        "create-token",
-        f"--workspace_id={workspace_id}",
-        *options,
-        check=False,
-    )
+    result = _create(migrated_scratch_database, workspace_id, *options, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"masterplan: {message}")
     assert len(result.stderr.strip().splitlines()) == 1
