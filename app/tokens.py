@@ -149,6 +149,28 @@ def refusal(caller: Caller | None, scope: TokenScope, action: str) -> Refusal | 
     return None
 
 
+# The live token by its hash, noting its use in the same statement, at most once a
+# minute: the row is written only when its last use is older, and SKIP LOCKED lets
+# a concurrent request that is already noting it (in its own transaction) pass by.
+# Looked up at most every TOKEN_CACHE_SECONDS per process, so this costs nothing per
+# request. The change log leaves last_used_at out (its trigger's arguments).
+LIVE_TOKEN_NOTING_USE = """
+WITH token AS (
+    SELECT id, workspace_id, name, scopes, expires_at
+      FROM api_token
+     WHERE token_hash = {} AND revoked_at IS NULL
+), noted AS (
+    UPDATE api_token SET last_used_at = now()
+     WHERE id = (SELECT unused.id
+                   FROM api_token AS unused
+                  WHERE unused.id = (SELECT id FROM token)
+                    AND (unused.last_used_at IS NULL
+                         OR unused.last_used_at < now() - interval '1 minute')
+                    FOR UPDATE SKIP LOCKED)
+)
+SELECT id, workspace_id, name, scopes, expires_at FROM token
+"""
+
 _live_tokens: dict[str, tuple[Caller, float]] = {}
 
 
@@ -179,26 +201,3 @@ async def caller_of_token(token: str) -> Caller | None:
 def _caller(row: dict[str, Any]) -> Caller:
     scopes = None if row["scopes"] is None else frozenset(map(TokenScope, row["scopes"]))
     return Caller(row["workspace_id"], row["id"], row["name"], scopes, row["expires_at"])
-
-
-# The live token by its hash, noting its use in the same statement, at most once a
-# minute: the row is written only when its last use is older, and SKIP LOCKED lets
-# a concurrent request that is already noting it (in its own transaction) pass by.
-# Looked up at most every TOKEN_CACHE_SECONDS per process, so this costs nothing per
-# request. The change log leaves last_used_at out (its trigger's arguments).
-LIVE_TOKEN_NOTING_USE = """
-WITH token AS (
-    SELECT id, workspace_id, name, scopes, expires_at
-      FROM api_token
-     WHERE token_hash = {} AND revoked_at IS NULL
-), noted AS (
-    UPDATE api_token SET last_used_at = now()
-     WHERE id = (SELECT unused.id
-                   FROM api_token AS unused
-                  WHERE unused.id = (SELECT id FROM token)
-                    AND (unused.last_used_at IS NULL
-                         OR unused.last_used_at < now() - interval '1 minute')
-                    FOR UPDATE SKIP LOCKED)
-)
-SELECT id, workspace_id, name, scopes, expires_at FROM token
-"""
