@@ -39,6 +39,8 @@ async def create_token(
         Refused after this long, e.g. 90m, 12h, 30d, 4w (also --expires-in).
     :param expires_at:
         Refused after this instant, e.g. 2027-01-31T00:00Z (also --expires-at).
+    :param hyphenated:
+        Not given by name: the options above spelled with hyphens land here.
     """
     try:
         options = _options(hyphenated, expires_in=expires_in, expires_at=expires_at)
