@@ -275,3 +275,13 @@ class ChangeOperation(StrEnum):
     CREATE = "CREATE"
     EDIT = "EDIT"
     DELETE = "DELETE"
+
+
+class TokenScope(StrEnum):
+    """What an API token may do; each API route needs exactly one of these
+    (app/api/auth.py). A token without scopes (NULL) may do everything."""
+
+    READ = "read"  # GETs, and what only computes (simulate)
+    WRITE = "write"  # leads, strategies, consent, attestations
+    SEND = "send"  # send permits, threads and messages, follow-up claims and dispatch
+    ADMIN = "admin"  # workspace settings and send policy

@@ -171,21 +171,30 @@ class AdminSettings:
 class WhatsAppSettings:
     """The Meta app's secrets: WHATSAPP_APP_SECRET signs webhook bodies,
     WHATSAPP_VERIFY_TOKEN answers the subscription handshake. One Meta app serves
-    every workspace's numbers. Without both, the webhook is off (503)."""
+    every workspace's numbers. Without both, the webhook is off (503).
+    WHATSAPP_APP_SECRET_PREVIOUS, while a rotation runs, is accepted as well: bodies
+    Meta signed (or retries) with the old secret are not lost."""
 
     app_secret: str
     verify_token: str
+    previous_app_secret: str = ""
+
+    @property
+    def app_secrets(self) -> tuple[str, ...]:
+        """The secrets a body may be signed with: the current one, then the previous."""
+        return tuple(secret for secret in (self.app_secret, self.previous_app_secret) if secret)
 
     @classmethod
     def from_environment(cls, environ: Environment = os.environ) -> "WhatsAppSettings | None":
         secret = _text(environ, "WHATSAPP_APP_SECRET")
         token = _text(environ, "WHATSAPP_VERIFY_TOKEN")
-        if not secret and not token:
+        previous = _text(environ, "WHATSAPP_APP_SECRET_PREVIOUS")
+        if not secret and not token and not previous:
             return None
         if not secret or not token:
             missing = "WHATSAPP_APP_SECRET" if not secret else "WHATSAPP_VERIFY_TOKEN"
             raise ConfigurationError(f"{missing} must be set as well to turn WhatsApp on")
-        return cls(app_secret=secret, verify_token=token)
+        return cls(app_secret=secret, verify_token=token, previous_app_secret=previous)
 
 
 LOG_FORMATS = ("text", "json")

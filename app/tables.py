@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from piccolo.columns import (
     JSONB,
+    Array,
     BigInt,
     BigSerial,
     Boolean,
@@ -62,6 +63,7 @@ from app.enums import (
     SendKind,
     StrategyStatus,
     TemplateCategory,
+    TokenScope,
 )
 
 
@@ -536,8 +538,19 @@ class ApiToken(Table, tablename="api_token"):
     token_hash = Varchar(length=64, unique=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     revoked_at = Timestamptz(null=True, default=None)
+    # Past it the token gets 401; NULL: it never expires.
+    expires_at = Timestamptz(null=True, default=None)
+    # What the token may do; NULL: everything (tokens issued before scopes existed).
+    scopes = Array(Varchar(length=16), choices=TokenScope, null=True, default=None)
+    # Kept to the minute at most, not written per request (app/tokens.py).
+    last_used_at = Timestamptz(null=True, default=None)
 
     api_token_hash_is_sha256 = Check("token_hash ~ '^[0-9a-f]{64}$'")
+    api_token_scopes_known = Check(
+        "scopes IS NULL OR (cardinality(scopes) > 0 AND array_position(scopes, NULL) IS NULL "
+        f"AND scopes <@ ARRAY[{enum_values_sql(TokenScope)}]::varchar[])"
+    )
+    api_token_expires_after_creation = Check("expires_at IS NULL OR expires_at > created_at")
 
 
 class ChangeLog(Table, tablename="change_log"):

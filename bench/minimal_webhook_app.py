@@ -31,7 +31,7 @@ ROUTE, THREAD, MESSAGE, LEAD_EFFECTS = map(
 
 async def webhook(request: Request) -> JSONResponse:
     body = await request.body()
-    if not signed_by(body, request.headers.get("x-hub-signature-256"), SECRET):
+    if not signed_by(body, request.headers.get("x-hub-signature-256"), (SECRET,)):
         return JSONResponse({"error": "signature"}, status_code=401)
     changes = read_payload(body).changes
     stored = statuses = 0

@@ -263,7 +263,7 @@ def factories_now():
         ("outreach_attestation", "append-only audit trail"),
         ("chat_message", "conversation history"),
         ("legacy_mapping", "written by 'piccolo legacy backfill' only"),
-        ("api_token", "managed with 'piccolo masterplan create-token'"),
+        ("api_token", "issued and revoked with the 'Create API token' and 'Revoke API token'"),
     ],
 )
 async def test_history_cannot_be_written_through_the_admin(admin, connection, acme, table, reason):

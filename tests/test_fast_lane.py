@@ -174,6 +174,7 @@ def test_the_lane_answers_only_routes_fastapi_declares_with_their_own_paths():
     route's method and path pattern: a route moved or renamed moves the lane too."""
     from fastapi.routing import APIRoute
 
+    from app.api.auth import route_scope
     from app.api.fast_lane import LANES, lane_routes
     from app.api.routes import ROUTERS
 
@@ -190,6 +191,7 @@ def test_the_lane_answers_only_routes_fastapi_declares_with_their_own_paths():
         (endpoint,) = [e for e, h in LANES.items() if h is lane.handler]
         route = declared[endpoint]
         assert lane.methods == route.methods
+        assert lane.token_scope == route_scope(route) is not None
         pattern = lane.pattern.pattern
         assert pattern == f"^{API_PREFIX}{route.path_regex.pattern.removeprefix('^')}"
         assert lane.pattern.groupindex.keys() == route.param_convertors.keys()

@@ -26,6 +26,7 @@ DISTINCT_VALUES = {
     "WHATSAPP_VERIFY_TOKEN": "verify-token",
     "LOG_FORMAT": "json",
     "METRICS_TOKEN": "a-scraper-token-of-some-length",
+    "WHATSAPP_APP_SECRET_PREVIOUS": "app-secret-before-the-rotation",
 }
 
 BAD_VALUES = {
@@ -38,6 +39,7 @@ BAD_VALUES = {
     "WHATSAPP_APP_SECRET": ("only-half", "WHATSAPP_VERIFY_TOKEN must be set as well"),
     "LOG_FORMAT": ("yaml", "LOG_FORMAT must be text or json, not 'yaml'"),
     "METRICS_TOKEN": ("short", "METRICS_TOKEN must be at least 16 characters"),
+    "WHATSAPP_APP_SECRET_PREVIOUS": ("old", "WHATSAPP_APP_SECRET must be set as well"),
 }
 
 
@@ -73,6 +75,7 @@ def test_the_values_read_are_typed():
     assert read.admin.production is True
     assert read.admin.allowed_hosts == ("crm.example.com",)
     assert read.whatsapp is not None and read.whatsapp.verify_token == "verify-token"
+    assert read.whatsapp.app_secrets == ("app-secret", "app-secret-before-the-rotation")
 
 
 @pytest.mark.parametrize("name", sorted(BAD_VALUES))

@@ -145,6 +145,44 @@ async def test_an_unsigned_or_badly_signed_body_is_refused(meta, connection, acm
     assert await stored(connection) == before
 
 
+async def test_during_a_rotation_both_secrets_are_accepted_and_no_other(
+    meta, connection, acme, monkeypatch
+):
+    previous, unknown = "app-secret-before-the-rotation", "app-secret-of-no-one"
+    monkeypatch.setenv("WHATSAPP_APP_SECRET_PREVIOUS", previous)
+    settings.cache_clear()
+    answers = {}
+    for n, secret in enumerate((SECRET, previous, unknown)):
+        wamid = f"wamid.rotation-{n}"
+        body = json.dumps(payload(text(f"hello {n}", wamid=wamid))).encode()
+        answers[secret] = await meta.post(
+            WEBHOOK,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": signature_of(body, secret),
+            },
+        )
+    assert [answer.status_code for answer in answers.values()] == [200, 200, 401]
+    assert answers[unknown].json()["error"]["code"] == "unauthorized"
+    stored_ids = await connection.fetch(
+        "SELECT platform_message_id FROM chat_message ORDER BY platform_message_id"
+    )
+    assert [row["platform_message_id"] for row in stored_ids] == [
+        "wamid.rotation-0",
+        "wamid.rotation-1",
+    ]
+
+
+async def test_after_the_rotation_the_previous_secret_is_refused(meta, connection, acme):
+    """The rotation ends by unsetting WHATSAPP_APP_SECRET_PREVIOUS (here never set)."""
+    body = json.dumps(payload(text("late"))).encode()
+    old = signature_of(body, "app-secret-before-the-rotation")
+    response = await meta.post(WEBHOOK, content=body, headers={"X-Hub-Signature-256": old})
+    assert response.status_code == 401
+    assert await connection.fetchval("SELECT count(*) FROM chat_message") == 0
+
+
 async def test_signed_bodies_of_any_shape_are_acknowledged_and_kept(meta, connection, acme, caplog):
     before = await stored(connection)
     bodies = (b'{"secret": "not json', b'{"object": "page", "entry": []}', b"[1, 2]")

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from app.admin.api_tokens import TOKEN_FORMS
 from app.admin.consent_ledger import CONSENT_FORMS, CONSENT_TABLES
 from app.admin.crud import refusal_in_words, use_admin_crud
 from app.admin.csv_import import CSV_IMPORT_PATH, csv_import_app
@@ -147,7 +148,7 @@ def create_operator_admin(settings: AdminSettings) -> ASGIApp:
     tables = [*TABLES, *CONSENT_TABLES, *registered_tables()]
     admin = create_admin(
         tables=tables,
-        forms=[*FORMS, *CONSENT_FORMS],
+        forms=[*FORMS, *CONSENT_FORMS, *TOKEN_FORMS],
         site_name="Masterplan admin",
         session_expiry=timedelta(hours=1),
         increase_expiry=SESSION_INCREASE_EXPIRY,

@@ -326,15 +326,24 @@ TABLES = [
             ApiToken.id,
             ApiToken.workspace_id,
             ApiToken.name,
+            ApiToken.scopes,
+            ApiToken.expires_at,
+            ApiToken.last_used_at,
             ApiToken.created_at,
             ApiToken.revoked_at,
         ],
-        visible_filters=[ApiToken.workspace_id, ApiToken.name, ApiToken.revoked_at],
+        visible_filters=[
+            ApiToken.workspace_id,
+            ApiToken.name,
+            ApiToken.expires_at,
+            ApiToken.last_used_at,
+            ApiToken.revoked_at,
+        ],
         order_by=[OrderBy(ApiToken.id, ascending=False)],
         menu_group="Operators",
         validators=validators(
-            history="API tokens are managed with 'piccolo masterplan create-token' and "
-            "'revoke-token'"
+            history="API tokens are issued and revoked with the 'Create API token' and "
+            "'Revoke API token' actions, or 'piccolo masterplan create-token' and 'revoke-token'"
         ),
     ),
     TableConfig(

@@ -3,9 +3,10 @@
 FastAPI (app/api/routes/) declares every endpoint: its OpenAPI document, its
 validation and every refusal. For the hot paths measured in docs/benchmarks.md a
 request that is plainly valid is answered here instead, before FastAPI's
-middleware, routing and dependency machinery: the same token check and request
-models, then the same answer (app/api/answers.py) the FastAPI route gives. Anything
-this lane is not sure of (an unknown or missing token, a value its parsers do not
+middleware, routing and dependency machinery: the same token check (app/tokens.py,
+with the scope the FastAPI route declares) and request models, then the same
+answer (app/api/answers.py) the FastAPI route gives. Anything this lane is not sure
+of (an unknown, missing, expired or out-of-scope token, a value its parsers do not
 accept, a refusal by the domain or the database) is handed to FastAPI unchanged,
 so every error still comes from one place. Outages propagate to the outage guard.
 
@@ -32,6 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import answers, routes
+from app.api.auth import route_scope
 from app.api.parameters import ExternalId, Limit, RowId
 from app.api.schemas import (
     ClaimRequest,
@@ -43,11 +45,11 @@ from app.change_log import records_changes, statements_named, token_actor
 from app.db.outages import outage_kind
 from app.edge.body import read_body
 from app.edge.headers import ResponseHeaders
-from app.enums import LeadStage
+from app.enums import LeadStage, TokenScope
 from app.errors import DomainError
 from app.metrics import ROUTE_TEMPLATE
 from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor
-from app.tokens import Caller, caller_of_authorization
+from app.tokens import Caller, caller_of_authorization, refusal
 
 
 class Decline(Exception):
@@ -167,25 +169,29 @@ class LaneRoute:
     pattern: re.Pattern[str]
     handler: Handler
     template: str  # the FastAPI route's path template, under the prefix (app/metrics.py)
+    token_scope: TokenScope  # the scope the FastAPI route declares (app/api/auth.py)
 
 
 def lane_routes(prefix: str) -> list[LaneRoute]:
-    """The declared method(s), path pattern and template of each route in ``LANES``,
-    under ``prefix``."""
+    """The declared method(s), path pattern, template and token scope of each route in
+    ``LANES``, under ``prefix``."""
     declared = [
-        (route.methods, route.path_regex.pattern.removeprefix("^"), route.path_format, route)
+        LaneRoute(
+            route.methods,
+            re.compile(f"^{re.escape(prefix)}{route.path_regex.pattern.removeprefix('^')}"),
+            LANES[route.endpoint],
+            prefix + route.path_format,
+            route_scope(route),  # type: ignore[arg-type]  # None is refused below
+        )
         for router in routes.ROUTERS
         for route in router.routes
         if isinstance(route, APIRoute) and route.endpoint in LANES
     ]
-    if len(declared) != len(LANES):
-        raise RuntimeError("every fast-lane handler answers one declared FastAPI route")
-    return [
-        LaneRoute(
-            methods, re.compile(f"^{re.escape(prefix)}{pattern}"), LANES[r.endpoint], prefix + path
+    if len(declared) != len(LANES) or any(lane.token_scope is None for lane in declared):
+        raise RuntimeError(
+            "every fast-lane handler answers one declared FastAPI route with a scope"
         )
-        for methods, pattern, path, r in declared
-    ]
+    return declared
 
 
 # What this lane leaves to FastAPI: its answer is the documented refusal.
@@ -218,7 +224,9 @@ class FastLane:
         lane, path = route
         body, replayed = await read_body(scope, receive, self.max_body_bytes)
         response = (
-            await self._answer(scope, lane.handler, path, body.content) if body.complete else None
+            await self._answer(scope, lane.handler, lane.token_scope, path, body.content)
+            if body.complete
+            else None
         )
         if response is None:
             await self.app(scope, replayed, send)  # FastAPI's guard answers a body too large
@@ -227,7 +235,12 @@ class FastLane:
         await self.headers.add_to(response)(scope, receive, send)
 
     async def _answer(
-        self, scope: Scope, handler: Handler, path: dict[str, str], body: bytes
+        self,
+        scope: Scope,
+        handler: Handler,
+        token_scope: TokenScope,
+        path: dict[str, str],
+        body: bytes,
     ) -> Response | None:
         headers = Headers(scope=scope)
         content_type = headers.get("content-type", "application/json").split(";")[0].strip()
@@ -239,8 +252,8 @@ class FastLane:
             return None  # a repeated parameter: FastAPI reads those
         try:
             caller = await caller_of_authorization(headers.get("authorization"))
-            if caller is None:
-                return None
+            if caller is None or refusal(caller, token_scope, scope["method"]) is not None:
+                return None  # FastAPI's route refuses it, in words
             with self._named(scope, caller):
                 return await handler(LaneRequest(caller.workspace_id, path, query, body))
         except DECLINED as error:

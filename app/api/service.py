@@ -3,6 +3,7 @@ error shape, and 503 while the database is away."""
 
 from fastapi import FastAPI
 
+from app.api.auth import document_scopes
 from app.api.errors import install_error_handlers
 from app.api.routes import ROUTERS, whatsapp
 from app.edge.outage_guard import answer_outages_with_503
@@ -22,5 +23,6 @@ def create_api() -> FastAPI:
     api.include_router(whatsapp.router)
     api.include_router(whatsapp.numbers)
     install_error_handlers(api)
+    document_scopes(api)
     answer_outages_with_503(api)
     return api

@@ -1,8 +1,10 @@
 """Meta signs every webhook body: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256>``
-of the raw body with the app secret. Checked before anything is parsed."""
+of the raw body with the app secret. Checked before anything is parsed; during a
+rotation of the secret both the new and the previous one are accepted."""
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 
 
 def signature_of(body: bytes, app_secret: str) -> str:
@@ -11,11 +13,14 @@ def signature_of(body: bytes, app_secret: str) -> str:
     return f"sha256={digest}"
 
 
-def signed_by(body: bytes, header: str | None, app_secret: str) -> bool:
-    """Whether ``header`` is the signature of ``body`` (constant-time comparison)."""
+def signed_by(body: bytes, header: str | None, app_secrets: Iterable[str]) -> bool:
+    """Whether ``header`` is the signature of ``body`` with one of ``app_secrets``
+    (each compared in constant time, all of them always)."""
     if not header:
         return False
-    return hmac.compare_digest(header.strip().encode(), signature_of(body, app_secret).encode())
+    given = header.strip().encode()
+    matches = [hmac.compare_digest(given, signature_of(body, s).encode()) for s in app_secrets]
+    return any(matches)
 
 
 def same_secret(given: str | None, expected: str) -> bool:

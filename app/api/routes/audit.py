@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.auth import Workspace
+from app.api.auth import WorkspaceToRead, WorkspaceToWrite
 from app.api.parameters import ERRORS, Limit, TimeCursor
 from app.api.schemas import (
     AttestationCreate,
@@ -25,7 +25,7 @@ router = APIRouter(responses=ERRORS)
 
 @router.get("/policy-decisions", response_model=DecisionPage, tags=["audit"])
 async def list_decisions(
-    workspace_id: Workspace,
+    workspace_id: WorkspaceToRead,
     lead_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
     since: Annotated[Instant | None, Query()] = None,
     cursor: TimeCursor = None,
@@ -41,14 +41,14 @@ async def list_decisions(
 
 
 @router.post("/attestations", status_code=201, response_model=AttestationOut, tags=["audit"])
-async def record_attestation(body: AttestationCreate, workspace_id: Workspace) -> dict:
+async def record_attestation(body: AttestationCreate, workspace_id: WorkspaceToWrite) -> dict:
     recorded = await attestations.record_attestation(workspace_id, body.operator_id, body.granted)
     return recorded.__dict__
 
 
 @router.get("/attestations", response_model=AttestationPage, tags=["audit"])
 async def list_attestations(
-    workspace_id: Workspace, cursor: TimeCursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    workspace_id: WorkspaceToRead, cursor: TimeCursor = None, limit: Limit = DEFAULT_PAGE_SIZE
 ) -> AttestationPage:
     """Newest first."""
     before = decode_cursor(cursor, datetime, int) if cursor else None
@@ -60,7 +60,7 @@ async def list_attestations(
 
 
 @router.get("/attestations/current", response_model=CurrentAttestation, tags=["audit"])
-async def current_attestation(workspace_id: Workspace) -> CurrentAttestation:
+async def current_attestation(workspace_id: WorkspaceToRead) -> CurrentAttestation:
     """The latest attestation decides: outreach is granted only if it grants it."""
     latest = await attestations.current_attestation(workspace_id)
     return CurrentAttestation(granted=bool(latest and latest["granted"]), attestation=latest)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from app import conversations
 from app.api import answers
-from app.api.auth import Workspace
+from app.api.auth import WorkspaceToRead, WorkspaceToSend
 from app.api.parameters import ERRORS, Limit, RowId, TimeCursor
 from app.api.schemas import MessageCreate, MessageOut, MessagePage, ThreadOut
 from app.pagination import DEFAULT_PAGE_SIZE, decode_cursor
@@ -20,14 +20,14 @@ router = APIRouter(responses=ERRORS)
     response_model=ThreadOut,
     tags=["conversations"],
 )
-async def start_thread(lead_id: RowId, workspace_id: Workspace) -> dict:
+async def start_thread(lead_id: RowId, workspace_id: WorkspaceToSend) -> dict:
     return await conversations.start_thread(workspace_id, lead_id)
 
 
 @router.get("/threads/{thread_id:int}/messages", response_model=MessagePage, tags=["conversations"])
 async def list_messages(
     thread_id: RowId,
-    workspace_id: Workspace,
+    workspace_id: WorkspaceToRead,
     cursor: TimeCursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Response:
@@ -43,7 +43,7 @@ async def list_messages(
     tags=["conversations"],
 )
 async def append_message(
-    thread_id: RowId, body: MessageCreate, workspace_id: Workspace
+    thread_id: RowId, body: MessageCreate, workspace_id: WorkspaceToSend
 ) -> Response:
     """A `model` message needs ``permit_id``: an allowed send permit for the thread's
     lead, at most 15 minutes old and not used by another message (409 otherwise)."""

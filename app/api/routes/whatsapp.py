@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from app.api.auth import Workspace
+from app.api.auth import WorkspaceToRead
 from app.api.parameters import ERRORS as API_ERRORS
 from app.api.schemas import ErrorBody
 from app.change_log import Actor, name_actor
@@ -89,7 +89,7 @@ async def receive_webhook(request: Request, whatsapp: WhatsApp) -> WebhookReceip
     cannot be acted on is kept in the webhook inbox with the reason (Meta retries
     anything else). Answered after the transaction commits: acknowledged means stored."""
     body = await request.body()
-    if not signed_by(body, request.headers.get("x-hub-signature-256"), whatsapp.app_secret):
+    if not signed_by(body, request.headers.get("x-hub-signature-256"), whatsapp.app_secrets):
         WEBHOOK_SIGNATURE_FAILURES.inc()
         raise HTTPException(status_code=401, detail="X-Hub-Signature-256 is missing or wrong")
     await name_actor(WEBHOOK_ACTOR)
@@ -117,7 +117,7 @@ numbers = APIRouter(tags=["whatsapp"], responses=API_ERRORS)
 
 
 @numbers.get("/integrations/whatsapp/numbers", response_model=list[WhatsAppNumberOut])
-async def list_numbers(workspace_id: Workspace) -> list:
+async def list_numbers(workspace_id: WorkspaceToRead) -> list:
     """The token's workspace's numbers (managed in the admin)."""
     return (
         await WhatsAppNumber.select(
