@@ -1,5 +1,6 @@
 """Every test runs against real PostgreSQL: a freshly cloned, migrated database."""
 
+import base64
 import inspect
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
     global _server
     _server = DatabaseServer()
     _server.build_template()
+    # Operators' authenticator secrets are encrypted with this run's key (inherited by
+    # served apps and commands), never with a key file in the checkout.
+    os.environ.setdefault("ADMIN_MFA_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
     # piccolo_conf.py reads DATABASE_URL when the tables are first imported.
     os.environ["DATABASE_URL"] = _server.create_from_template(TEST_DATABASE)
     settings.cache_clear()

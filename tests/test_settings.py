@@ -24,6 +24,9 @@ DISTINCT_VALUES = {
     "MASTERPLAN_ALLOWED_HOSTS": "crm.example.com",
     "WHATSAPP_APP_SECRET": "app-secret",
     "WHATSAPP_VERIFY_TOKEN": "verify-token",
+    "ADMIN_MFA": "required-for-all",
+    "ADMIN_MFA_KEY": "bWFzdGVycGxhbi10ZXN0LWtleS0zMi1ieXRlcy1vayE=",
+    "ADMIN_MFA_KEY_FILE": "/var/lib/masterplan/admin-mfa.key",
 }
 
 BAD_VALUES = {
@@ -34,6 +37,8 @@ BAD_VALUES = {
     "PORT": ("http", "PORT must be a port number from 1 to 65535, not 'http'"),
     "MASTERPLAN_PRODUCTION": ("maybe", "MASTERPLAN_PRODUCTION must be one of 1/0"),
     "WHATSAPP_APP_SECRET": ("only-half", "WHATSAPP_VERIFY_TOKEN must be set as well"),
+    "ADMIN_MFA": ("sometimes", "ADMIN_MFA must be one of required-for-superusers,"),
+    "ADMIN_MFA_KEY": ("short", "ADMIN_MFA_KEY must be a Fernet key"),
 }
 
 
@@ -55,9 +60,12 @@ def test_every_setting_the_readme_lists_is_read_by_the_settings_object():
 
 
 def _partner(name: str) -> dict[str, str]:
-    """WhatsApp's two secrets are set together or not at all."""
+    """WhatsApp's two secrets are set together or not at all; production needs the
+    two-factor key."""
     if name.startswith("WHATSAPP_"):
         return {key: DISTINCT_VALUES[key] for key in DISTINCT_VALUES if key.startswith("WHATSAPP_")}
+    if name == "MASTERPLAN_PRODUCTION":
+        return {"ADMIN_MFA_KEY": DISTINCT_VALUES["ADMIN_MFA_KEY"]}
     return {}
 
 
@@ -68,6 +76,8 @@ def test_the_values_read_are_typed():
     assert read.database.replica_urls == ("postgresql://r1:5432", "postgresql://r2")
     assert read.admin.production is True
     assert read.admin.allowed_hosts == ("crm.example.com",)
+    assert read.admin.mfa.required_for_all is True
+    assert str(read.admin.mfa.key_file) == "/var/lib/masterplan/admin-mfa.key"
     assert read.whatsapp is not None and read.whatsapp.verify_token == "verify-token"
 
 
