@@ -1,6 +1,7 @@
 """Operators' two-factor sign-in over HTTP (app/admin/two_factor.py): enrolment,
 codes, recovery codes, enrolment required of superusers, the reset command."""
 
+import asyncio
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ from app.admin.two_factor import must_enrol
 from app.settings import ConfigurationError, OperatorMFASettings, Settings
 from tests.admin_client import anonymous_client, csrf_token, enrol_in_two_factor
 from tests.database_setup import PROJECT_ROOT
+from tests.locks import held, waiting_for
 
 PASSWORD = "correct horse"
 SETUP = "/admin/api/mfa-setup/"
@@ -265,3 +267,21 @@ def test_without_a_key_development_generates_one_once_into_the_key_file(tmp_path
     assert list(key_file.parent.iterdir()) == [key_file]
     given = OperatorMFASettings.from_environment({"ADMIN_MFA_KEY": first.decode()})
     assert encryption_key(given) == first
+
+
+async def test_two_logins_at_once_spend_a_recovery_code_once(fresh_database):
+    root = await operator("root", superuser=True)
+    _, recovery_codes = await enrol_in_two_factor(root.id)
+    lock = "SELECT id FROM authenticator_secret WHERE user_id = $1 FOR UPDATE"
+    async with anonymous_client() as first, anonymous_client() as second:
+        async with held(fresh_database, lock, root.id) as holder:
+            logins = [
+                asyncio.create_task(log_in(client, "root", recovery_codes[0]))
+                for client in (first, second)
+            ]
+            await waiting_for(holder, 2)
+        statuses = sorted(response.status_code for response in await asyncio.gather(*logins))
+    assert statuses == [200, 401]
+    [stored] = await active_secrets(root)
+    assert len(stored["recovery_codes"]) == 7
+    assert await sessions_of(root) == 1

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.admin.login_throttle import route_path
-from app.db.executor import fetch
+from app.db.executor import fetch, transaction
 from app.settings import MFA_KEY_BYTES, ConfigurationError, OperatorMFASettings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ PICCOLO_TEMPLATES = Path(piccolo_api.__file__).parent / "templates"
 # assets and script, and the enrolment page itself.
 OPEN_BEFORE_ENROLMENT = ("/public/", "/assets/", "/extras/", MFA_SETUP_PATH)
 ENROLMENT_HEADER = "X-MFA-Enrolment-Required"
+
+LOCK_SECRET = """
+SELECT id FROM authenticator_secret WHERE user_id = {} AND revoked_at IS NULL FOR UPDATE
+"""
 
 MUST_ENROL = """
 SELECT (u.superuser OR {}) AND NOT EXISTS (
@@ -100,8 +104,13 @@ class OperatorAuthenticator(AuthenticatorProvider):
         )
 
     async def authenticate_user(self, user: BaseUser, code: str) -> bool:
+        """piccolo-api's check of a code or recovery code, which reads the secret and then
+        writes what was used: here on the locked row, so that two logins at once cannot
+        both spend one recovery code (or one code)."""
         try:
-            return await super().authenticate_user(user=user, code=code)
+            async with transaction():
+                await fetch(LOCK_SECRET, user.id)
+                return await super().authenticate_user(user=user, code=code)
         except InvalidToken:
             # Encrypted with another key: ADMIN_MFA_KEY changed. Refused, and said why.
             logger.error(
