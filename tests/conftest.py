@@ -27,11 +27,11 @@ _server: DatabaseServer | None = None
 def pytest_configure(config: pytest.Config) -> None:
     """Build the migrated template before any test module imports the tables."""
     global _server
-    _server = DatabaseServer()
-    _server.build_template()
     # Operators' authenticator secrets are encrypted with this run's key (inherited by
     # served apps and commands), never with a key file in the checkout.
     os.environ.setdefault("ADMIN_MFA_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
+    _server = DatabaseServer()
+    _server.build_template()
     # piccolo_conf.py reads DATABASE_URL when the tables are first imported.
     os.environ["DATABASE_URL"] = _server.create_from_template(TEST_DATABASE)
     settings.cache_clear()

@@ -29,7 +29,9 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.admin.login_throttle import route_path
+from app.change_log import Actor, name_actor, name_on
 from app.db.executor import fetch, transaction
+from app.enums import ChangeActorKind
 from app.settings import MFA_KEY_BYTES, ConfigurationError, OperatorMFASettings
 
 logger = logging.getLogger(__name__)
@@ -108,7 +110,8 @@ class OperatorAuthenticator(AuthenticatorProvider):
         writes what was used: here on the locked row, so that two logins at once cannot
         both spend one recovery code (or one code)."""
         try:
-            async with transaction():
+            async with transaction() as connection:
+                await name_on(connection, as_operator(user), "two-factor sign-in")
                 await fetch(LOCK_SECRET, user.id)
                 return await super().authenticate_user(user=user, code=code)
         except InvalidToken:
@@ -119,6 +122,7 @@ class OperatorAuthenticator(AuthenticatorProvider):
             return False
 
     async def get_registration_html(self, user: BaseUser) -> str:
+        await name_actor(as_operator(user), "enrol in two-factor sign-in")
         secret, recovery_codes = await self.secret_table.create_new(
             user_id=user.id,
             encryption_provider=self.encryption_provider,
@@ -131,6 +135,15 @@ class OperatorAuthenticator(AuthenticatorProvider):
             recovery_codes_str="\n".join(recovery_codes),
             styles=self.styles,
         )
+
+    async def delete_registration(self, user: BaseUser) -> None:
+        await name_actor(as_operator(user), "disable two-factor sign-in")
+        await super().delete_registration(user=user)
+
+
+def as_operator(user: BaseUser) -> Actor:
+    """The operator, as the change log names them."""
+    return Actor(ChangeActorKind.OPERATOR, user.username, user.id)
 
 
 def operator_authenticators(mfa: OperatorMFASettings) -> list[AuthenticatorProvider]:
@@ -179,6 +192,9 @@ def with_two_factor(admin: ASGIApp, mfa: OperatorMFASettings) -> ASGIApp:
     return EnrolmentRequired(admin, mfa) if mfa.enabled else admin
 
 
+RESET_BY = Actor(ChangeActorKind.DATABASE, "piccolo masterplan reset-mfa")
+
+
 class UnknownOperator(LookupError):
     """No operator account has the username given."""
 
@@ -189,6 +205,8 @@ async def reset_two_factor(username: str) -> bool:
     user = await BaseUser.select(BaseUser.id).where(BaseUser.username == username).first()
     if user is None:
         raise UnknownOperator(f"no operator account is named {username!r}")
-    in_use = await AuthenticatorSecret.is_user_enrolled(user_id=user["id"])
-    await AuthenticatorSecret.revoke(user_id=user["id"])
+    async with transaction() as connection:
+        await name_on(connection, RESET_BY, f"reset two-factor sign-in of {username}")
+        in_use = await AuthenticatorSecret.is_user_enrolled(user_id=user["id"])
+        await AuthenticatorSecret.revoke(user_id=user["id"])
     return in_use
