@@ -19,7 +19,13 @@ from piccolo_api.mfa.authenticator.tables import AuthenticatorSecret
 from app.admin.two_factor import must_enrol
 from app.db.executor import fetch
 from app.settings import ConfigurationError, OperatorMFASettings, Settings
-from tests.admin_client import anonymous_client, csrf_token, enrol_in_two_factor
+from tests.admin_client import (
+    anonymous_client,
+    csrf_token,
+    enrol_in_two_factor,
+    logged_in_operator,
+    messages,
+)
 from tests.database_setup import PROJECT_ROOT
 from tests.locks import held, waiting_for
 
@@ -326,3 +332,35 @@ async def test_two_logins_at_once_spend_a_recovery_code_once(fresh_database):
     [stored] = await active_secrets(root)
     assert len(stored["recovery_codes"]) == 7
     assert await sessions_of(root) == 1
+
+
+async def test_a_superuser_resets_an_operators_two_factor_in_the_admin():
+    rita = await operator("rita", superuser=False)
+    await enrol_in_two_factor(rita.id)
+    form = "/forms/reset-two-factor-sign-in/"
+    ana = await logged_in_operator("ana", superuser=False)
+    root = await logged_in_operator("root", superuser=True)
+    try:
+        refused = await ana.post(form, {"username": "rita"})
+        assert len(await active_secrets(rita)) == 1
+        unknown = await root.post(form, {"username": "nobody"})
+        reset = await root.post(form, {"username": "rita"})
+    finally:
+        await ana.http.aclose()
+        await root.http.aclose()
+    assert refused.status_code == 403
+    assert messages(refused) == "only a superuser may reset an operator's two-factor sign-in"
+    assert (unknown.status_code, messages(unknown)) == (
+        422,
+        "no operator account is named 'nobody'",
+    )
+    assert reset.status_code == 200
+    assert reset.json()["custom_form_success"] == (
+        "Two-factor sign-in of 'rita' reset; they enrol again at their next login."
+    )
+    assert await active_secrets(rita) == []
+    assert (await secret_changes())[-1][1:4] == (
+        "OPERATOR",
+        "root",
+        "reset two-factor sign-in of rita",
+    )

@@ -199,14 +199,17 @@ class UnknownOperator(LookupError):
     """No operator account has the username given."""
 
 
-async def reset_two_factor(username: str) -> bool:
-    """Revoke ``username``'s authenticator (and so its recovery codes): the operator
-    signs in with the password alone and enrols again. False when none was in use."""
+async def reset_two_factor(username: str, actor: Actor = RESET_BY) -> str:
+    """Revoke ``username``'s authenticator (and so its recovery codes), recorded as
+    ``actor``'s: the operator signs in with the password alone and enrols again. What
+    was done, in words."""
     user = await BaseUser.select(BaseUser.id).where(BaseUser.username == username).first()
     if user is None:
         raise UnknownOperator(f"no operator account is named {username!r}")
     async with transaction() as connection:
-        await name_on(connection, RESET_BY, f"reset two-factor sign-in of {username}")
+        await name_on(connection, actor, f"reset two-factor sign-in of {username}")
         in_use = await AuthenticatorSecret.is_user_enrolled(user_id=user["id"])
         await AuthenticatorSecret.revoke(user_id=user["id"])
-    return in_use
+    if not in_use:
+        return f"{username!r} had no authenticator enrolled; nothing changed."
+    return f"Two-factor sign-in of {username!r} reset; they enrol again at their next login."

@@ -14,10 +14,6 @@ async def reset_mfa(username: str) -> None:
         The operator's username.
     """
     try:
-        was_enrolled = await reset_two_factor(username)
+        print(await reset_two_factor(username))
     except UnknownOperator as error:
         raise ConfigurationError(str(error)) from None
-    if was_enrolled:
-        print(f"Two-factor sign-in of {username!r} reset; they enrol again at their next login.")
-    else:
-        print(f"{username!r} had no authenticator enrolled; nothing changed.")
