@@ -102,6 +102,7 @@ async def test_a_superuser_without_an_authenticator_reaches_only_the_enrolment_p
         page = await client.get("/admin/")
         tables = await client.get("/admin/api/tables/")
         overview = await client.get("/admin/overview/")
+        overview_page = await client.get("/admin/overview/", headers={"Accept": "text/html"})
         setup = await client.get(SETUP)
     assert login.status_code == 200
     assert page.status_code == 303
@@ -112,6 +113,7 @@ async def test_a_superuser_without_an_authenticator_reaches_only_the_enrolment_p
         "two-factor sign-in is required for this account: enrol at /admin/api/mfa-setup/"
     )
     assert overview.status_code == 403
+    assert (overview_page.status_code, overview_page.headers["location"]) == (303, SETUP)
     assert setup.status_code == 200
     assert "Please enter your password to enable MFA" in setup.text
     assert await active_secrets(root) == []

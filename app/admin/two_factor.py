@@ -162,15 +162,18 @@ async def must_enrol(token: str, required_for_all: bool) -> bool:
 
 class EnrolmentRequired:
     """ASGI middleware in front of the admin: an operator who must enrol reaches only
-    the enrolment page (the admin's page redirects there, the rest is 403)."""
+    the enrolment page (pages redirect there, the rest is 403)."""
 
     def __init__(self, app: ASGIApp, mfa: OperatorMFASettings) -> None:
         self.app = app
         self.required_for_all = mfa.required_for_all
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = route_path(scope) if scope["type"] == "http" else ""
-        token = HTTPConnection(scope).cookies.get("id") if path else None
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        connection, path = HTTPConnection(scope), route_path(scope)
+        token = connection.cookies.get("id")
         if (
             not token
             or path.startswith(OPEN_BEFORE_ENROLMENT)
@@ -179,7 +182,7 @@ class EnrolmentRequired:
             await self.app(scope, receive, send)
             return
         setup_url = f"{scope.get('root_path', '')}{MFA_SETUP_PATH}"
-        if path == "/" and scope["method"] == "GET":
+        if path == "/" or "text/html" in connection.headers.get("accept", ""):
             response = RedirectResponse(setup_url, status_code=303)
         else:
             detail = f"two-factor sign-in is required for this account: enrol at {setup_url}"
