@@ -366,3 +366,17 @@ async def test_a_superuser_resets_an_operators_two_factor_in_the_admin():
         "root",
         "reset two-factor sign-in of rita",
     )
+
+
+def test_a_damaged_key_file_is_one_readable_line(tmp_path):
+    from app.admin.two_factor import encryption_key
+
+    key_file = tmp_path / "admin-mfa.key"
+    key_file.write_text("not a key\n")
+    mfa = OperatorMFASettings.from_environment({"ADMIN_MFA_KEY_FILE": str(key_file)})
+    with pytest.raises(ConfigurationError) as refused:
+        encryption_key(mfa)
+    assert refused.value.code == (
+        f"masterplan: ADMIN_MFA_KEY_FILE {key_file} does not hold a readable Fernet key"
+    )
+    assert key_file.read_text() == "not a key\n"

@@ -60,10 +60,13 @@ FROM piccolo_user u WHERE u.id = {}
 
 
 def _read_key(path: Path) -> bytes:
-    key = path.read_bytes().strip()
-    if len(base64.urlsafe_b64decode(key + b"==")) != MFA_KEY_BYTES:
-        raise ConfigurationError(f"ADMIN_MFA_KEY_FILE {path} does not hold a Fernet key")
-    return key
+    try:
+        key = path.read_bytes().strip()
+        if len(base64.urlsafe_b64decode(key)) == MFA_KEY_BYTES:
+            return key
+    except (OSError, ValueError):
+        pass
+    raise ConfigurationError(f"ADMIN_MFA_KEY_FILE {path} does not hold a readable Fernet key")
 
 
 def key_from_file(path: Path) -> bytes:
