@@ -380,3 +380,15 @@ def test_a_damaged_key_file_is_one_readable_line(tmp_path):
         f"masterplan: ADMIN_MFA_KEY_FILE {key_file} does not hold a readable Fernet key"
     )
     assert key_file.read_text() == "not a key\n"
+
+
+def test_run_refuses_a_bad_two_factor_setting_with_one_readable_line():
+    from tests.test_main import bootstrap
+
+    result = bootstrap("run", ADMIN_MFA="sometimes")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "masterplan: ADMIN_MFA must be one of required-for-superusers, required-for-all, off, "
+        "not 'sometimes'"
+    )
+    assert result.stdout == ""  # checked before anything is installed

@@ -63,6 +63,7 @@ async def sign_in(page, admin: str, code: str | None) -> None:
 
 async def sign_out(page) -> None:
     await page.click("#user")
+    await page.get_by_text("MFA Setup").wait_for()  # offered while two-factor sign-in is on
     await page.click("[data-uitest=logout_button]")
     await page.locator("[data-uitest=login_button]").wait_for()
 

@@ -129,11 +129,15 @@ def read_only_tables(configs: list[TableConfig]) -> list[str]:
     )
 
 
-def add_admin_extras(admin: AdminRouter, read_only: list[str]) -> None:
+def add_admin_extras(admin: AdminRouter, read_only: list[str], two_factor: bool) -> None:
     """A script with the admin's page: lists say "10,000+" or "about N" when a count
     is bounded or estimated; form fields naming a table suggest its rows; leads link
-    to their page; the ``read_only`` tables offer no add, edit or delete."""
-    source = f"window.MASTERPLAN_READ_ONLY_TABLES = {json.dumps(read_only)};\n{EXTRAS_SCRIPT}"
+    to their page; the ``read_only`` tables offer no add, edit or delete; without
+    ``two_factor`` the user menu offers no *MFA Setup*."""
+    source = (
+        f"window.MASTERPLAN_READ_ONLY_TABLES = {json.dumps(read_only)};\n"
+        f"window.MASTERPLAN_TWO_FACTOR = {json.dumps(two_factor)};\n{EXTRAS_SCRIPT}"
+    )
 
     async def script(request: Request) -> Response:
         return Response(source, media_type="text/javascript")
@@ -165,5 +169,5 @@ def create_operator_admin(settings: AdminSettings) -> ASGIApp:
     use_admin_crud(fastapi_apps(admin))
     add_overview(admin)
     add_csv_import(admin)
-    add_admin_extras(admin, read_only_tables(tables))
+    add_admin_extras(admin, read_only_tables(tables), settings.mfa.enabled)
     return with_two_factor(LoginThrottle(admin), settings.mfa)

@@ -186,6 +186,13 @@
     " { display: none !important; }";
   document.head.append(hidden);
 
+  // Two-factor sign-in off (ADMIN_MFA=off): the user menu's *MFA Setup* leads nowhere.
+  if (window.MASTERPLAN_TWO_FACTOR === false) {
+    var noSetup = document.createElement("style");
+    noSetup.textContent = "li:has(> a[href='./api/mfa-setup/']) { display: none !important; }";
+    document.head.append(noSetup);
+  }
+
   function markReadOnly() {
     var match = location.hash.match(/^#\/([a-z0-9_]+)(?:\/|\?|$)/);
     var table = match && readOnlyTables.indexOf(match[1]) >= 0 ? match[1] : null;
