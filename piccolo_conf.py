@@ -19,5 +19,6 @@ APP_REGISTRY = AppRegistry(
         "app.legacy.piccolo_app",
         "piccolo.apps.user.piccolo_app",
         "piccolo_api.session_auth.piccolo_app",
+        "piccolo_api.mfa.authenticator.piccolo_app",
     ]
 )

@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 
 from app.admin import create_operator_admin
 from app.admin.csv_import import CSV_IMPORT_PATH, MAX_FILE_BODY_BYTES
+from app.admin.two_factor import MFA_SETUP_PATH
 from app.api.errors import error_response
 from app.api.fast_lane import FastLane
 from app.api.routes.whatsapp import WEBHOOK_PATH
@@ -109,6 +110,8 @@ site = Starlette(
                 JSONBodyGuard(
                     create_operator_admin(settings().admin),
                     larger_bodies={CSV_IMPORT_PATH: MAX_FILE_BODY_BYTES},
+                    # piccolo-admin's enrolment page posts an HTML form.
+                    raw_body_paths=(MFA_SETUP_PATH,),
                 ),
                 ADMIN_SECURITY_HEADERS,
             ),

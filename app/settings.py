@@ -6,6 +6,7 @@ settings table lists the same variables. Standard library only: ``python3 -m app
 checks the settings before anything is installed.
 """
 
+import base64
 import functools
 import os
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ FALSE_WORDS = {"", "0", "false", "no", "off"}
 DEFAULT_MAX_LAG_SECONDS = 5.0
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDED_DATA_DIR = PROJECT_ROOT / ".pgdata"
+DEFAULT_MFA_KEY_FILE = PROJECT_ROOT / ".admin-mfa-key"
 
 Environment = Mapping[str, str]
 
@@ -146,6 +148,65 @@ class FirstAdminSettings:
         )
 
 
+MFA_MODES = ("required-for-superusers", "required-for-all", "off")
+MFA_KEY_BYTES = 32  # a Fernet key: 32 bytes, url-safe base64
+
+
+def _fernet_key(environ: Environment, name: str) -> str:
+    key = _text(environ, name)
+    try:
+        decoded = base64.urlsafe_b64decode(key.encode("ascii")) if key else b""
+    except (ValueError, UnicodeEncodeError):
+        decoded = b""
+    if key and len(decoded) != MFA_KEY_BYTES:
+        raise ConfigurationError(
+            f"{name} must be a Fernet key (32 bytes in url-safe base64), e.g. from: python3 -c "
+            '"import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class OperatorMFASettings:
+    """Operators' two-factor sign-in (app/admin/two_factor.py).
+
+    ADMIN_MFA: ``required-for-superusers`` (default), ``required-for-all`` or ``off``.
+    ADMIN_MFA_KEY: the Fernet key that encrypts the authenticator secrets in the
+    database; required with MASTERPLAN_PRODUCTION=1. Without it (development), a key
+    is generated once into ADMIN_MFA_KEY_FILE (default ``.admin-mfa-key`` in the
+    checkout) and read from there afterwards.
+    """
+
+    mode: str = "required-for-superusers"
+    key: str = ""
+    key_file: Path = DEFAULT_MFA_KEY_FILE
+
+    @classmethod
+    def from_environment(
+        cls, environ: Environment = os.environ, production: bool = False
+    ) -> "OperatorMFASettings":
+        mode = _text(environ, "ADMIN_MFA").lower() or cls.mode
+        if mode not in MFA_MODES:
+            raise ConfigurationError(
+                f"ADMIN_MFA must be one of {', '.join(MFA_MODES)}, not {mode!r}"
+            )
+        key = _fernet_key(environ, "ADMIN_MFA_KEY")
+        if production and mode != "off" and not key:
+            raise ConfigurationError("ADMIN_MFA_KEY must be set when MASTERPLAN_PRODUCTION=1")
+        key_file = _text(environ, "ADMIN_MFA_KEY_FILE")
+        return cls(
+            mode=mode, key=key, key_file=Path(key_file).resolve() if key_file else cls.key_file
+        )
+
+    @property
+    def required_for_all(self) -> bool:
+        return self.mode == "required-for-all"
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+
 @dataclass(frozen=True)
 class AdminSettings:
     """How the operator admin protects its sessions.
@@ -157,13 +218,16 @@ class AdminSettings:
 
     production: bool = False
     allowed_hosts: tuple[str, ...] = ()
+    mfa: OperatorMFASettings = OperatorMFASettings()
 
     @classmethod
     def from_environment(cls, environ: Environment = os.environ) -> "AdminSettings":
         hosts = _text(environ, "MASTERPLAN_ALLOWED_HOSTS")
+        production = flag("MASTERPLAN_PRODUCTION", environ)
         return cls(
-            production=flag("MASTERPLAN_PRODUCTION", environ),
+            production=production,
             allowed_hosts=tuple(host.strip() for host in hosts.split(",") if host.strip()),
+            mfa=OperatorMFASettings.from_environment(environ, production),
         )
 
 

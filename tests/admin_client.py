@@ -6,9 +6,13 @@ from typing import Any
 
 import httpx
 from piccolo.apps.user.tables import BaseUser
+from piccolo_api.encryption.providers import FernetProvider
+from piccolo_api.mfa.authenticator.tables import AuthenticatorSecret
 from piccolo_api.session_auth.tables import SessionsBase
 
+from app.admin.two_factor import encryption_key
 from app.main import app
+from app.settings import settings
 
 # Each client gets its own address, as distinct operators would: the login
 # rate limit counts per address and must not leak between tests.
@@ -77,10 +81,25 @@ async def logged_in_operator(username: str = "operator", superuser: bool = False
         superuser=superuser,
         active=True,
     )
+    if superuser:
+        await enrol_in_two_factor(user.id)  # superusers sign in with a second factor
     token = await SessionsBase.create_session(user_id=user.id)
     client = anonymous_client()
     client.cookies.set("id", token.token)
     return AdminClient(client, await csrf_token(client), username)
+
+
+def two_factor_encryption() -> FernetProvider:
+    """How the served admin encrypts authenticator secrets (this run's ADMIN_MFA_KEY)."""
+    return FernetProvider(encryption_key(settings().admin.mfa))
+
+
+async def enrol_in_two_factor(user_id: int) -> tuple[str, list[str]]:
+    """Enrol an operator as the enrolment page does; the shared secret and recovery codes."""
+    secret, recovery_codes = await AuthenticatorSecret.create_new(
+        user_id=user_id, encryption_provider=two_factor_encryption()
+    )
+    return two_factor_encryption().decrypt(secret.secret), recovery_codes
 
 
 def messages(response: httpx.Response) -> str:

@@ -1,5 +1,6 @@
 """Every test runs against real PostgreSQL: a freshly cloned, migrated database."""
 
+import base64
 import inspect
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -34,6 +35,9 @@ def pytest_configure(config: pytest.Config) -> None:
     pytest-xdist the controller, which runs no test, builds it once before its workers
     start, and they clone from it."""
     global _server
+    # Operators' authenticator secrets are encrypted with this run's key (inherited by
+    # workers, served apps and commands), never with a key file in the checkout.
+    os.environ.setdefault("ADMIN_MFA_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
     use_own_embedded_server()
     settings.cache_clear()
     if hasattr(config, "workerinput"):

@@ -90,7 +90,9 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
     workspace_id, version_id = await prepare(migrated_scratch_database)
     server_errors: list[str] = []
 
-    with served_app({"DATABASE_URL": migrated_scratch_database}) as (base_url, _):
+    # The first admin is a superuser: its second factor is tested in test_admin_mfa_browser.py.
+    env = {"DATABASE_URL": migrated_scratch_database, "ADMIN_MFA": "off"}
+    with served_app(env) as (base_url, _):
         admin = f"{base_url}/admin/"
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
@@ -112,6 +114,11 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
             await page.fill("input[name=password]", PASSWORD)
             await page.click("[data-uitest=login_button]")
             await expect(page.locator("#user")).to_contain_text(USERNAME)
+            # Two-factor sign-in is off here: the user menu offers no MFA Setup.
+            await page.click("#user")
+            await expect(page.locator("[data-uitest=logout_button]")).to_be_visible()
+            await expect(page.get_by_text("MFA Setup")).to_be_hidden()
+            await page.click("#user")
             await page.goto(f"{admin}#/lead")
             await expect(page.locator("#app").first).to_contain_text("Lead")
 

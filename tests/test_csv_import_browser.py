@@ -139,7 +139,9 @@ async def test_an_operator_imports_10000_leads_with_consent_from_a_csv_file(
     good, with_consent = csv_file(path)
     server_errors: list[str] = []
 
-    with served_app({"DATABASE_URL": migrated_scratch_database}) as (base_url, _):
+    # The first admin is a superuser: its second factor is tested in test_admin_mfa_browser.py.
+    env = {"DATABASE_URL": migrated_scratch_database, "ADMIN_MFA": "off"}
+    with served_app(env) as (base_url, _):
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=120_000

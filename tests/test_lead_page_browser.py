@@ -122,7 +122,9 @@ async def test_an_operator_records_consent_and_reads_the_lead_page(
     server_errors: list[str] = []
     screenshot = tmp_path / "lead-page.png"
 
-    with served_app({"DATABASE_URL": migrated_scratch_database}) as (base_url, _):
+    # The first admin is a superuser: its second factor is tested in test_admin_mfa_browser.py.
+    env = {"DATABASE_URL": migrated_scratch_database, "ADMIN_MFA": "off"}
+    with served_app(env) as (base_url, _):
         admin = f"{base_url}/admin/"
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(

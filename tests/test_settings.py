@@ -27,6 +27,9 @@ DISTINCT_VALUES = {
     "LOG_FORMAT": "json",
     "METRICS_TOKEN": "a-scraper-token-of-some-length",
     "WHATSAPP_APP_SECRET_PREVIOUS": "app-secret-before-the-rotation",
+    "ADMIN_MFA": "required-for-all",
+    "ADMIN_MFA_KEY": "bWFzdGVycGxhbi10ZXN0LWtleS0zMi1ieXRlcy1vayE=",
+    "ADMIN_MFA_KEY_FILE": "/var/lib/masterplan/admin-mfa.key",
 }
 
 BAD_VALUES = {
@@ -40,6 +43,8 @@ BAD_VALUES = {
     "LOG_FORMAT": ("yaml", "LOG_FORMAT must be text or json, not 'yaml'"),
     "METRICS_TOKEN": ("short", "METRICS_TOKEN must be at least 16 characters"),
     "WHATSAPP_APP_SECRET_PREVIOUS": ("old", "WHATSAPP_APP_SECRET must be set as well"),
+    "ADMIN_MFA": ("sometimes", "ADMIN_MFA must be one of required-for-superusers,"),
+    "ADMIN_MFA_KEY": ("short", "ADMIN_MFA_KEY must be a Fernet key"),
 }
 
 
@@ -61,9 +66,12 @@ def test_every_setting_the_readme_lists_is_read_by_the_settings_object():
 
 
 def _partner(name: str) -> dict[str, str]:
-    """WhatsApp's two secrets are set together or not at all."""
+    """WhatsApp's two secrets are set together or not at all; production needs the
+    two-factor key."""
     if name.startswith("WHATSAPP_"):
         return {key: DISTINCT_VALUES[key] for key in DISTINCT_VALUES if key.startswith("WHATSAPP_")}
+    if name == "MASTERPLAN_PRODUCTION":
+        return {"ADMIN_MFA_KEY": DISTINCT_VALUES["ADMIN_MFA_KEY"]}
     return {}
 
 
@@ -74,6 +82,8 @@ def test_the_values_read_are_typed():
     assert read.database.replica_urls == ("postgresql://r1:5432", "postgresql://r2")
     assert read.admin.production is True
     assert read.admin.allowed_hosts == ("crm.example.com",)
+    assert read.admin.mfa.required_for_all is True
+    assert str(read.admin.mfa.key_file) == "/var/lib/masterplan/admin-mfa.key"
     assert read.whatsapp is not None and read.whatsapp.verify_token == "verify-token"
     assert read.whatsapp.app_secrets == ("app-secret", "app-secret-before-the-rotation")
 

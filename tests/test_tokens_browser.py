@@ -25,8 +25,12 @@ async def tick(page, field: str) -> None:
 async def test_an_operator_issues_a_scoped_token_shown_once(migrated_scratch_database):
     from playwright.async_api import async_playwright, expect
 
+    # Assertions wait as long as actions do: the suite runs in parallel.
+    expect.set_options(timeout=20_000)
     workspace_id, _ = await prepare(migrated_scratch_database)
-    with served_app({"DATABASE_URL": migrated_scratch_database}) as (base_url, _):
+    # The first admin is a superuser; two-factor sign-in has its own browser test.
+    env = {"DATABASE_URL": migrated_scratch_database, "ADMIN_MFA": "off"}
+    with served_app(env) as (base_url, _):
         admin = f"{base_url}/admin/"
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(

@@ -36,6 +36,7 @@ from app.admin.login_throttle import CountedInDatabase, LoginThrottle
 from app.admin.overview import OVERVIEW_PATH, overview_page, to_login
 from app.admin.registry import registered_tables
 from app.admin.table_configs import TABLES
+from app.admin.two_factor import operator_authenticators, with_two_factor
 from app.edge.outage_guard import answer_outages_with_503
 from app.settings import AdminSettings
 from app.validation import in_words, problems
@@ -129,11 +130,15 @@ def read_only_tables(configs: list[TableConfig]) -> list[str]:
     )
 
 
-def add_admin_extras(admin: AdminRouter, read_only: list[str]) -> None:
+def add_admin_extras(admin: AdminRouter, read_only: list[str], two_factor: bool) -> None:
     """A script with the admin's page: lists say "10,000+" or "about N" when a count
     is bounded or estimated; form fields naming a table suggest its rows; leads link
-    to their page; the ``read_only`` tables offer no add, edit or delete."""
-    source = f"window.MASTERPLAN_READ_ONLY_TABLES = {json.dumps(read_only)};\n{EXTRAS_SCRIPT}"
+    to their page; the ``read_only`` tables offer no add, edit or delete; without
+    ``two_factor`` the user menu offers no *MFA Setup*."""
+    source = (
+        f"window.MASTERPLAN_READ_ONLY_TABLES = {json.dumps(read_only)};\n"
+        f"window.MASTERPLAN_TWO_FACTOR = {json.dumps(two_factor)};\n{EXTRAS_SCRIPT}"
+    )
 
     async def script(request: Request) -> Response:
         return Response(source, media_type="text/javascript")
@@ -144,7 +149,8 @@ def add_admin_extras(admin: AdminRouter, read_only: list[str]) -> None:
 
 
 def create_operator_admin(settings: AdminSettings) -> ASGIApp:
-    """The admin ASGI app: session login (rate limited), CSRF, tables and actions."""
+    """The admin ASGI app: session login (rate limited, two-factor), CSRF, tables and
+    actions."""
     tables = [*TABLES, *CONSENT_TABLES, *registered_tables()]
     admin = create_admin(
         tables=tables,
@@ -158,10 +164,11 @@ def create_operator_admin(settings: AdminSettings) -> ASGIApp:
         auto_include_related=False,
         sidebar_links={"Overview": OVERVIEW_PATH, "Import leads (CSV)": CSV_IMPORT_PATH},
         rate_limit_provider=CountedInDatabase(),
+        mfa_providers=operator_authenticators(settings.mfa),
     )
     answer_bad_input_with_4xx(admin)
     use_admin_crud(fastapi_apps(admin))
     add_overview(admin)
     add_csv_import(admin)
-    add_admin_extras(admin, read_only_tables(tables))
-    return LoginThrottle(admin)
+    add_admin_extras(admin, read_only_tables(tables), settings.mfa.enabled)
+    return with_two_factor(LoginThrottle(admin), settings.mfa)

@@ -7,6 +7,12 @@
   var answer = null;
   var open = XMLHttpRequest.prototype.open;
   XMLHttpRequest.prototype.open = function () {
+    // An operator who must enrol in two-factor sign-in first is sent to the enrolment
+    // page (app/admin/two_factor.py answers 403 with its address in this header).
+    this.addEventListener("load", function () {
+      var enrol = this.status === 403 && this.getResponseHeader("X-MFA-Enrolment-Required");
+      if (enrol) location.href = enrol;
+    });
     this.addEventListener("load", function () {
       if (!/\/count\/(\?|$)/.test(this.responseURL) || this.status !== 200) return;
       try {
@@ -179,6 +185,13 @@
   ].map(function (selector) { return "html[data-read-only-table] " + selector; }).join(",\n") +
     " { display: none !important; }";
   document.head.append(hidden);
+
+  // Two-factor sign-in off (ADMIN_MFA=off): the user menu's *MFA Setup* leads nowhere.
+  if (window.MASTERPLAN_TWO_FACTOR === false) {
+    var noSetup = document.createElement("style");
+    noSetup.textContent = "li:has(> a[href='./api/mfa-setup/']) { display: none !important; }";
+    document.head.append(noSetup);
+  }
 
   function markReadOnly() {
     var match = location.hash.match(/^#\/([a-z0-9_]+)(?:\/|\?|$)/);

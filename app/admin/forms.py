@@ -7,11 +7,13 @@ from typing import Annotated, Any
 
 import pydantic
 from piccolo_admin.endpoints import FormConfig
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from app import leads
 from app.admin.crud import operator_actor
-from app.admin.menu import AUDIT_GROUP, LEADS_GROUP, STRATEGY_GROUP
+from app.admin.menu import AUDIT_GROUP, LEADS_GROUP, OPERATORS_GROUP, STRATEGY_GROUP
+from app.admin.two_factor import UnknownOperator, reset_two_factor
 from app.change_log import name_actor
 from app.enums import SendKind
 from app.errors import DomainError
@@ -131,6 +133,22 @@ def why_not_text(decision: dict[str, Any], planned: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class ResetTwoFactorForm(pydantic.BaseModel):
+    username: str = pydantic.Field(
+        min_length=1, max_length=100, description="The operator's username"
+    )
+
+
+async def reset_two_factor_form(request: Request, data: ResetTwoFactorForm) -> str:
+    """A superuser's way to let an operator who lost the device enrol again."""
+    if not request.user.user.superuser:
+        raise HTTPException(403, "only a superuser may reset an operator's two-factor sign-in")
+    try:
+        return await reset_two_factor(data.username, operator_actor(request))
+    except UnknownOperator as error:
+        raise ValueError(str(error)) from None
+
+
 def lead_form(change: Callable[[int, int], Awaitable[leads.LeadStageChange]]):
     async def endpoint(request: Request, data: LeadAction) -> str:
         async def action() -> leads.LeadStageChange:
@@ -200,6 +218,14 @@ FORMS = [
         "Act again, with this version of the code, on webhook items that were kept "
         "(e.g. after routing a WhatsApp number): what can be acted on now is stored.",
         LEADS_GROUP,
+    ),
+    operator_form(
+        "Reset two-factor sign-in",
+        ResetTwoFactorForm,
+        reset_two_factor_form,
+        "Superusers: an operator who lost the device and every recovery code signs in "
+        "with the password alone and enrols a new device.",
+        OPERATORS_GROUP,
     ),
     operator_form(
         "Suppress lead",

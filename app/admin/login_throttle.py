@@ -6,7 +6,8 @@ client address in ``login_throttle`` (one atomic upsert: racing workers cannot b
 take the last one); a login that succeeds gives its reservation back. Past
 ``LOGIN_FAILURE_LIMIT`` failures within ``LOGIN_WINDOW_SECONDS`` of an address's
 first failure, the address is refused with 429 until that window ends, whatever the
-password. The address is the client's as the server sees it (behind a proxy on
+password. A right password that is asked for its second factor is not a failure; a
+wrong code is. The address is the client's as the server sees it (behind a proxy on
 another machine, set ``FORWARDED_ALLOW_IPS`` so it is the forwarded one).
 """
 
@@ -19,6 +20,8 @@ from app.db.executor import fetch
 LOGIN_FAILURE_LIMIT = 20
 LOGIN_WINDOW_SECONDS = 300
 LOGIN_PATH = "/public/login/"  # below the admin's mount
+# piccolo-api's answer to a right password of an operator with two-factor sign-in.
+CODE_ASKED = b"MFA code required"
 
 RESERVE_FAILURE = """
 INSERT INTO login_throttle AS throttle (address, window_started, failures)
@@ -55,7 +58,8 @@ class CountedInDatabase(RateLimitProvider):
         return None
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
+    """The request's path below the admin's mount."""
     path, root = scope["path"], scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
 
@@ -67,7 +71,7 @@ class LoginThrottle:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or _route_path(scope) != LOGIN_PATH:
+        if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope) != LOGIN_PATH:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
@@ -88,8 +92,16 @@ class LoginThrottle:
             await refusal(scope, receive, send)
             return
 
+        status = 0
+
         async def send_after_counting(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 400:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if status < 400:
+                    await fetch(GIVE_BACK, address, window["window_started"])
+            elif status == 401 and CODE_ASKED in message.get("body", b""):
+                # The password was right; the code comes in the next attempt, which counts.
                 await fetch(GIVE_BACK, address, window["window_started"])
             await send(message)
 

@@ -26,7 +26,13 @@ from app.admin.hooks import (
     workspace_policy_patch,
     workspace_words_patch,
 )
-from app.admin.menu import AUDIT_GROUP, CHANNEL_GROUP, LEADS_GROUP, STRATEGY_GROUP
+from app.admin.menu import (
+    AUDIT_GROUP,
+    CHANNEL_GROUP,
+    LEADS_GROUP,
+    OPERATORS_GROUP,
+    STRATEGY_GROUP,
+)
 from app.tables import (
     ApiToken,
     ChangeLog,
@@ -340,7 +346,7 @@ TABLES = [
             ApiToken.revoked_at,
         ],
         order_by=[OrderBy(ApiToken.id, ascending=False)],
-        menu_group="Operators",
+        menu_group=OPERATORS_GROUP,
         validators=validators(
             history="API tokens are issued and revoked with the 'Create API token' and "
             "'Revoke API token' actions, or 'piccolo masterplan create-token' and 'revoke-token'"
@@ -384,7 +390,7 @@ TABLES = [
         ],
         visible_filters=[LoginThrottle.address],
         order_by=[OrderBy(LoginThrottle.window_started, ascending=False)],
-        menu_group="Operators",
+        menu_group=OPERATORS_GROUP,
         validators=counted_by_login(
             "failed logins are counted by the login form; delete an address's row to let "
             "it log in again at once"
@@ -402,6 +408,6 @@ TABLES = [
         ],
         visible_filters=[BaseUser.username, BaseUser.active, BaseUser.admin],
         link_column=BaseUser.username,
-        menu_group="Operators",
+        menu_group=OPERATORS_GROUP,
     ),
 ]
