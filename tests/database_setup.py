@@ -6,6 +6,7 @@ or the embedded one.
 """
 
 import asyncio
+import hashlib
 import os
 import subprocess
 import sys
@@ -18,9 +19,27 @@ import asyncpg
 from app.db.server import configured_url, run_sync, server_url, with_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Without DATABASE_URL the tests run on an embedded PostgreSQL of their own, apart from
-# the one ``python3 -m app run`` keeps its data in (.pgdata/).
-TEST_DATA_DIR = PROJECT_ROOT / ".pgdata-tests"
+# Memory-backed storage, where the machine has it: creating a database there takes
+# about 10 ms instead of 200 ms on this machine's disk, and each test creates one.
+IN_MEMORY = Path("/dev/shm")
+
+
+def in_memory() -> Path | None:
+    """The machine's memory-backed directory, if it has one this process may write."""
+    return IN_MEMORY if IN_MEMORY.is_dir() and os.access(IN_MEMORY, os.W_OK) else None
+
+
+def own_server_data_dir() -> Path:
+    """Where the tests' own embedded PostgreSQL keeps its data, apart from the one
+    ``python3 -m app run`` keeps in .pgdata/: in memory where the machine has it (one
+    directory per checkout), else .pgdata-tests/ in the checkout."""
+    memory = in_memory()
+    if memory is None:
+        return PROJECT_ROOT / ".pgdata-tests"
+    checkout = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:12]
+    return memory / f"masterplan-tests-{checkout}"
+
+
 # PostgreSQL's non-durable settings (its manual, "Non-Durable Settings"): nothing the
 # tests check depends on surviving a power cut, and every clone and commit would
 # otherwise wait for the disk. Only ever set on the tests' own embedded server.
@@ -146,7 +165,7 @@ def use_own_embedded_server() -> None:
     """Point this process and its children at the tests' own embedded server, unless
     ``DATABASE_URL`` or ``MASTERPLAN_PGDATA`` names one."""
     if not os.environ.get("DATABASE_URL", "").strip():
-        os.environ.setdefault("MASTERPLAN_PGDATA", str(TEST_DATA_DIR))
+        os.environ.setdefault("MASTERPLAN_PGDATA", str(own_server_data_dir()))
 
 
 def piccolo_at_once(

