@@ -1,7 +1,6 @@
 """An operator in a real headless Chromium: log in, add leads, run actions."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,27 +8,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.browser import BROWSER_TEST, chromium_page
 from tests.database_setup import PROJECT_ROOT
 from tests.server import served_app
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 USERNAME, PASSWORD = "ana", "a long operator password"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)"
-    ),
-]
+pytestmark = BROWSER_TEST
 
 
 async def prepare(database_url: str) -> tuple[int, int]:
@@ -81,11 +67,7 @@ async def lead_id_of(database_url: str, external_id: str) -> int:
 
 @pytest.mark.long_running
 async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scratch_database):
-    from playwright.async_api import async_playwright, expect
-
-    # Assertions wait as long as actions do: the suite runs in parallel, and a save
-    # may take seconds on a busy machine.
-    expect.set_options(timeout=20_000)
+    from playwright.async_api import expect
 
     workspace_id, version_id = await prepare(migrated_scratch_database)
     server_errors: list[str] = []
@@ -94,12 +76,7 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
     env = {"DATABASE_URL": migrated_scratch_database, "ADMIN_MFA": "off"}
     with served_app(env) as (base_url, _):
         admin = f"{base_url}/admin/"
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=120_000
-            )
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(20_000)
+        async with chromium_page() as page:
             page.on(
                 "response",
                 lambda response: (
@@ -208,7 +185,6 @@ async def test_an_operator_manages_leads_and_activates_a_strategy(migrated_scrat
             )
             overview: Path = ARTIFACTS / "admin-overview.png"
             await page.screenshot(path=str(overview), full_page=True)
-            await browser.close()
 
     connection = await asyncpg.connect(migrated_scratch_database)
     try:

@@ -8,21 +8,15 @@ import sys
 
 import asyncpg
 import pyotp
-import pytest
 
+from tests.browser import BROWSER_TEST, chromium_page
 from tests.database_setup import PROJECT_ROOT
 from tests.server import served_app
-from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.test_admin_mfa import wrong_code
 
 USERNAME, PASSWORD = "ana", "a long operator password"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)"
-    ),
-]
+pytestmark = BROWSER_TEST
 
 
 def create_superuser(database_url: str) -> None:
@@ -71,22 +65,14 @@ async def sign_out(page) -> None:
 async def test_a_superuser_enrols_then_signs_in_with_a_code_or_a_recovery_code_once(
     migrated_scratch_database, tmp_path
 ):
-    from playwright.async_api import async_playwright, expect
-
-    # Assertions wait as long as actions do: the suite runs in parallel.
-    expect.set_options(timeout=20_000)
+    from playwright.async_api import expect
 
     create_superuser(migrated_scratch_database)
     server_errors: list[str] = []
 
     with served_app({"DATABASE_URL": migrated_scratch_database}) as (base_url, _):
         admin = f"{base_url}/admin/"
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=120_000
-            )
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(20_000)
+        async with chromium_page() as page:
             page.on("dialog", lambda dialog: dialog.accept())  # "Are you sure you want to logout?"
             page.on(
                 "response",
@@ -133,7 +119,6 @@ async def test_a_superuser_enrols_then_signs_in_with_a_code_or_a_recovery_code_o
             await sign_in(page, admin, recovery_codes[0])
             await expect(page.locator("#app").first).to_contain_text("Problem logging in")
             await expect(page.locator("#user")).to_have_count(0)
-            await browser.close()
 
     assert await recovery_codes_left(migrated_scratch_database) == 7
     assert server_errors == []

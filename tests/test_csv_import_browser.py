@@ -10,22 +10,11 @@ import asyncpg
 import pytest
 
 from app.lead_import import IMPORT_LIMIT
+from tests.browser import BROWSER_TEST, chromium_page
 from tests.server import served_app
-from tests.test_admin_browser import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PASSWORD,
-    USERNAME,
-    prepare,
-)
+from tests.test_admin_browser import ARTIFACTS, PASSWORD, USERNAME, prepare
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)"
-    ),
-]
+pytestmark = BROWSER_TEST
 
 HEADER = "phone,full name,zone,consent version,opted in at,ip,user agent,signup page,notes"
 BAD_ZONE_LINE, NO_OFFSET_LINE = 2_502, 7_503  # lines of the file (the header is line 1)
@@ -126,11 +115,7 @@ async def import_and_read_summary(page, expect) -> dict[str, str]:
 async def test_an_operator_imports_10000_leads_with_consent_from_a_csv_file(
     migrated_scratch_database, tmp_path
 ):
-    from playwright.async_api import async_playwright, expect
-
-    # Assertions wait as long as actions do: the suite runs in parallel, and a save
-    # may take seconds on a busy machine.
-    expect.set_options(timeout=20_000)
+    from playwright.async_api import expect
 
     started = time.perf_counter()
     workspace_id, _ = await prepare(migrated_scratch_database)
@@ -142,12 +127,7 @@ async def test_an_operator_imports_10000_leads_with_consent_from_a_csv_file(
     # The first admin is a superuser: its second factor is tested in test_admin_mfa_browser.py.
     env = {"DATABASE_URL": migrated_scratch_database, "ADMIN_MFA": "off"}
     with served_app(env) as (base_url, _):
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=120_000
-            )
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(60_000)
+        async with chromium_page(action_wait_ms=60_000) as page:
             page.on(
                 "response",
                 lambda response: (
@@ -196,7 +176,6 @@ async def test_an_operator_imports_10000_leads_with_consent_from_a_csv_file(
             assert (again["created"], again["updated"]) == ("0", f"{good:,}")
             assert (again["granted"], again["already_granted"]) == ("0", f"{with_consent:,}")
             assert await counts(migrated_scratch_database) == (good, with_consent)
-            await browser.close()
 
     assert server_errors == []
     for picture in (preview_picture, summary_picture):

@@ -11,17 +11,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.browser import BROWSER_TEST, chromium_page
 from tests.server import served_app
-from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, USERNAME, pick, prepare
+from tests.test_admin_browser import PASSWORD, USERNAME, pick, prepare
 
 NUMBER = "+351910000777"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)"
-    ),
-]
+pytestmark = BROWSER_TEST
 
 
 async def outreach_ready(database_url: str, workspace_id: int, version_id: int) -> int:
@@ -111,11 +107,7 @@ async def consent_events(database_url: str) -> list[tuple]:
 async def test_an_operator_records_consent_and_reads_the_lead_page(
     migrated_scratch_database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright, expect
-
-    # Assertions wait as long as actions do: the suite runs in parallel, and a save
-    # may take seconds on a busy machine.
-    expect.set_options(timeout=20_000)
+    from playwright.async_api import expect
 
     workspace_id, version_id = await prepare(migrated_scratch_database)
     lead_id = await outreach_ready(migrated_scratch_database, workspace_id, version_id)
@@ -126,12 +118,7 @@ async def test_an_operator_records_consent_and_reads_the_lead_page(
     env = {"DATABASE_URL": migrated_scratch_database, "ADMIN_MFA": "off"}
     with served_app(env) as (base_url, _):
         admin = f"{base_url}/admin/"
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=120_000
-            )
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(20_000)
+        async with chromium_page() as page:
             page.on(
                 "response",
                 lambda response: (
@@ -201,7 +188,6 @@ async def test_an_operator_records_consent_and_reads_the_lead_page(
             await page.goto(f"{admin}#/lead/{lead_id}/")
             await page.click("#lead-page-link a")
             await expect(page.locator("#timeline")).to_be_visible()
-            await browser.close()
 
     assert await consent_events(migrated_scratch_database) == [
         ("grant", "marketing", "web_form", USERNAME)

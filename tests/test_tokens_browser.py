@@ -4,12 +4,12 @@ picked, scopes ticked, the token shown once, and it opens only its scopes."""
 import asyncpg
 import httpx
 
+from tests.browser import BROWSER_TEST, chromium_page
 from tests.database_setup import PROJECT_ROOT
 from tests.server import served_app
-from tests.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, USERNAME, pick, prepare
-from tests.test_admin_browser import pytestmark as browser_marks
+from tests.test_admin_browser import PASSWORD, USERNAME, pick, prepare
 
-pytestmark = browser_marks
+pytestmark = BROWSER_TEST
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
@@ -23,21 +23,14 @@ async def tick(page, field: str) -> None:
 
 
 async def test_an_operator_issues_a_scoped_token_shown_once(migrated_scratch_database):
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
-    # Assertions wait as long as actions do: the suite runs in parallel.
-    expect.set_options(timeout=20_000)
     workspace_id, _ = await prepare(migrated_scratch_database)
     # The first admin is a superuser; two-factor sign-in has its own browser test.
     env = {"DATABASE_URL": migrated_scratch_database, "ADMIN_MFA": "off"}
     with served_app(env) as (base_url, _):
         admin = f"{base_url}/admin/"
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=120_000
-            )
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(20_000)
+        async with chromium_page() as page:
             await page.goto(admin)
             await page.fill("input[name=username]", USERNAME)
             await page.fill("input[name=password]", PASSWORD)
@@ -56,7 +49,6 @@ async def test_an_operator_issues_a_scoped_token_shown_once(migrated_scratch_dat
             await page.screenshot(path=str(ARTIFACTS / "admin-create-token.png"), full_page=True)
             text = await shown.inner_text()
             secret = text.split("shown only once: ", 1)[1].split()[0]
-            await browser.close()
 
         async with httpx.AsyncClient(
             base_url=f"{base_url}/api/v1", headers={"Authorization": f"Bearer {secret}"}
