@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from app.errors import error_body
 from app.metrics import CONTENT_TYPE, scrape
 from app.settings import settings
+from app.tokens import bearer_token
 
 # Any active user's session is read here; the endpoint tells operators from others (403).
 SESSIONS = SessionsAuthBackend(auth_table=BaseUser, session_table=SessionsBase, admin_only=False)
@@ -30,14 +31,9 @@ def _refused(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
 async def refusal(request: Request) -> JSONResponse | None:
     """Why ``request`` may not read the metrics, or None when it may."""
-    token = _bearer(request)
+    token = bearer_token(request.headers.get("authorization"))
     expected = settings().observability.metrics_token
     if token is not None:
         if expected and hmac.compare_digest(token.encode(), expected.encode()):

@@ -174,10 +174,16 @@ SELECT id, workspace_id, name, scopes, expires_at FROM token
 _live_tokens: dict[str, tuple[Caller, float]] = {}
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 async def caller_of_authorization(authorization: str | None) -> Caller | None:
     """Who an ``Authorization: Bearer <token>`` header speaks for, or None."""
-    scheme, _, token = (authorization or "").partition(" ")
-    return await caller_of_token(token.strip()) if scheme.lower() == "bearer" else None
+    token = bearer_token(authorization)
+    return await caller_of_token(token) if token is not None else None
 
 
 async def caller_of_token(token: str) -> Caller | None:
