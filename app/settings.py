@@ -152,13 +152,17 @@ MFA_MODES = ("required-for-superusers", "required-for-all", "off")
 MFA_KEY_BYTES = 32  # a Fernet key: 32 bytes, url-safe base64
 
 
+def is_fernet_key(key: str | bytes) -> bool:
+    """Whether ``key`` is a Fernet key: 32 bytes in url-safe base64."""
+    try:
+        return len(base64.urlsafe_b64decode(key)) == MFA_KEY_BYTES
+    except ValueError:  # not base64, or not ASCII
+        return False
+
+
 def _fernet_key(environ: Environment, name: str) -> str:
     key = _text(environ, name)
-    try:
-        decoded = base64.urlsafe_b64decode(key.encode("ascii")) if key else b""
-    except (ValueError, UnicodeEncodeError):
-        decoded = b""
-    if key and len(decoded) != MFA_KEY_BYTES:
+    if key and not is_fernet_key(key):
         raise ConfigurationError(
             f"{name} must be a Fernet key (32 bytes in url-safe base64), e.g. from: python3 -c "
             '"import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'

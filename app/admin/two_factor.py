@@ -32,7 +32,7 @@ from app.admin.login_throttle import route_path
 from app.change_log import Actor, name_actor, name_on
 from app.db.executor import fetch, transaction
 from app.enums import ChangeActorKind
-from app.settings import MFA_KEY_BYTES, ConfigurationError, OperatorMFASettings
+from app.settings import MFA_KEY_BYTES, ConfigurationError, OperatorMFASettings, is_fernet_key
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +62,10 @@ FROM piccolo_user u WHERE u.id = {}
 def _read_key(path: Path) -> bytes:
     try:
         key = path.read_bytes().strip()
-        if len(base64.urlsafe_b64decode(key)) == MFA_KEY_BYTES:
-            return key
-    except (OSError, ValueError):
-        pass
+    except OSError:
+        key = b""
+    if is_fernet_key(key):
+        return key
     raise ConfigurationError(f"ADMIN_MFA_KEY_FILE {path} does not hold a readable Fernet key")
 
 
