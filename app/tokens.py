@@ -44,13 +44,18 @@ def token_scopes(names: Iterable[str]) -> list[TokenScope] | None:
     return [scope for scope in TokenScope if scope.value in named] or None
 
 
+def has_expired(expires_at: datetime | None) -> bool:
+    """Whether a token with this expiry (None: never) no longer works."""
+    return expires_at is not None and expires_at <= datetime.now(UTC)
+
+
 def checked_expiry(expires_at: datetime | None) -> datetime | None:
     """An expiry must name its time zone and lie in the future."""
     if expires_at is None:
         return None
     if expires_at.tzinfo is None:
         raise InvalidValue("expires_at", "an expiry needs a time zone, e.g. 2027-01-31T00:00Z")
-    if expires_at <= datetime.now(UTC):
+    if has_expired(expires_at):
         raise InvalidValue(
             "expires_at", f"the expiry {expires_at.isoformat()} is not in the future"
         )
@@ -141,7 +146,7 @@ def refusal(caller: Caller | None, scope: TokenScope, action: str) -> Refusal | 
     """Whether ``caller`` may do ``action`` (e.g. "POST /leads"), which needs ``scope``."""
     if caller is None:
         return Refusal(401, "a valid token is required: Authorization: Bearer <token>")
-    if caller.expires_at is not None and caller.expires_at <= datetime.now(UTC):
+    if caller.expires_at is not None and has_expired(caller.expires_at):
         expired = caller.expires_at.astimezone(UTC)
         return Refusal(401, f"this token expired at {expired:%Y-%m-%d %H:%M:%S} UTC")
     if caller.scopes is not None and scope not in caller.scopes:

@@ -8,6 +8,7 @@ from typing import Any
 from app.errors import DomainError, InvalidValue
 from app.settings import ConfigurationError
 from app.tokens import create_token as issue_token
+from app.tokens import has_expired
 from app.tokens import list_tokens as all_tokens
 from app.tokens import revoke_token as revoke
 
@@ -115,7 +116,7 @@ def _listed(token: dict[str, Any]) -> str:
     """One token on one line: state, scopes, last use, name."""
     if token["revoked_at"]:
         state = f"revoked {token['revoked_at']:%Y-%m-%d %H:%M}"
-    elif token["expires_at"] and token["expires_at"] <= datetime.now(UTC):
+    elif has_expired(token["expires_at"]):
         state = f"expired {token['expires_at']:%Y-%m-%d %H:%M}"
     elif token["expires_at"]:
         state = f"live until {token['expires_at']:%Y-%m-%d %H:%M}"
