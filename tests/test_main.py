@@ -129,3 +129,23 @@ async def test_an_api_path_no_route_matches_is_a_404_in_the_error_shape():
         elsewhere = await client.get("/nowhere")
     assert (api.status_code, api.json()["error"]["code"]) == (404, "not_found")
     assert (elsewhere.status_code, elsewhere.text) == (404, "Not Found")
+
+
+def test_the_command_line_loads_neither_the_admin_nor_the_api(database_server):
+    """Every ``piccolo`` command (and every migration run) imports piccolo_conf's app
+    registry; the admin and FastAPI would add a second to each, so commands that need
+    them import them when they run."""
+    probe = (
+        "import sys, piccolo_conf; "
+        "print(sorted(m for m in ('piccolo_admin', 'fastapi', 'app.admin', 'app.api') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_server.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr

@@ -1,7 +1,6 @@
 """``piccolo masterplan reprocess_webhook_inbox``."""
 
 from app.progress import ProgressBar
-from app.whatsapp.inbox import reprocess
 
 
 async def reprocess_webhook_inbox() -> None:
@@ -11,6 +10,10 @@ async def reprocess_webhook_inbox() -> None:
     it can act on now is stored and marked processed; the rest stays, its reason
     brought up to date. Safe to repeat.
     """
+    # Imported here: the webhook's modules load FastAPI, which every other command
+    # (and every migration run) would pay through piccolo_conf's app registry.
+    from app.whatsapp.inbox import reprocess
+
     bar: ProgressBar | None = None
 
     def progress(done: int, total: int) -> None:

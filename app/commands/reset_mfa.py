@@ -1,6 +1,5 @@
 """``piccolo masterplan reset-mfa``: the lost-device path of two-factor sign-in."""
 
-from app.admin.two_factor import UnknownOperator, reset_two_factor
 from app.settings import ConfigurationError
 
 
@@ -13,6 +12,10 @@ async def reset_mfa(username: str) -> None:
     :param username:
         The operator's username.
     """
+    # Imported here: the admin's modules take a second to import, which every other
+    # command (and every migration run) would pay through piccolo_conf's app registry.
+    from app.admin.two_factor import UnknownOperator, reset_two_factor
+
     try:
         print(await reset_two_factor(username))
     except UnknownOperator as error:
