@@ -1,7 +1,6 @@
 """Every test runs against real PostgreSQL: a freshly cloned, migrated database."""
 
 import base64
-import inspect
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -65,15 +64,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``long_running`` first, so that parallel workers never end the run
-    on one of them alone. With ``DATABASE_POOL_URL`` set (CI's PgBouncer stage), every
-    test's in-process requests run on the served application's pool, through the
-    pooler."""
+    on one of them alone. Every asynchronous test's in-process requests run on the
+    served application's pool, as served requests do (through the pooler in CI's
+    PgBouncer stage): without one, Piccolo opens a connection per query, and each new
+    connection costs the server a process and asyncpg's type introspection."""
     items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
-    if os.environ.get("DATABASE_POOL_URL", "").strip():
-        for item in items:
-            asynchronous = inspect.iscoroutinefunction(getattr(item, "function", None))
-            if asynchronous and "connection_pool" not in item.fixturenames:
-                item.fixturenames.append("connection_pool")
+    for item in items:
+        # pytest-asyncio marks every coroutine test, Hypothesis' wrapped ones too.
+        asynchronous = item.get_closest_marker("asyncio") is not None
+        if asynchronous and "connection_pool" not in item.fixturenames:
+            item.fixturenames.append("connection_pool")
 
 
 # PBKDF2 rounds for passwords hashed in the test process (operators the tests create,
@@ -103,13 +103,21 @@ def settings_read_afresh() -> Iterator[None]:
 
 
 @pytest.fixture
-async def connection_pool(fresh_database: str) -> AsyncIterator[None]:
-    """The served application's pool (app/main.py's lifespan) for in-process requests."""
+async def connection_pool(
+    request: pytest.FixtureRequest, fresh_database: str
+) -> AsyncIterator[None]:
+    """The served application's pool (app/main.py's lifespan) for in-process requests;
+    under ``@pytest.mark.contenders(n)``, room for n callers each holding a connection
+    at once (a race test's contenders, as n server processes would be)."""
     from app.db.connections import server_pool_settings
     from app.main import database_engine
 
     engine = database_engine()
-    await engine.start_connection_pool(**server_pool_settings(engine.config["dsn"]))
+    arguments = server_pool_settings(engine.config["dsn"])
+    contenders = request.node.get_closest_marker("contenders")
+    if contenders is not None:
+        arguments["max_size"] = max(arguments["max_size"], contenders.args[0])
+    await engine.start_connection_pool(**arguments)
     yield
     await engine.close_connection_pool()
 

@@ -15,8 +15,6 @@ from app.errors import NotFound
 from tests import factories
 from tests.api_client import client_for
 
-pytestmark = pytest.mark.usefixtures("connection_pool")
-
 SAID = datetime(2026, 11, 2, 10, 23, tzinfo=UTC)
 EVENTS = (
     "SELECT lead.external_id, e.action, e.purpose, e.method, e.evidence, e.captured_at, "

@@ -435,6 +435,7 @@ async def waiting_permits(connection: asyncpg.Connection, expected: int) -> int:
     return waiting
 
 
+@pytest.mark.contenders(PERMITS + 1)  # the permits and the revocation
 async def test_no_permit_is_issued_after_a_revocation_commits(connection, ledger):
     """The revocation's transaction holds the lead (FOR KEY SHARE, from its foreign key
     and consent.py) while twenty permits ask at once: each must wait for the lead

@@ -217,6 +217,7 @@ async def test_an_unlimited_workspace_loads_no_count(connection, acme):
 # --- race-safe permits -----------------------------------------------------------------------
 
 
+@pytest.mark.contenders(50)
 async def test_fifty_leads_asking_for_the_last_place_get_one_permit(connection, fresh_database):
     workspace_id = await limited_workspace(connection, places_left=1, oldest=AT - 20 * HOUR)
     leads = [await london_lead(connection, workspace_id, f"+4477008{n:05d}") for n in range(50)]

@@ -152,6 +152,7 @@ async def test_five_unanswered_follow_ups_stop_until_the_lead_writes(connection,
     assert again["allow_send"], again["summary"]
 
 
+@pytest.mark.contenders(20)
 async def test_twenty_workers_asking_at_once_get_one_permit(connection, fresh_database, acme):
     lead_id = await london_lead(connection, acme)
     # Hold the lead's row lock so that all twenty requests are queued behind it.
