@@ -70,6 +70,21 @@ def admin_execute(server: str, *statements: str) -> None:
     run_sync(execute)
 
 
+def python_in_checkout(
+    database_url: str, *arguments: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run this checkout's Python with ``arguments`` against ``database_url``; what it
+    printed and how it exited."""
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def piccolo(
     database_url: str, *arguments: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
@@ -98,6 +113,17 @@ class DatabaseServer:
         self.url = server_url()
         self._cloning = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spare-database")
         self._spare: Future[str] | None = None
+        self._clone_strategy: str | None = None
+
+    def clone_strategy(self) -> str:
+        """How this server copies the template: FILE_COPY where fsync is off (the
+        checkpoint it needs costs nothing there; about 20 ms per clone against 36 ms on
+        the tests' own server), else WAL_LOG, PostgreSQL's default, which is the faster
+        of the two on a durable disk."""
+        if self._clone_strategy is None:
+            rows = run_sync(lambda: fetch_rows(self.url, "SHOW fsync"))
+            self._clone_strategy = "FILE_COPY" if rows[0]["fsync"] == "off" else "WAL_LOG"
+        return self._clone_strategy
 
     def url_of(self, database: str) -> str:
         return with_database(self.url, database)
@@ -114,7 +140,8 @@ class DatabaseServer:
         admin_execute(
             self.url,
             f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"',
+            f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}" '
+            f"STRATEGY {self.clone_strategy()}",
         )
         return self.url_of(name)
 
