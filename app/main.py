@@ -11,10 +11,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
-from app.admin import create_operator_admin
-from app.admin.csv_import import CSV_IMPORT_PATH, MAX_FILE_BODY_BYTES
-from app.admin.two_factor import MFA_SETUP_PATH
 from app.api.errors import error_response
 from app.api.fast_lane import FastLane
 from app.api.routes.whatsapp import WEBHOOK_PATH
@@ -23,6 +21,7 @@ from app.db.connections import pool_settings, server_pool_settings
 from app.db.outages import OUTAGES
 from app.db.replicas import PrimaryWithReplicas
 from app.db.server import stop_embedded_server
+from app.edge.first_use import BuiltOnFirstUse
 from app.edge.headers import ADMIN_SECURITY_HEADERS, API_SECURITY_HEADERS, SecurityHeaders
 from app.edge.json_body import JSONBodyGuard
 from app.edge.observed import ObservedRequests
@@ -98,24 +97,36 @@ async def not_found(request: Request, error: Exception) -> Response:
     return PlainTextResponse("Not Found", status_code=404)
 
 
+def operator_admin() -> ASGIApp:
+    """The admin behind its security headers and body limits. Built on the first admin
+    request (app/edge/first_use.py), hence imported here: a process serving only the
+    API never loads piccolo-admin."""
+    from app.admin.csv_import import CSV_IMPORT_PATH, MAX_FILE_BODY_BYTES
+    from app.admin.site import create_operator_admin
+    from app.admin.two_factor import MFA_SETUP_PATH
+
+    return SecurityHeaders(
+        JSONBodyGuard(
+            create_operator_admin(settings().admin),
+            larger_bodies={CSV_IMPORT_PATH: MAX_FILE_BODY_BYTES},
+            # piccolo-admin's enrolment page posts an HTML form.
+            raw_body_paths=(MFA_SETUP_PATH,),
+        ),
+        ADMIN_SECURITY_HEADERS,
+    )
+
+
+# Every setting, the admin's too, is read and checked on import: a bad one stops the
+# server with one readable line before it serves (the admin itself is built later).
+settings()
+
 # Every route: FastAPI declares and validates the API, piccolo-admin serves the admin.
 site = Starlette(
     exception_handlers={404: not_found},
     routes=[
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Mount(
-            "/admin/",
-            SecurityHeaders(
-                JSONBodyGuard(
-                    create_operator_admin(settings().admin),
-                    larger_bodies={CSV_IMPORT_PATH: MAX_FILE_BODY_BYTES},
-                    # piccolo-admin's enrolment page posts an HTML form.
-                    raw_body_paths=(MFA_SETUP_PATH,),
-                ),
-                ADMIN_SECURITY_HEADERS,
-            ),
-        ),
+        Mount("/admin/", BuiltOnFirstUse(operator_admin)),
         Mount(
             API_PREFIX,
             SecurityHeaders(

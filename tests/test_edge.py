@@ -1,6 +1,8 @@
 """The request edge's shared parts (app/edge/): a body is read once per request
-whichever wrapper reads it first, and fixed headers never override a response's own."""
+whichever wrapper reads it first, fixed headers never override a response's own, and
+the admin is built by its first request."""
 
+import asyncio
 import json
 
 import httpx
@@ -8,8 +10,10 @@ from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from app.edge.body import read_body
+from app.edge.first_use import BuiltOnFirstUse
 from app.edge.headers import ResponseHeaders, SecurityHeaders
 from app.edge.json_body import JSONBodyGuard
+from tests.database_setup import python_in_checkout
 
 
 def chunks_of(*parts: bytes) -> tuple[Receive, list[Message]]:
@@ -96,3 +100,43 @@ async def test_fixed_headers_are_added_unless_the_response_sets_its_own():
     direct = ResponseHeaders({"X-Content-Type-Options": "nosniff"}).add_to(JSONResponse({}))
     assert (b"x-content-type-options", b"nosniff") in direct.raw_headers
     assert json.loads(direct.body) == {}
+
+
+async def test_an_app_built_on_first_use_is_built_once_for_requests_arriving_together():
+    builds = []
+
+    def build():
+        builds.append(1)
+        return JSONResponse({"build": len(builds)})
+
+    lazy = BuiltOnFirstUse(build)
+    assert (lazy.built, builds) == (False, [])
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=lazy), base_url="http://t")
+    async with client:
+        answers = await asyncio.gather(*(client.get("/") for _ in range(5)))
+    assert [answer.json() for answer in answers] == [{"build": 1}] * 5
+    assert (lazy.built, builds) == (True, [1])
+
+
+SERVE_API_THEN_ADMIN = """
+import asyncio, sys, httpx
+from app.main import app
+
+async def main():
+    loaded = lambda: "piccolo_admin" in sys.modules
+    seen = [loaded()]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        api = await client.get("/api/v1/openapi.json")
+        seen.append(loaded())
+        admin = await client.get("/admin/")
+        seen.append(loaded())
+    print(api.status_code, admin.status_code, *seen)
+
+asyncio.run(main())
+"""
+
+
+def test_a_process_serving_only_the_api_never_loads_the_admin(database_server):
+    result = python_in_checkout(database_server.url, "-c", SERVE_API_THEN_ADMIN)
+    assert result.stdout.split() == ["200", "200", "False", "False", "True"], result.stderr

@@ -12,7 +12,7 @@ import pytest
 
 from app.db.server import database_name
 from app.main import app
-from tests.database_setup import PROJECT_ROOT, admin_execute
+from tests.database_setup import PROJECT_ROOT, admin_execute, python_in_checkout
 from tests.server import get, served_app
 from tests.test_database import embedded_env, postmaster_running, wait_until
 
@@ -140,12 +140,18 @@ def test_the_command_line_loads_neither_the_admin_nor_the_api(database_server):
         "print(sorted(m for m in ('piccolo_admin', 'fastapi', 'app.admin', 'app.api') "
         "if m in sys.modules))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_server.url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = python_in_checkout(database_server.url, "-c", probe)
     assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
+
+
+def test_serving_with_a_bad_admin_setting_stops_with_one_line(database_server):
+    """The admin is built by its first request, but its settings are checked before
+    the server serves."""
+    serve = ["-m", "uvicorn", "app.main:app", "--port", "0"]
+    result = python_in_checkout(database_server.url, *serve, ADMIN_MFA="sometimes")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "masterplan: ADMIN_MFA must be one of required-for-superusers, required-for-all, "
+        "off, not 'sometimes'"
+    )
+    assert "Traceback" not in result.stderr

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.admin import create_operator_admin
+from app.admin.site import create_operator_admin
 from app.commands.create_first_admin import FIRST_ADMIN_LOCK
 from app.settings import AdminSettings
 from tests.database_setup import PROJECT_ROOT, fetch_rows, finished, started_piccolo

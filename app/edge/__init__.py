@@ -7,6 +7,7 @@ From the outside in (assembled in app/main.py):
     recorded_writes.py  each state-changing request one transaction, naming its actor
     headers.py          fixed security headers, by part of the site
     json_body.py        a write's body a JSON object of bounded size, or 400/413
+    first_use.py        the admin, built by its first request
 
 They share one body reader (body.py: read once per request, replayed to the app)
 and one header adder (headers.py).
