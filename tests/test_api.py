@@ -19,10 +19,6 @@ from tests.locks import WAIT_SECONDS, held
 MINUTE = timedelta(minutes=1)
 
 
-# As served: the API's queries run on the engine's pool, as in production.
-pytestmark = pytest.mark.usefixtures("connection_pool")
-
-
 @pytest.fixture
 async def acme(connection) -> int:
     return await factories.workspace(connection, "Acme")
@@ -645,6 +641,7 @@ async def test_two_simultaneous_drafts_get_distinct_numbers(api):
         ("POST", "/leads", {"external_id": "a\x00b"}),
         ("PATCH", "/workspace", {"name": "nul\x00"}),
         ("POST", "/attestations", {"operator_id": "ops\x00"}),
+        ("POST", "/strategies", {"followup_preset": "GENTLE", "tone": "calm\x00"}),
     ],
 )
 async def test_text_the_database_cannot_store_is_422_as_the_schema_says(
@@ -652,13 +649,14 @@ async def test_text_the_database_cannot_store_is_422_as_the_schema_says(
 ):
     response = await api.request(method, path, json=body)
     assert response.status_code == 422
-    [field] = body
+    [field] = [name for name, value in body.items() if "\x00" in value]
     assert [item["field"] for item in error_of(response)["fields"]] == [field]
     schema = (await api.get("/openapi.json")).json()
     assert "\\x00" in json.dumps(schema["components"]["schemas"])  # the pattern is stated
     assert await connection.fetchval("SELECT count(*) FROM lead") == 0
     assert await connection.fetchval("SELECT count(*) FROM outreach_attestation") == 0
     assert await connection.fetchval("SELECT name FROM workspace") == "Acme"
+    assert await connection.fetchval("SELECT count(*) FROM strategy_version") == 0
 
 
 async def test_strategy_text_cannot_be_nulled(api, connection):
