@@ -136,12 +136,13 @@ class DatabaseServer:
         )
         return self.url_of(name)
 
-    def create_from_template(self, name: str) -> str:
+    def create_from_template(self, name: str, template: str = TEMPLATE_DATABASE) -> str:
+        """``name``, a copy of ``template`` (the migrated one unless a module filled its
+        own)."""
         admin_execute(
             self.url,
             f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}" '
-            f"STRATEGY {self.clone_strategy()}",
+            f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY {self.clone_strategy()}',
         )
         return self.url_of(name)
 
