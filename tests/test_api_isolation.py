@@ -162,7 +162,8 @@ async def test_a_grant_cannot_cite_another_workspaces_wording(connection, tenant
         "captured_at": "2026-11-30T09:00:00Z",
     }
     response = await client.post(f"/leads/{own_lead}/consent-events", grant)
-    assert response.status_code == 404, response.text
+    assert response.status_code == 409, response.text
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["wording_version"]
     assert await rows_of(connection, b) == before
     assert (await rows_of(connection, a))["consent_event"] == []
     await client.http.aclose()

@@ -192,7 +192,9 @@ async def test_a_moment_in_the_future_or_out_of_range_is_refused_with_its_field(
     assert await events(connection) == []
 
 
-async def test_another_workspaces_lead_or_wording_is_404_and_nothing_is_stored(connection, acme):
+async def test_another_workspaces_lead_is_404_its_wording_409_and_nothing_is_stored(
+    connection, acme
+):
     _, lead_id, client = acme
     other = await factories.workspace(connection, "Other")
     other_lead = await factories.lead(connection, other, "+60198765432")
@@ -206,8 +208,10 @@ async def test_another_workspaces_lead_or_wording_is_404_and_nothing_is_stored(c
         {"action": "revoke", "purpose": "marketing", "captured_at": SAID_AT.isoformat()},
     )
 
-    assert wording_of_other.status_code == lead_of_other.status_code == 404
-    assert "wording version 1" in wording_of_other.json()["error"]["message"]
+    assert (wording_of_other.status_code, lead_of_other.status_code) == (409, 404)
+    [refused] = wording_of_other.json()["error"]["fields"]
+    assert refused["field"] == "wording_version"
+    assert "wording version 1 does not exist" in wording_of_other.json()["error"]["message"]
     assert (await client.get(f"/leads/{other_lead}/consent")).status_code == 404
     assert (await client.get(f"/leads/{other_lead}/consent-events")).status_code == 404
     assert (await client.get("/consent-wordings")).json() == []

@@ -142,9 +142,10 @@ async def record_event(
     """Append a grant or a revocation of ``lead_id``'s consent for ``purpose``.
 
     A grant names the wording version (of this workspace) the person was shown and
-    how they said yes. Refused with nothing stored: a lead or wording version not of
-    this workspace (NotFound), a grant without wording or method (InvalidValue), a
-    ``captured_at`` ahead of the database clock (RuleBroken)."""
+    how they said yes. Refused with nothing stored: a lead not of this workspace
+    (NotFound), a grant without wording or method (InvalidValue), a wording version
+    not of this workspace or a ``captured_at`` ahead of the database clock
+    (RuleBroken)."""
     action = ConsentAction(action)
     captured_at = utc_instant("captured_at", captured_at)
     if action is ConsentAction.GRANT and wording_version is None:
@@ -203,7 +204,12 @@ async def _insert_event(
             wording_version,
         )
         if not found:
-            raise NotFound(f"consent wording version {wording_version} does not exist")
+            # The request's target (the lead) exists: a body naming no wording of the
+            # workspace breaks a rule across rows (409 with the field), not a 404 that
+            # would say the lead is missing.
+            raise RuleBroken(
+                "wording_version", f"consent wording version {wording_version} does not exist"
+            )
         wording_id = found[0]["id"]
     [row] = await fetch(
         "INSERT INTO consent_event (workspace_id, lead_id, action, purpose, channel, "
