@@ -71,7 +71,7 @@ def admin_execute(server: str, *statements: str) -> None:
 
 
 def python_in_checkout(
-    database_url: str, *arguments: str, **env: str
+    database_url: str, *arguments: str, timeout: float = 60, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run this checkout's Python with ``arguments`` against ``database_url``; what it
     printed and how it exited."""
@@ -81,7 +81,7 @@ def python_in_checkout(
         env={**os.environ, "DATABASE_URL": database_url, **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -89,15 +89,7 @@ def piccolo(
     database_url: str, *arguments: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run the piccolo CLI against ``database_url``, as an operator would."""
-    environment = {**os.environ, "DATABASE_URL": database_url}
-    result = subprocess.run(
-        [sys.executable, "-m", "piccolo.main", *arguments],
-        cwd=PROJECT_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = python_in_checkout(database_url, "-m", "piccolo.main", *arguments, timeout=300)
     if check and result.returncode != 0:
         raise AssertionError(
             f"piccolo {' '.join(arguments)} failed ({result.returncode}):\n"
