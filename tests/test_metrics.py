@@ -377,3 +377,31 @@ def test_one_served_process_counts_in_its_fresh_metrics_directory(fresh_database
         "gauge",
         "histogram",
     }
+
+
+async def test_an_answer_is_counted_before_its_last_part_reaches_the_client():
+    """A scrape that follows an answer the client has read counts that answer: the
+    count is taken before the server is handed the response's last part."""
+    from app.edge.observed import ObservedRequests
+    from app.metrics import UNMATCHED_ROUTE
+
+    async def answer(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        await send({"type": "http.response.body", "body": b" end"})
+
+    labels = {"method": "PUT", "route": UNMATCHED_ROUTE, "status": "200"}
+    before = total("masterplan_http_requests_total", **labels)
+    seen: list[tuple[bytes, float]] = []
+
+    async def server_send(message):  # what the client has at each part, and the count then
+        seen.append((message.get("body", b""), total("masterplan_http_requests_total", **labels)))
+
+    scope = {"type": "http", "method": "PUT", "path": "/nowhere", "headers": []}
+    await ObservedRequests(answer)(scope, None, server_send)
+    assert [(body, count - before) for body, count in seen] == [
+        (b"", 0),
+        (b"part", 0),
+        (b" end", 1),
+    ]
+    assert total("masterplan_http_requests_total", **labels) - before == 1

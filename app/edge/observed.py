@@ -7,7 +7,8 @@ everything the request's task does (change log, log lines) and sent back as
 {lead_id}``, never the raw path: one series per route, however many leads), read
 from the route that answered (Starlette's and FastAPI's routers name it in the
 scope, the fast lane names the FastAPI route it stands for), with the status and
-the time until the response's end (app/metrics.py).
+the time until the response's last part is handed to the server (app/metrics.py):
+counted before the client can read it, so a scrape after an answer includes it.
 """
 
 import time
@@ -59,12 +60,24 @@ class ObservedRequests:
         request_id = request_id_of(_header(scope))
         echoed = (HEADER_NAME, request_id.encode())
         status = 500  # unless a response starts
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+                count_request(method, route_template(scope), status, time.perf_counter() - started)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", []), echoed]}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before its last part leaves: a scrape that follows an answer
+                # the client has read counts that answer.
+                count()
             await send(message)
 
         serving = start_serving(request_id)
@@ -72,5 +85,4 @@ class ObservedRequests:
             await self.app(scope, receive, send_with_id)
         finally:
             stop_serving(serving)
-            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
-            count_request(method, route_template(scope), status, time.perf_counter() - started)
+            count()  # an answer that never ended (or never started, 500) is counted too
