@@ -187,6 +187,7 @@ async def test_an_operator_records_consent_and_reads_the_lead_page(
             # The lead's row page links to its page too.
             await page.goto(f"{admin}#/lead/{lead_id}/")
             await page.click("#lead-page-link a")
+            await expect(page).to_have_url(f"{admin}lead-page/{lead_id}/")
             await expect(page.locator("#timeline")).to_be_visible()
 
     assert await consent_events(migrated_scratch_database) == [

@@ -112,31 +112,52 @@
       });
   }
 
+  // A lead's row page: the id in the hash and its edit form (the form holding Save;
+  // a list page also holds hidden modal and filter forms, which must not be used).
+  function leadRow() {
+    var match = location.hash.match(/^#\/lead\/(\d+)\/?$/);
+    var form = match && document.querySelector("#app form:has([data-uitest=save_button])");
+    return form ? {id: match[1], form: form} : null;
+  }
+
+  // The notes above a lead's edit form, in this order, each placed again whenever the
+  // admin re-renders the form or the page.
+  function placeAboveRowForm(row) {
+    ["lead-page-link", "lead-zone"].forEach(function (id) {
+      var note = document.getElementById(id);
+      if (!note) return;
+      if (note.dataset.lead !== row.id) { note.remove(); return; }
+      var next = note.nextElementSibling;
+      var placed = next === row.form || (id === "lead-page-link" && next &&
+        next.id === "lead-zone" && next.nextElementSibling === row.form);
+      if (!placed) row.form.before(note);
+    });
+  }
+
   // A lead's page says which zone its local time is read in, and why (the engine's
   // order: its timezone, else its number's zones, else the workspace's).
   var zoneAsked = null;  // the lead whose zone is being fetched
 
-  function showLeadZone() {
-    var match = location.hash.match(/^#\/lead\/(\d+)\/?$/);
-    var form = document.querySelector("#app form");
-    if (!match || !form) return;
+  function showLeadZone(row) {
     var shown = document.getElementById("lead-zone");
-    if ((shown && shown.dataset.lead === match[1]) || zoneAsked === match[1]) return;
-    zoneAsked = match[1];
-    fetch("./lead-zone/" + match[1] + "/", {credentials: "same-origin"})
+    if ((shown && shown.dataset.lead === row.id) || zoneAsked === row.id) return;
+    zoneAsked = row.id;
+    fetch("./lead-zone/" + row.id + "/", {credentials: "same-origin"})
       .then(function (response) { return response.ok ? response.json() : null; })
+      .catch(function () { return null; })
       .then(function (zone) {
         zoneAsked = null;
-        var target = document.querySelector("#app form");
-        if (!zone || !target || location.hash.indexOf("#/lead/" + match[1]) !== 0) return;
+        var now = leadRow();
+        if (!zone || !now || now.id !== row.id) return;
         var note = document.getElementById("lead-zone") || document.createElement("p");
         note.id = "lead-zone";
-        note.dataset.lead = match[1];
+        note.dataset.lead = row.id;
         note.style.cssText = "padding:0.5em 1em;border-left:4px solid #2a7ae2;";
         var zones = zone.zones.join(", ");
         note.textContent = "Local time read in " + zones + " (" + zone.zone_source + "): " +
           zone.zone_reason + ".";
-        if (!note.isConnected) target.before(note);
+        now.form.before(note);
+        placeAboveRowForm(now);
       });
   }
 
@@ -149,17 +170,29 @@
       if (!match || (next && next.classList.contains("lead-page-link"))) return;
       link.after(leadPageLink(match[1], "page", "lead-page-link"));
     });
-    var row = location.hash.match(/^#\/lead\/(\d+)\/?$/);
-    var form = document.querySelector("#app form");
-    var shown = document.getElementById("lead-page-link");
-    if (shown && (!row || shown.dataset.lead !== row[1])) shown.remove();
-    if (!row || !form || document.getElementById("lead-page-link")) return;
-    var paragraph = document.createElement("p");
-    paragraph.id = "lead-page-link";
-    paragraph.dataset.lead = row[1];
-    paragraph.append(leadPageLink(row[1], "Open the lead's page: consent, timeline, why not",
-                                  "lead-page-link"));
-    form.before(paragraph);
+  }
+
+  // On a lead's row page: the link to its page, the zone note, both above its form;
+  // elsewhere, neither.
+  function annotateLeadRow() {
+    var row = leadRow();
+    if (!row) {
+      ["lead-page-link", "lead-zone"].forEach(function (id) {
+        var note = document.getElementById(id);
+        if (note) note.remove();
+      });
+      return;
+    }
+    if (!document.getElementById("lead-page-link")) {
+      var paragraph = document.createElement("p");
+      paragraph.id = "lead-page-link";
+      paragraph.dataset.lead = row.id;
+      paragraph.append(leadPageLink(row.id, "Open the lead's page: consent, timeline, why not",
+                                    "lead-page-link"));
+      row.form.before(paragraph);
+    }
+    placeAboveRowForm(row);
+    showLeadZone(row);
   }
 
   function leadPageLink(leadId, text, className) {
@@ -205,7 +238,7 @@
   window.addEventListener("hashchange", markReadOnly);
 
   new MutationObserver(function () {
-    relabel(); enhanceForm(); showLeadZone(); linkLeadPages(); markReadOnly();
+    relabel(); enhanceForm(); linkLeadPages(); annotateLeadRow(); markReadOnly();
   })
     .observe(document.documentElement, {childList: true, subtree: true, characterData: true});
 })();
