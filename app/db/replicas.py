@@ -153,6 +153,7 @@ class PrimaryWithReplicas(PostgresEngine):
     admin's lists, the overview) go to a fit replica."""
 
     def __init__(self, *args: Any, max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS, **kw: Any):
+        self._task_connections: dict[asyncio.Task[Any], asyncpg.Connection] = {}
         super().__init__(*args, **kw)
         self.replicas = [
             Replica(name, node, max_lag_seconds) for name, node in self.extra_nodes.items()
@@ -191,6 +192,34 @@ class PrimaryWithReplicas(PostgresEngine):
         return await self.routed(
             lambda engine: PostgresEngine.run_querystring(engine, querystring, in_pool=in_pool)
         )
+
+    async def _run_in_new_connection(self, query: str, args: Any = None) -> Any:
+        """Piccolo's statement outside a transaction and without a pool (the CLI,
+        scripts): on the calling task's own connection, opened by its first such
+        statement and closed when the task ends. Piccolo opened one per statement,
+        and checks for unapplied migrations before every command it runs: 229
+        statements, 160 connections, about 0.5 s of CPU between client and server."""
+        connection = await self._task_connection()
+        return await connection.fetch(query, *(args or ()))
+
+    async def _task_connection(self) -> asyncpg.Connection:
+        task = asyncio.current_task()
+        if task is None:  # not in a task: a statement of its own
+            connection = await self.get_new_connection()
+            asyncio.get_running_loop().call_soon(connection.terminate)
+            return connection
+        connection = self._task_connections.get(task)
+        if connection is None or connection.is_closed():
+            if connection is None:
+                task.add_done_callback(self._task_ended)
+            connection = await self.get_new_connection()
+            self._task_connections[task] = connection
+        return connection
+
+    def _task_ended(self, task: asyncio.Task[Any]) -> None:
+        connection = self._task_connections.pop(task, None)
+        if connection is not None:
+            connection.terminate()  # no transaction is open on it: nothing is lost
 
     async def start_replica_pools(self, **settings: Any) -> None:
         for replica in self.replicas:
