@@ -32,7 +32,9 @@ class ThrowawayReplicaPair:
                 shutil.chown(directory, server.system_user, server.system_user)
         self._run(
             "pg_basebackup",
-            "-D", str(self.replica_data), "-R", "-X", "stream",
+            # A slot: the primary keeps the WAL the replica has not received, so a
+            # replica stopped by a test catches up when it starts again.
+            "-D", str(self.replica_data), "-R", "-X", "stream", "-C", "-S", "replica",
             "-h", self.primary.socket_dir, "-U", "postgres",
         )  # fmt: skip
         self.replica_url = with_database(

@@ -191,6 +191,32 @@ async def test_a_stopped_replica_leaves_the_api_answering(pair, databases, serve
         pair.start_replica()
 
 
+async def test_a_replica_stopped_while_the_primary_recycles_its_wal_catches_up(pair, databases):
+    """The pair's replica has a replication slot: the primary keeps the WAL it has not
+    received. Without one, the segments below are recycled by the checkpoints, the
+    restarted replica asks for a segment 'already removed', and never catches up."""
+    primary, replica = databases
+    await caught_up(primary, replica)
+    pair.stop_replica()
+    try:
+        connection = await asyncpg.connect(primary)
+        try:
+            for _ in range(4):  # a new segment, then a checkpoint, four times
+                await connection.execute(
+                    "CREATE TABLE IF NOT EXISTS wal_churn (n int); INSERT INTO wal_churn "
+                    "SELECT generate_series(1, 20000)"
+                )
+                await connection.execute("SELECT pg_switch_wal()")
+                await connection.execute("CHECKPOINT")
+            written = await connection.fetchval("SELECT count(*) FROM wal_churn")
+        finally:
+            await connection.close()
+    finally:
+        pair.start_replica()
+    await caught_up(primary, replica)
+    assert await fetchval(replica, "SELECT count(*) FROM wal_churn") == written == 80_000
+
+
 def test_replica_settings_are_checked_with_one_readable_line():
     database = "postgresql://app@primary:5432/masterplan"
     configured = {"DATABASE_REPLICA_URLS": "postgresql://r1:5432, postgresql://r2/other"}
