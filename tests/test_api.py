@@ -162,6 +162,28 @@ async def test_bad_leads_are_422_with_the_field(api, connection, body, field):
     assert await connection.fetchval("SELECT count(*) FROM lead") == 0
 
 
+WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+
+
+async def test_whitespace_alone_is_schema_invalid_and_refused(api, connection):
+    """The document states what the app strips (every str.isspace() character), so a
+    blank text is invalid by the schema as well as refused: a contract tool that sends
+    what the schema allows is never refused."""
+    schema = (await api.get("/openapi.json")).json()
+    stated = schema["components"]["schemas"]["LeadCreate"]["properties"]["external_id"]["pattern"]
+    for blank in [*WHITESPACE, WHITESPACE, " \n\t"]:
+        assert not re.search(stated, blank), repr(blank)
+        response = await api.post("/leads", {"external_id": blank})
+        assert response.status_code == 422, (repr(blank), response.text)
+        assert [item["field"] for item in error_of(response)["fields"]] == ["external_id"]
+    assert await connection.fetchval("SELECT count(*) FROM lead") == 0
+    padded = "\u3000 +1555\x1c\n"
+    assert re.search(stated, padded)
+    created = await api.post("/leads", {"external_id": padded})
+    assert created.status_code == 201, created.text
+    assert await connection.fetchval("SELECT external_id FROM lead") == "+1555"
+
+
 async def test_upsert_by_external_id_creates_then_updates(api, connection):
     first = await api.put("/leads/by-external-id/+351910000001", {"name": "Ana"})
     second = await api.put("/leads/by-external-id/+351910000001", {"tags": ["NEUTRAL"]})

@@ -64,8 +64,15 @@ def encoded(model: type[BaseModel], data: Any, status_code: int = 200) -> Respon
 
 # PostgreSQL text cannot hold the NUL character; the schema says so.
 NO_NUL = r"^[^\x00]*$"
+# What str.strip() removes (the characters of str.isspace()), spelled out: regex
+# engines disagree on what \s means, and the schema's readers use several.
+STRIPPED = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Stripped, it is not empty: some character is neither stripped nor NUL. The schema
+# says so, so that whitespace alone is schema-invalid as well as refused.
+NOT_BLANK = rf"^[^\x00]*[^\x00{STRIPPED}][^\x00]*$"
 Text255 = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=NO_NUL)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=NOT_BLANK),
 ]
 NulFreeText = Annotated[str, StringConstraints(pattern=NO_NUL)]
 
