@@ -125,10 +125,11 @@ class MetricsKeepingWorkers(Multiprocess):
 def listening_socket(host: str, port: int) -> socket.socket:
     """The socket the workers share, made as TCP explicitly.
 
-    uvicorn's own (``Config.bind_socket``) leaves its protocol 0, which accepted
-    connections inherit; asyncio then leaves Nagle's algorithm on for them (it sets
-    TCP_NODELAY only on sockets that say IPPROTO_TCP), and every keep-alive request
-    after the first waits about 40 ms for the client's delayed ACK (uvicorn#3149).
+    A socket with protocol 0 passes it to the connections it accepts, and asyncio
+    leaves Nagle's algorithm on for them (it sets TCP_NODELAY only on sockets that say
+    IPPROTO_TCP): every keep-alive request after the first would wait about 40 ms for
+    the client's delayed ACK. uvicorn's own listener did so before 0.55 (uvicorn#3149).
+    A port in use is one readable line.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
