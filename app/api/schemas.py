@@ -149,8 +149,27 @@ WritableStage = Annotated[
 DistinctTags = Annotated[
     list[LeadTag], Field(max_length=len(LeadTag), json_schema_extra={"uniqueItems": True})
 ]
-# An instant, written as RFC 3339 says ("2026-03-08T07:00:00Z"); never a number.
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+# The years an instant may be written in: the policy engine reckons weeks back and
+# ahead of an instant, which near Python's year 1 or 9999 left its range (a 500).
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+YEAR_PATTERN = r"^(?:19[7-9][0-9]|2[0-9]{3})-"
+
+
+def _within_years(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be in the years {FIRST_YEAR} to {LAST_YEAR}")
+    return value
+
+
+# An instant, written as RFC 3339 says ("2026-03-08T07:00:00Z"); never a number. Its
+# year, as written (before its offset is applied), is one of the years above; the
+# schema says so with a pattern on its first characters.
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_text),
+    AfterValidator(_within_years),
+    Field(json_schema_extra={"pattern": YEAR_PATTERN}),
+]
 
 
 def timezone_pattern() -> str:
