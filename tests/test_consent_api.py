@@ -171,25 +171,24 @@ async def test_an_incomplete_event_is_refused_and_nothing_is_stored(connection, 
 
 
 @pytest.mark.parametrize(
-    ("said_at", "status"),
+    "said_at",
     [
-        ((datetime.now(UTC) + timedelta(hours=1)).isoformat(), 409),  # a rule of consent
-        ("0001-01-01T00:00:00+14:00", 422),  # outside the years the schema states
-        ("9999-12-31T23:59:59-14:00", 422),
+        (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
     ],
     ids=["an-hour-ahead", "before-year-1-in-utc", "after-9999-in-utc"],
 )
 async def test_a_moment_in_the_future_or_out_of_range_is_refused_with_its_field(
-    connection, acme, said_at, status
+    connection, acme, said_at
 ):
     _, lead_id, client = acme
     await client.post("/consent-wordings", {"business_name": "Acme Dental", "text": TEXT})
 
     response = await client.post(f"/leads/{lead_id}/consent-events", grant(captured_at=said_at))
 
-    assert response.status_code == status, response.text
-    # The schema names it within the event's kind (grant.captured_at), the rule alone.
-    assert response.json()["error"]["fields"][0]["field"] in {"captured_at", "grant.captured_at"}
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["fields"][0]["field"] == "captured_at"
     assert await events(connection) == []
 
 
