@@ -122,8 +122,10 @@
 
   // The notes above a lead's edit form, in this order, each placed again whenever the
   // admin re-renders the form or the page.
+  var ROW_NOTES = ["lead-page-link", "lead-zone"];
+
   function placeAboveRowForm(row) {
-    ["lead-page-link", "lead-zone"].forEach(function (id) {
+    ROW_NOTES.forEach(function (id) {
       var note = document.getElementById(id);
       if (!note) return;
       if (note.dataset.lead !== row.id) { note.remove(); return; }
@@ -156,8 +158,7 @@
         var zones = zone.zones.join(", ");
         note.textContent = "Local time read in " + zones + " (" + zone.zone_source + "): " +
           zone.zone_reason + ".";
-        now.form.before(note);
-        placeAboveRowForm(now);
+        now.form.before(note);  // below the link: the observer keeps the order
       });
   }
 
@@ -177,7 +178,7 @@
   function annotateLeadRow() {
     var row = leadRow();
     if (!row) {
-      ["lead-page-link", "lead-zone"].forEach(function (id) {
+      ROW_NOTES.forEach(function (id) {
         var note = document.getElementById(id);
         if (note) note.remove();
       });
